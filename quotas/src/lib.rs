@@ -1,0 +1,15 @@
+//! # keel-quotas
+//!
+//! Owns per-tenant throughput quotas on a broker's request hot path (produce and fetch
+//! bytes/s, request time, partition mutations, connections), in Kafka's windowed mode and in
+//! keel's token-bucket mode, and the distributor that splits each tenant's cluster-wide quota
+//! across brokers by demand.
+//!
+//! Pure core: callers pass `now`; nothing here does IO or spawns tasks.
+//!
+//! Follows [KIP-13](https://cwiki.apache.org/confluence/display/KAFKA/KIP-13+-+Quotas),
+//! [KIP-55](https://cwiki.apache.org/confluence/display/KAFKA/KIP-55%3A+Secure+Quotas+for+Authenticated+Users),
+//! [KIP-124](https://cwiki.apache.org/confluence/display/KAFKA/KIP-124+-+Request+rate+quotas),
+//! [KIP-219](https://cwiki.apache.org/confluence/display/KAFKA/KIP-219+-+Improve+quota+communication),
+//! [KIP-546](https://cwiki.apache.org/confluence/display/KAFKA/KIP-546%3A+Add+Client+Quota+APIs+to+the+Admin+Client)
+//! and [KIP-599](https://cwiki.apache.org/confluence/display/KAFKA/KIP-599%3A+Throttle+Create+Topic%2C+Create+Partition+and+Delete+Topic+Operations).

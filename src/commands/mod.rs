@@ -1,0 +1,3 @@
+//! One module per `keel` subcommand.
+
+pub mod dump_segment;
