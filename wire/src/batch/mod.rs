@@ -23,12 +23,25 @@
 //! | 53 | base sequence i32 |
 //! | 57 | record count i32 |
 //! | 61 | records |
+//!
+//! [`RecordBatch::records`] decodes the records ([`record`]) with every codec
+//! ([`compression`]); [`RecordBatchBuilder`] ([`encode`]) writes batches.
 
+pub mod compression;
+pub mod encode;
 mod header;
 mod iter;
+pub mod record;
+pub mod varint;
 
 pub use header::{
     Compression, LOG_OVERHEAD, LegacyMessage, LogEntry, RecordBatch, TimestampType,
     V2_HEADER_LEN,
 };
+pub use compression::MAX_DECOMPRESSED_BATCH_BYTES;
+pub use encode::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RecordBatchBuilder};
 pub use iter::BatchIter;
+pub use record::{
+    BatchContext, ControlRecord, ControlRecordType, EndTxnMarker, Header, HeaderIter, OwnedHeader,
+    OwnedRecord, Record, RecordIter, Records,
+};
