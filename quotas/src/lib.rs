@@ -13,3 +13,22 @@
 //! [KIP-219](https://cwiki.apache.org/confluence/display/KAFKA/KIP-219+-+Improve+quota+communication),
 //! [KIP-546](https://cwiki.apache.org/confluence/display/KAFKA/KIP-546%3A+Add+Client+Quota+APIs+to+the+Admin+Client)
 //! and [KIP-599](https://cwiki.apache.org/confluence/display/KAFKA/KIP-599%3A+Throttle+Create+Topic%2C+Create+Partition+and+Delete+Topic+Operations).
+
+pub mod bucket;
+pub mod clock;
+pub mod entity;
+pub mod error;
+pub mod handle;
+pub mod kafka_window;
+mod keymap;
+pub mod kind;
+pub mod registry;
+
+pub use bucket::{BucketCounters, BucketParams, BucketState};
+pub use clock::{CoarseClock, NANOS_PER_MS, NANOS_PER_SEC, Nanos};
+pub use entity::{EntityName, QuotaEntity, RequestIdentity, TenantResolver};
+pub use error::{QuotaError, Result};
+pub use handle::{LimiterRef, QuotaHandle, Throttle};
+pub use kafka_window::{KafkaLimiter, KafkaRate, KafkaWindowConfig, kafka_throttle_ms};
+pub use kind::{Mode, QuotaKind};
+pub use registry::{ConnectionAdmission, ConnectionGuard, QuotaRegistry, RegistryConfig, TenantUsage};

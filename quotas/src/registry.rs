@@ -1,0 +1,480 @@
+//! The quota registry: configured quotas, live per-entity state, and resolution of a
+//! connection to a [`QuotaHandle`].
+//!
+//! State is sharded (`SHARDS` × `parking_lot::RwLock`) and keyed by (kind and precedence
+//! level, tenant, user tag, client tag) without allocating on lookup. Resolution takes read
+//! locks only when the entity already exists. Memory stays bounded: each tenant holds at most
+//! `max_entities_per_tenant` user/client-id states (later ones share one overflow state per
+//! tenant and kind), and [`QuotaRegistry::expire_idle`] drops states idle for `idle_expiry`
+//! that no connection holds. Config changes update live states at once and bump an epoch
+//! after which connections may re-resolve.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
+
+use crate::bucket::{BucketCounters, BucketParams, BucketState};
+use crate::clock::{NANOS_PER_SEC, Nanos};
+use crate::entity::{EntityName, KAFKA_PRECEDENCE, Level, QuotaEntity, RequestIdentity, TenantResolver, DEFAULT_MARK};
+use crate::error::{Result, invalid};
+use crate::handle::{LimiterRef, QuotaHandle};
+use crate::kafka_window::{KafkaLimiter, KafkaWindowConfig};
+use crate::keymap::{PartsMap, hash_parts};
+use crate::kind::{Mode, QuotaKind};
+
+const SHARDS: usize = 64;
+const OVERFLOW_USER: &str = "<overflow>";
+type Limits = [Option<f64>; QuotaKind::COUNT];
+
+/// Registry-wide settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegistryConfig {
+    /// Enforcement mode for every limiter.
+    pub mode: Mode,
+    /// Burst in seconds of quota (bucket mode). Default 1 s.
+    pub burst_secs: f64,
+    /// Throttle cap in ms. Default 30 000.
+    pub max_throttle_ms: u64,
+    /// Kafka-mode windows. Default 11 × 1 s.
+    pub kafka_window: KafkaWindowConfig,
+    /// Idle time after which unused state is dropped, ns. Default 1 h (Kafka's sensor expiry).
+    pub idle_expiry: u64,
+    /// User/client-id states per tenant before new ones share an overflow state. Default 10 000.
+    pub max_entities_per_tenant: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Bucket,
+            burst_secs: 1.0,
+            max_throttle_ms: 30_000,
+            kafka_window: KafkaWindowConfig::default(),
+            idle_expiry: 3600 * NANOS_PER_SEC,
+            max_entities_per_tenant: 10_000,
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// Validates every field, naming the bad one.
+    pub fn validate(&self) -> Result<()> {
+        BucketParams::new(1.0, self.burst_secs, self.max_throttle_ms, "registry")?;
+        self.kafka_window.validate("registry.kafka_window")?;
+        if self.idle_expiry == 0 {
+            return Err(invalid("registry.idle_expiry", 0, "must be > 0"));
+        }
+        if self.max_entities_per_tenant == 0 {
+            return Err(invalid("registry.max_entities_per_tenant", 0, "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// A tenant's live state.
+#[derive(Debug)]
+struct TenantEntry {
+    limiters: RwLock<[Option<LimiterRef>; QuotaKind::COUNT]>,
+    entities: AtomicUsize,
+    connections: AtomicU32,
+    max_connections: AtomicU32,
+}
+
+impl TenantEntry {
+    fn new() -> Self {
+        Self {
+            limiters: RwLock::new(Default::default()),
+            entities: AtomicUsize::new(0),
+            connections: AtomicU32::new(0),
+            max_connections: AtomicU32::new(u32::MAX),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ConfigStore {
+    /// Tag = level index; parts = config parts (user, client) and "".
+    client_limits: PartsMap<Limits>,
+    /// Bit `l` of `level_mask[kind]` set when some level-`l` entry has a limit for `kind`.
+    level_mask: [u8; QuotaKind::COUNT],
+}
+
+impl ConfigStore {
+    fn recompute_mask(&mut self) {
+        let mut mask = [0u8; QuotaKind::COUNT];
+        self.client_limits.for_each(|k, limits| {
+            for kind in QuotaKind::ALL {
+                if limits[kind.index()].is_some() {
+                    mask[kind.index()] |= 1 << k.tag;
+                }
+            }
+        });
+        self.level_mask = mask;
+    }
+
+    /// First configured level for `kind` and its limit.
+    fn lookup(&self, kind: QuotaKind, user: &str, client: &str) -> Option<(Level, f64)> {
+        let mask = self.level_mask[kind.index()];
+        if mask == 0 {
+            return None;
+        }
+        for (i, level) in KAFKA_PRECEDENCE.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            let (u, c) = level.config_parts(user, client);
+            if let Some(limit) = self
+                .client_limits
+                .get(i as u32, u, c, "")
+                .and_then(|l| l[kind.index()])
+            {
+                return Some((*level, limit));
+            }
+        }
+        None
+    }
+}
+
+/// Per-tenant, per-kind usage counters (since state creation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantUsage {
+    /// Tenant name.
+    pub tenant: String,
+    /// Quota kind.
+    pub kind: QuotaKind,
+    /// Tenant limit on this broker (units/s), if any.
+    pub limit: Option<f64>,
+    /// Counters of the tenant limiter.
+    pub counters: BucketCounters,
+}
+
+/// What happened to a new connection (KIP-612-style connection quotas per tenant).
+#[derive(Debug)]
+pub enum ConnectionAdmission {
+    /// Accepted; keep the guard for the connection's lifetime. The throttle (connection rate)
+    /// says how long to delay before reading from it.
+    Accepted(ConnectionGuard, crate::handle::Throttle),
+    /// Refused: the tenant is at `limit` connections.
+    Refused {
+        /// The tenant's connection limit.
+        limit: u32,
+    },
+}
+
+/// Holds one of a tenant's connection slots; released on drop.
+#[derive(Debug)]
+pub struct ConnectionGuard {
+    tenant: Arc<TenantEntry>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let _ = self
+            .tenant
+            .connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
+    }
+}
+
+/// Configured quotas and live state for one broker.
+#[derive(Debug)]
+pub struct QuotaRegistry {
+    config: RegistryConfig,
+    resolver: TenantResolver,
+    quotas: RwLock<ConfigStore>,
+    tenants: RwLock<PartsMap<Arc<TenantEntry>>>,
+    states: Vec<RwLock<PartsMap<LimiterRef>>>,
+    epoch: AtomicU64,
+}
+
+impl QuotaRegistry {
+    /// A registry with `config` and a tenant resolver.
+    pub fn new(config: RegistryConfig, resolver: TenantResolver) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            resolver,
+            quotas: RwLock::new(ConfigStore::default()),
+            tenants: RwLock::new(PartsMap::default()),
+            states: (0..SHARDS).map(|_| RwLock::new(PartsMap::default())).collect(),
+            epoch: AtomicU64::new(1),
+        })
+    }
+
+    /// Registry settings.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The tenant resolver.
+    pub fn resolver(&self) -> &TenantResolver {
+        &self.resolver
+    }
+
+    /// Bumped on every config change; handles with an older epoch may re-resolve.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    fn new_limiter(&self, kind: QuotaKind, limit: f64, field: &str) -> Result<LimiterRef> {
+        let rate = kind.units_per_sec(limit);
+        let params = BucketParams::new(rate, self.config.burst_secs, self.config.max_throttle_ms, field)?;
+        Ok(match self.config.mode {
+            Mode::Bucket => LimiterRef::Bucket(Arc::new(BucketState::new(&params))),
+            Mode::Kafka => LimiterRef::Kafka(Arc::new(KafkaLimiter::new(
+                self.config.kafka_window,
+                rate,
+                self.config.max_throttle_ms,
+            ))),
+        })
+    }
+
+    fn configure_limiter(&self, l: &LimiterRef, kind: QuotaKind, limit: Option<f64>) -> Result<()> {
+        // A removed quota leaves live state unlimited in effect (huge rate); new handles skip it.
+        let rate = limit.map_or(1e15, |v| kind.units_per_sec(v));
+        let params = BucketParams::new(rate, self.config.burst_secs, self.config.max_throttle_ms, "quota")?;
+        match l {
+            LimiterRef::Bucket(b) => b.configure(&params),
+            LimiterRef::Kafka(k) => k.configure(rate, self.config.max_throttle_ms),
+        }
+        Ok(())
+    }
+
+    fn tenant_entry(&self, tenant: &str) -> Arc<TenantEntry> {
+        if let Some(t) = self.tenants.read().get(0, tenant, "", "") {
+            return t.clone();
+        }
+        let mut w = self.tenants.write();
+        if let Some(t) = w.get(0, tenant, "", "") {
+            return t.clone();
+        }
+        let t = Arc::new(TenantEntry::new());
+        w.insert(0, tenant, "", "", t.clone());
+        t
+    }
+
+    /// Sets (adds or alters) a quota; applies at once to live state. `value` is in the kind's
+    /// configured unit (bytes/s, percent, mutations/s, connections/s).
+    pub fn set_quota(&self, entity: &QuotaEntity, kind: QuotaKind, value: f64) -> Result<()> {
+        let field = format!("quota[{}].{}", entity_label(entity), kind.config_key());
+        BucketParams::new(kind.units_per_sec(value), self.config.burst_secs, self.config.max_throttle_ms, &field)?;
+        self.apply(entity, kind, Some(value), &field)
+    }
+
+    /// Removes a quota; live state it governed stops throttling at once.
+    pub fn remove_quota(&self, entity: &QuotaEntity, kind: QuotaKind) -> Result<()> {
+        let field = format!("quota[{}].{}", entity_label(entity), kind.config_key());
+        self.apply(entity, kind, None, &field)
+    }
+
+    fn apply(&self, entity: &QuotaEntity, kind: QuotaKind, value: Option<f64>, field: &str) -> Result<()> {
+        match entity {
+            QuotaEntity::Tenant(name) => {
+                let t = self.tenant_entry(name);
+                let mut limiters = t.limiters.write();
+                let slot = &mut limiters[kind.index()];
+                match (slot.as_ref(), value) {
+                    (Some(l), v) => self.configure_limiter(l, kind, v)?,
+                    (None, Some(v)) => *slot = Some(self.new_limiter(kind, v, field)?),
+                    (None, None) => {}
+                }
+                if value.is_none() {
+                    *slot = None;
+                }
+            }
+            QuotaEntity::Client { user, client_id } => {
+                let level = Level::of(user, client_id);
+                let part = |e: &Option<EntityName>| match e {
+                    None => String::new(),
+                    Some(EntityName::Default) => DEFAULT_MARK.to_string(),
+                    Some(EntityName::Named(n)) => n.clone(),
+                };
+                let (u, c) = (part(user), part(client_id));
+                {
+                    let mut q = self.quotas.write();
+                    let tag = level.index() as u32;
+                    let mut limits = q.client_limits.get(tag, &u, &c, "").copied().unwrap_or_default();
+                    limits[kind.index()] = value;
+                    if limits.iter().all(Option::is_none) {
+                        q.client_limits.remove(tag, &u, &c, "");
+                    } else {
+                        q.client_limits.insert(tag, &u, &c, "", limits);
+                    }
+                    q.recompute_mask();
+                }
+                self.refresh_client_states(kind)?;
+            }
+        }
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Re-derives the limit of every live user/client-id state of `kind` from its tags.
+    fn refresh_client_states(&self, kind: QuotaKind) -> Result<()> {
+        let q = self.quotas.read();
+        for shard in &self.states {
+            let s = shard.read();
+            let mut result = Ok(());
+            s.for_each(|k, l| {
+                if k.tag as usize / 8 != kind.index() || result.is_err() {
+                    return;
+                }
+                let limit = q.lookup(kind, &k.b, &k.c).map(|(_, v)| v);
+                result = self.configure_limiter(l, kind, limit);
+            });
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Sets a tenant's connection limit (`None` = unlimited).
+    pub fn set_max_connections(&self, tenant: &str, limit: Option<u32>) -> Result<()> {
+        if limit == Some(0) {
+            return Err(invalid(format!("quota[tenant={tenant}].max_connections"), 0, "must be > 0"));
+        }
+        self.tenant_entry(tenant)
+            .max_connections
+            .store(limit.unwrap_or(u32::MAX), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The tenant of a connection, per the resolver (`""` when none matches).
+    pub fn tenant_of<'a>(&'a self, id: &RequestIdentity<'_>) -> &'a str {
+        self.resolver.resolve(id).unwrap_or("")
+    }
+
+    /// Admits or refuses a new connection for `tenant` (count limit and connection rate).
+    pub fn open_connection(&self, tenant: &str, now: Nanos) -> ConnectionAdmission {
+        let t = self.tenant_entry(tenant);
+        let limit = t.max_connections.load(Ordering::Relaxed);
+        let admitted = t
+            .connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c < limit).then_some(c + 1));
+        if admitted.is_err() {
+            return ConnectionAdmission::Refused { limit };
+        }
+        let rate = t.limiters.read()[QuotaKind::ConnectionRate.index()].clone();
+        let ns = rate.map_or(0, |l| l.record(1, now));
+        ConnectionAdmission::Accepted(ConnectionGuard { tenant: t }, crate::handle::Throttle::from_ns(ns, now))
+    }
+
+    /// Resolves a connection to its handle for `kind` (tenant via the resolver).
+    pub fn resolve(&self, id: &RequestIdentity<'_>, kind: QuotaKind, now: Nanos) -> QuotaHandle {
+        let tenant = self.tenant_of(id);
+        self.resolve_in_tenant(tenant, id, kind, now)
+    }
+
+    /// Resolves with an explicit tenant (e.g. from [`TenantResolver::resolve_topic`]).
+    pub fn resolve_in_tenant(&self, tenant: &str, id: &RequestIdentity<'_>, kind: QuotaKind, now: Nanos) -> QuotaHandle {
+        let epoch = self.epoch();
+        let entry = self.tenants.read().get(0, tenant, "", "").cloned();
+        let tenant_limiter = entry.as_ref().and_then(|t| t.limiters.read()[kind.index()].clone());
+        let client_limiter = self.client_state(tenant, entry, id, kind);
+        QuotaHandle::new(kind, tenant_limiter, client_limiter, epoch, now)
+    }
+
+    fn client_state(&self, tenant: &str, entry: Option<Arc<TenantEntry>>, id: &RequestIdentity<'_>, kind: QuotaKind) -> Option<LimiterRef> {
+        let (level, limit) = self.quotas.read().lookup(kind, id.principal, id.client_id)?;
+        let (u, c) = level.state_parts(id.principal, id.client_id);
+        let tag = (kind.index() * 8 + level.index()) as u32;
+        let h = hash_parts(tag, tenant, u, c);
+        let shard = &self.states[(h as usize) % SHARDS];
+        if let Some(l) = shard.read().get_hashed(h, tag, tenant, u, c) {
+            return Some(l.clone());
+        }
+        let entry = entry.unwrap_or_else(|| self.tenant_entry(tenant));
+        let over_cap = entry
+            .entities
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.config.max_entities_per_tenant).then_some(n + 1)
+            })
+            .is_err();
+        let (tag, u, c) = if over_cap { ((kind.index() * 8) as u32, OVERFLOW_USER, "") } else { (tag, u, c) };
+        let h = hash_parts(tag, tenant, u, c);
+        let shard = &self.states[(h as usize) % SHARDS];
+        let mut w = shard.write();
+        if let Some(l) = w.get_hashed(h, tag, tenant, u, c) {
+            if !over_cap {
+                entry.entities.fetch_sub(1, Ordering::Relaxed);
+            }
+            return Some(l.clone());
+        }
+        let field = format!("quota[user={},client-id={}].{}", id.principal, id.client_id, kind.config_key());
+        let l = self.new_limiter(kind, limit, &field).ok()?;
+        w.insert_hashed(h, tag, tenant, u, c, l.clone());
+        Some(l)
+    }
+
+    /// Drops user/client-id states idle for `idle_expiry` that no connection holds; returns how
+    /// many were dropped.
+    pub fn expire_idle(&self, now: Nanos) -> usize {
+        let idle = self.config.idle_expiry;
+        let mut dropped = Vec::new();
+        for shard in &self.states {
+            shard.write().retain(|k, l| {
+                let held = match l {
+                    LimiterRef::Bucket(b) => Arc::strong_count(b) > 1,
+                    LimiterRef::Kafka(b) => Arc::strong_count(b) > 1,
+                };
+                let keep = held || !l.is_idle(now, idle);
+                if !keep && &*k.b != OVERFLOW_USER {
+                    dropped.push(k.a.to_string());
+                }
+                keep
+            });
+        }
+        let tenants = self.tenants.read();
+        for t in &dropped {
+            if let Some(e) = tenants.get(0, t, "", "") {
+                let _ = e.entities.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+        }
+        dropped.len()
+    }
+
+    /// Number of live user/client-id states (all tenants, kinds).
+    pub fn live_entities(&self) -> usize {
+        self.states.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Per-tenant usage counters for every tenant limiter.
+    pub fn tenant_usage(&self) -> Vec<TenantUsage> {
+        let mut out = Vec::new();
+        self.tenants.read().for_each(|k, t| {
+            for (i, l) in t.limiters.read().iter().enumerate() {
+                if let Some(l) = l {
+                    out.push(TenantUsage {
+                        tenant: k.a.to_string(),
+                        kind: QuotaKind::ALL[i],
+                        limit: None,
+                        counters: l.counters(),
+                    });
+                }
+            }
+        });
+        out.sort_by(|a, b| (&a.tenant, a.kind).cmp(&(&b.tenant, b.kind)));
+        out
+    }
+}
+
+fn entity_label(e: &QuotaEntity) -> String {
+    let n = |x: &Option<EntityName>| match x {
+        None => None,
+        Some(EntityName::Default) => Some("<default>".to_string()),
+        Some(EntityName::Named(s)) => Some(s.clone()),
+    };
+    match e {
+        QuotaEntity::Tenant(t) => format!("tenant={t}"),
+        QuotaEntity::Client { user, client_id } => {
+            let mut parts = Vec::new();
+            if let Some(u) = n(user) {
+                parts.push(format!("user={u}"));
+            }
+            if let Some(c) = n(client_id) {
+                parts.push(format!("client-id={c}"));
+            }
+            parts.join(",")
+        }
+    }
+}
