@@ -12,3 +12,21 @@
 //!
 //! Follows Kafka's reassignment model: [KIP-455](https://cwiki.apache.org/confluence/display/KAFKA/KIP-455%3A+Create+an+Administrative+API+for+Replica+Reassignment)
 //! and preferred-leader election ([KIP-460](https://cwiki.apache.org/confluence/display/KAFKA/KIP-460%3A+Admin+Leader+Election+RPC)).
+
+pub mod error;
+pub mod goals;
+pub mod model;
+pub mod plan;
+pub mod planner;
+pub mod simulate;
+pub mod snapshot;
+mod state;
+pub mod status;
+
+pub use error::{BalancerError, Result};
+pub use goals::{GoalConfig, GoalKind, Goals};
+pub use model::{Broker, BrokerState, Cluster, Partition, Resource};
+pub use plan::{Action, ActionKind, Cost, ExecutionOptions, Plan, Reassignment};
+pub use planner::{PlanOptions, Progress, plan};
+pub use simulate::{Simulation, simulate};
+pub mod generate;

@@ -1,0 +1,270 @@
+//! The planner: turns a [`Cluster`] and [`PlanOptions`] into a [`Plan`].
+//!
+//! Order of work, like Cruise Control's goal optimiser: first the hard goals (drain dead and
+//! removing brokers, rack awareness, capacity, replica limit, demotion), then each soft goal
+//! in priority order. Once a goal is optimised its band is locked: a move made for a later
+//! goal must not make it worse on any broker. A final sweep re-runs every soft goal under
+//! all locks, so re-planning the result finds nothing left to do (idempotence).
+//!
+//! The planner models the cluster after a preferred-leader election: each partition's
+//! leader is `replicas[0]`; a leadership move reorders replicas.
+
+mod balance;
+mod hard;
+mod topic;
+
+use crate::error::{BalancerError, Result};
+use crate::goals::{GoalKind, Goals, M_LEADER_BYTES_IN, M_LEADERS, M_NW_OUT, M_REPLICAS, METRICS, band_margin, count_band, topic_band};
+use crate::model::{BrokerState, Cluster};
+use crate::plan::{ExecutionOptions, Plan};
+use crate::state::{Band, State};
+use crate::status::{goal_status, hard_violations};
+
+/// What the planner may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOptions {
+    /// Goals and their settings.
+    pub goals: Goals,
+    /// Run the soft goals (full rebalance). `false`: only fix hard goals (remove brokers,
+    /// demote, fix offline replicas) with the least movement.
+    pub rebalance: bool,
+    /// Move replicas only onto `new` brokers (add-broker operation).
+    pub only_new_destinations: bool,
+    /// Only move replicas of these topics (restricted rebalance).
+    pub topics: Option<Vec<String>>,
+    /// Only move replicas between these brokers, and balance them among themselves.
+    pub brokers: Option<Vec<i32>>,
+    /// Execution settings for the cost model.
+    pub execution: ExecutionOptions,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            goals: Goals::default(),
+            rebalance: true,
+            only_new_destinations: false,
+            topics: None,
+            brokers: None,
+            execution: ExecutionOptions::default(),
+        }
+    }
+}
+
+/// Progress report for long steps (the CLI draws a progress bar from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Step name.
+    pub stage: &'static str,
+    /// Steps done.
+    pub done: u64,
+    /// Total steps.
+    pub total: u64,
+}
+
+pub(crate) fn goal_id(kind: GoalKind) -> u8 {
+    GoalKind::ALL.iter().position(|g| *g == kind).unwrap_or(0) as u8
+}
+
+/// Computes a plan. Infeasible inputs give [`BalancerError::Infeasible`], never a partial plan.
+pub fn plan(cluster: &Cluster, opts: &PlanOptions, progress: &mut dyn FnMut(Progress)) -> Result<Plan> {
+    let soft = opts.goals.soft_in_order();
+    let total = 3 + soft.len() as u64 * 2;
+    let mut step = 0;
+    let mut tick = |stage: &'static str, progress: &mut dyn FnMut(Progress)| {
+        step += 1;
+        progress(Progress { stage, done: step, total });
+    };
+    let mut st = State::new(cluster);
+    let scope = setup(&mut st, cluster, opts)?;
+    let before = goal_status(&st, &opts.goals);
+    let lower_bound = lower_bound(&st, &scope);
+    tick("checking feasibility", progress);
+    hard::check_feasible(&st, opts, &scope)?;
+    tick("fixing hard goals", progress);
+    hard::fix_hard_goals(&mut st, opts, &scope)?;
+    if opts.rebalance {
+        for sweep in 0..2 {
+            let mut moves = 0;
+            for g in &soft {
+                if sweep == 0 {
+                    tick(if sweep == 0 { "balancing" } else { "final sweep" }, progress);
+                }
+                moves += run_soft_goal(&mut st, g.kind, opts);
+                if let Some(k) = g.kind.metric() {
+                    st.locked[k] = true;
+                } else {
+                    st.topic_locked = true;
+                }
+            }
+            if sweep == 1 || moves == 0 {
+                break;
+            }
+        }
+    }
+    tick("verifying", progress);
+    for g in &opts.goals.goals {
+        if g.enabled && g.kind.is_hard() {
+            let (n, detail) = hard_violations(&st, &opts.goals, g.kind);
+            if n > 0 {
+                return Err(BalancerError::infeasible(
+                    g.kind.name(),
+                    format!("{n} violation(s) remain after planning: {}", detail.join("; ")),
+                    hard::remedy(g.kind),
+                ));
+            }
+        }
+    }
+    let after = goal_status(&st, &opts.goals);
+    let plan = Plan::from_state(&st, before, after, lower_bound, &opts.execution);
+    tick("done", progress);
+    Ok(plan)
+}
+
+/// Which brokers take part in the plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    /// Brokers in the plan's scope (hosting-capable or being drained).
+    pub in_scope: Vec<bool>,
+    /// Brokers that take part in balance goals (in scope and able to host).
+    pub balanced: Vec<bool>,
+}
+
+fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
+    let nb = c.brokers.len();
+    let mut in_scope = vec![true; nb];
+    if let Some(ids) = &opts.brokers {
+        in_scope = vec![false; nb];
+        for id in ids {
+            let b = c
+                .broker_index(*id)
+                .ok_or_else(|| BalancerError::option("brokers", format!("broker {id} is not in the cluster")))?;
+            in_scope[b as usize] = true;
+        }
+    }
+    if let Some(topics) = &opts.topics {
+        let mut allowed = vec![false; c.topics.len()];
+        for t in topics {
+            let i = c
+                .topics
+                .iter()
+                .position(|x| x == t)
+                .ok_or_else(|| BalancerError::option("topics", format!("topic `{t}` is not in the cluster")))?;
+            allowed[i] = true;
+        }
+        for (p, part) in c.partitions.iter().enumerate() {
+            st.movable[p] = allowed[part.topic as usize];
+        }
+    }
+    let balanced: Vec<bool> = (0..nb).map(|b| in_scope[b] && c.brokers[b].state.can_host()).collect();
+    for b in 0..nb {
+        st.dest_ok[b] = balanced[b] && (!opts.only_new_destinations || c.brokers[b].state == BrokerState::New);
+    }
+    let racks: std::collections::BTreeSet<u32> =
+        c.brokers.iter().filter(|b| b.state.can_host()).map(|b| b.rack_idx).collect();
+    st.rack_limit_racks = racks.len().max(1);
+    if !opts.goals.enabled(GoalKind::RackAwareness) {
+        st.rack_limit_racks = 1;
+    }
+    let g = &opts.goals;
+    for (b, broker) in c.brokers.iter().enumerate() {
+        if !broker.state.can_host() {
+            continue;
+        }
+        if g.enabled(GoalKind::ReplicaLimit) {
+            st.hard_hi[b][M_REPLICAS] = f64::from(g.max_replicas_per_broker);
+        }
+        if g.enabled(GoalKind::Capacity) {
+            for r in 0..4 {
+                st.hard_hi[b][r + 1] = g.capacity_threshold[r] * broker.capacity[r];
+            }
+        }
+        if g.enabled(GoalKind::BrokerStates) && !broker.state.can_lead() {
+            st.hard_hi[b][M_LEADERS] = 0.0;
+        }
+    }
+    // Totals for the bands: everything on brokers in scope ends up on balanced brokers.
+    let mut total = [0.0; METRICS];
+    for b in 0..nb {
+        if in_scope[b] {
+            for k in 0..METRICS {
+                total[k] += st.metric[b][k];
+            }
+        }
+    }
+    for cfg in &g.goals {
+        if !cfg.enabled {
+            continue;
+        }
+        let Some(k) = cfg.kind.metric() else { continue };
+        let m = band_margin(cfg.threshold);
+        let leads = matches!(k, M_NW_OUT | M_LEADERS | M_LEADER_BYTES_IN);
+        let participates: Vec<bool> =
+            (0..nb).map(|b| balanced[b] && (!leads || c.brokers[b].state.can_lead())).collect();
+        let unit = |b: usize| match k {
+            1..=4 => c.brokers[b].capacity[k - 1],
+            6 => c.brokers[b].capacity[1],
+            _ => 1.0,
+        };
+        let denom: f64 = (0..nb).filter(|&b| participates[b]).map(unit).sum();
+        let avg = if denom > 0.0 { total[k] / denom } else { 0.0 };
+        let (mut lo, mut hi) = (vec![0.0; nb], vec![0.0; nb]);
+        for b in 0..nb {
+            let u = unit(b);
+            if k == M_REPLICAS || k == M_LEADERS {
+                let (l, h) = count_band(avg, avg * m);
+                lo[b] = l;
+                hi[b] = h;
+            } else {
+                lo[b] = avg * (1.0 - m) * u;
+                hi[b] = avg * (1.0 + m) * u;
+            }
+        }
+        st.bands[k] = Some(Band { lo, hi, participates, avg_ratio: avg });
+    }
+    if g.enabled(GoalKind::TopicReplicaDistribution) {
+        let threshold = g.get(GoalKind::TopicReplicaDistribution).map_or(3.0, |x| x.threshold);
+        let n = balanced.iter().filter(|x| **x).count().max(1) as f64;
+        let mut per_topic = vec![0u64; c.topics.len()];
+        for part in &c.partitions {
+            per_topic[part.topic as usize] += u64::from(part.rf);
+        }
+        st.topic_band = per_topic.iter().map(|&r| topic_band(r as f64 / n, threshold)).collect();
+        st.topic_participates = balanced.clone();
+    }
+    Ok(Scope { in_scope, balanced })
+}
+
+/// Replicas on brokers being drained plus replicas above the replica-count band.
+fn lower_bound(st: &State<'_>, scope: &Scope) -> u64 {
+    let mut lb = 0.0;
+    let band = st.bands[M_REPLICAS].clone();
+    for b in 0..st.nb() {
+        if !scope.in_scope[b] {
+            continue;
+        }
+        let n = st.metric[b][M_REPLICAS];
+        if !st.c.brokers[b].state.can_host() {
+            lb += n;
+        } else if let Some(band) = &band {
+            lb += (n - band.hi[b]).max(0.0);
+        }
+    }
+    lb as u64
+}
+
+fn run_soft_goal(st: &mut State<'_>, kind: GoalKind, _opts: &PlanOptions) -> u64 {
+    let id = goal_id(kind);
+    if kind == GoalKind::TopicReplicaDistribution {
+        return topic::balance_topics(st, id);
+    }
+    let Some(k) = kind.metric() else { return 0 };
+    let Some(band) = st.bands[k].clone() else { return 0 };
+    let lead_first = kind.leadership_sensitive();
+    let allow_swaps = k != M_REPLICAS && k != M_LEADERS;
+    let mut bal = balance::Balancer::new(st, k, band, id, lead_first, allow_swaps);
+    bal.run(4);
+    bal.moves
+}
+
+pub(crate) use balance::Balancer;

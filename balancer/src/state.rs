@@ -1,0 +1,344 @@
+//! The planner's working state: the current assignment (slot 0 of each partition is its
+//! preferred leader), per-broker metrics updated incrementally on every move, per-broker
+//! replica lists, per-topic replica counts, and the acceptance checks that keep hard goals
+//! and already-optimised soft goals from getting worse.
+
+use crate::goals::{M_DISK, M_LEADERS, M_REPLICAS, METRICS};
+use crate::model::Cluster;
+
+/// Sentinel in `last_goal` for partitions no goal touched.
+pub(crate) const UNTOUCHED: u8 = u8::MAX;
+
+pub(crate) type Metrics = [f64; METRICS];
+
+pub(crate) fn tol(v: f64) -> f64 {
+    1e-9 * (1.0 + v.abs())
+}
+
+/// Per-goal balance band of one metric.
+#[derive(Debug, Clone)]
+pub(crate) struct Band {
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+    pub participates: Vec<bool>,
+    pub avg_ratio: f64,
+}
+
+impl Band {
+    pub fn viol(&self, b: usize, v: f64) -> f64 {
+        if !self.participates[b] {
+            return 0.0;
+        }
+        let (lo, hi) = (self.lo[b], self.hi[b]);
+        if v > hi + tol(hi) {
+            v - hi
+        } else if v < lo - tol(lo) {
+            lo - v
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct State<'c> {
+    pub c: &'c Cluster,
+    pub assign: Vec<u32>,
+    pub slot_part: Vec<u32>,
+    pub metric: Vec<Metrics>,
+    pub topic_count: Vec<u32>,
+    pub slots_on: Vec<Vec<u32>>,
+    pub slot_pos: Vec<u32>,
+    pub last_goal: Vec<u8>,
+    pub rack_limit_racks: usize,
+    /// Hard upper limits per broker per metric.
+    pub hard_hi: Vec<Metrics>,
+    /// Bands of soft goals, indexed by metric (None: goal off or not yet computed).
+    pub bands: [Option<Band>; METRICS],
+    /// Metrics whose goal is already optimised (moves must not make them worse).
+    pub locked: [bool; METRICS],
+    /// Topic replica distribution band per topic, and whether it is locked.
+    pub topic_band: Vec<(f64, f64)>,
+    pub topic_participates: Vec<bool>,
+    pub topic_locked: bool,
+    /// Brokers that may receive replicas.
+    pub dest_ok: Vec<bool>,
+    /// Partitions whose replicas may move.
+    pub movable: Vec<bool>,
+    /// Swaps done (slot pairs), so the plan can report them as swaps.
+    pub swaps: Vec<(u32, u32)>,
+}
+
+impl<'c> State<'c> {
+    pub fn new(c: &'c Cluster) -> Self {
+        let nb = c.brokers.len();
+        let assign = c.replicas.clone();
+        let mut slot_part = vec![0u32; assign.len()];
+        for (p, part) in c.partitions.iter().enumerate() {
+            let s = part.start as usize;
+            for x in &mut slot_part[s..s + usize::from(part.rf)] {
+                *x = p as u32;
+            }
+        }
+        let mut st = State {
+            c,
+            metric: vec![[0.0; METRICS]; nb],
+            topic_count: vec![0; c.topics.len() * nb],
+            slots_on: vec![Vec::new(); nb],
+            slot_pos: vec![0; assign.len()],
+            last_goal: vec![UNTOUCHED; c.partitions.len()],
+            rack_limit_racks: c.racks.len().max(1),
+            hard_hi: vec![[f64::INFINITY; METRICS]; nb],
+            bands: Default::default(),
+            locked: [false; METRICS],
+            topic_band: Vec::new(),
+            topic_participates: vec![false; nb],
+            topic_locked: false,
+            dest_ok: c.brokers.iter().map(|b| b.state.can_host()).collect(),
+            movable: vec![true; c.partitions.len()],
+            swaps: Vec::new(),
+            slot_part,
+            assign,
+        };
+        let mut counts = vec![0usize; nb];
+        for &b in &st.assign {
+            counts[b as usize] += 1;
+        }
+        for (b, n) in counts.iter().enumerate() {
+            st.slots_on[b].reserve_exact(*n + n / 8 + 16);
+        }
+        for slot in 0..st.assign.len() {
+            let b = st.assign[slot] as usize;
+            let p = st.slot_part[slot] as usize;
+            let part = &c.partitions[p];
+            let con = contrib(c, p, slot == part.start as usize);
+            add(&mut st.metric[b], &con, 1.0);
+            st.topic_count[part.topic as usize * nb + b] += 1;
+            st.slot_pos[slot] = st.slots_on[b].len() as u32;
+            st.slots_on[b].push(slot as u32);
+        }
+        st
+    }
+
+    pub fn nb(&self) -> usize {
+        self.c.brokers.len()
+    }
+
+    pub fn part_slots(&self, p: usize) -> &[u32] {
+        let part = &self.c.partitions[p];
+        let s = part.start as usize;
+        &self.assign[s..s + usize::from(part.rf)]
+    }
+
+    pub fn leader_of(&self, p: usize) -> u32 {
+        self.assign[self.c.partitions[p].start as usize]
+    }
+
+    pub fn is_leader_slot(&self, slot: usize) -> bool {
+        self.c.partitions[self.slot_part[slot] as usize].start as usize == slot
+    }
+
+    /// Rack-awareness violations of partition `p` if the replica on `from` went to `to`.
+    pub fn rack_viol(&self, p: usize, from: u32, to: u32) -> usize {
+        let rf = usize::from(self.c.partitions[p].rf);
+        let limit = rf.div_ceil(self.rack_limit_racks);
+        let mut racks = [0u32; 16];
+        let mut counts = [0usize; 16];
+        let mut n = 0;
+        let mut viol = 0;
+        for &b0 in self.part_slots(p) {
+            let b = if b0 == from { to } else { b0 };
+            let r = self.c.brokers[b as usize].rack_idx;
+            match racks[..n].iter().position(|x| *x == r) {
+                Some(i) => {
+                    counts[i] += 1;
+                    if counts[i] > limit {
+                        viol += 1;
+                    }
+                }
+                None if n < 16 => {
+                    racks[n] = r;
+                    counts[n] = 1;
+                    n += 1;
+                }
+                None => {}
+            }
+        }
+        viol
+    }
+
+    pub fn hosts(&self, p: usize, b: u32) -> bool {
+        self.part_slots(p).contains(&b)
+    }
+
+    fn broker_ok(&self, b: usize, old: &Metrics, new: &Metrics) -> bool {
+        let hard = &self.hard_hi[b];
+        for k in 0..METRICS {
+            if new[k] > hard[k] + tol(hard[k]) && new[k] > old[k] + tol(old[k]) {
+                return false;
+            }
+            if self.locked[k]
+                && let Some(band) = &self.bands[k]
+                && band.viol(b, new[k]) > band.viol(b, old[k]) + tol(old[k])
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn topic_ok(&self, t: usize, a: usize, b: usize) -> bool {
+        if !self.topic_locked {
+            return true;
+        }
+        let nb = self.nb();
+        let (lo, hi) = self.topic_band[t];
+        let ca = f64::from(self.topic_count[t * nb + a]);
+        let cb = f64::from(self.topic_count[t * nb + b]);
+        !(self.topic_participates[a] && ca - 1.0 < lo) && !(self.topic_participates[b] && cb + 1.0 > hi)
+    }
+
+    /// Whether moving replica `slot` to broker `to` keeps every hard goal and every locked
+    /// soft goal at least as good. The caller checks the current goal's gain.
+    pub fn replica_move_ok(&self, slot: usize, to: u32) -> bool {
+        let p = self.slot_part[slot] as usize;
+        let from = self.assign[slot];
+        if from == to || !self.dest_ok[to as usize] || !self.movable[p] || self.hosts(p, to) {
+            return false;
+        }
+        if self.rack_viol(p, from, to) > self.rack_viol(p, from, from) {
+            return false;
+        }
+        let con = contrib(self.c, p, self.is_leader_slot(slot));
+        let (a, b) = (from as usize, to as usize);
+        let mut na = self.metric[a];
+        add(&mut na, &con, -1.0);
+        let mut nb = self.metric[b];
+        add(&mut nb, &con, 1.0);
+        self.broker_ok(a, &self.metric[a], &na)
+            && self.broker_ok(b, &self.metric[b], &nb)
+            && self.topic_ok(self.c.partitions[p].topic as usize, a, b)
+    }
+
+    /// Whether making the replica at position `pos` of `p` the leader is acceptable.
+    pub fn leadership_ok(&self, p: usize, pos: usize) -> bool {
+        let start = self.c.partitions[p].start as usize;
+        let (a, b) = (self.assign[start] as usize, self.assign[start + pos] as usize);
+        let d = leadership_delta(self.c, p);
+        let mut na = self.metric[a];
+        add(&mut na, &d, -1.0);
+        let mut nbm = self.metric[b];
+        add(&mut nbm, &d, 1.0);
+        self.broker_ok(a, &self.metric[a], &na) && self.broker_ok(b, &self.metric[b], &nbm)
+    }
+
+    /// Whether swapping replica `s1` (on broker A) with replica `s2` (on broker B) is acceptable.
+    pub fn swap_ok(&self, s1: usize, s2: usize) -> bool {
+        let (p, q) = (self.slot_part[s1] as usize, self.slot_part[s2] as usize);
+        let (a, b) = (self.assign[s1], self.assign[s2]);
+        if p == q || a == b || !self.movable[p] || !self.movable[q] || self.hosts(p, b) || self.hosts(q, a) {
+            return false;
+        }
+        if !self.dest_ok[a as usize] || !self.dest_ok[b as usize] {
+            return false;
+        }
+        if self.rack_viol(p, a, b) > self.rack_viol(p, a, a) || self.rack_viol(q, b, a) > self.rack_viol(q, b, b) {
+            return false;
+        }
+        let cp = contrib(self.c, p, self.is_leader_slot(s1));
+        let cq = contrib(self.c, q, self.is_leader_slot(s2));
+        let (ai, bi) = (a as usize, b as usize);
+        let mut na = self.metric[ai];
+        add(&mut na, &cp, -1.0);
+        add(&mut na, &cq, 1.0);
+        let mut nbm = self.metric[bi];
+        add(&mut nbm, &cq, -1.0);
+        add(&mut nbm, &cp, 1.0);
+        let (tp, tq) = (self.c.partitions[p].topic as usize, self.c.partitions[q].topic as usize);
+        self.broker_ok(ai, &self.metric[ai], &na)
+            && self.broker_ok(bi, &self.metric[bi], &nbm)
+            && (tp == tq || (self.topic_ok(tp, ai, bi) && self.topic_ok(tq, bi, ai)))
+    }
+
+    pub fn move_replica(&mut self, slot: usize, to: u32, goal: u8) {
+        let p = self.slot_part[slot] as usize;
+        let from = self.assign[slot] as usize;
+        let con = contrib(self.c, p, self.is_leader_slot(slot));
+        add(&mut self.metric[from], &con, -1.0);
+        add(&mut self.metric[to as usize], &con, 1.0);
+        let nb = self.nb();
+        let t = self.c.partitions[p].topic as usize;
+        self.topic_count[t * nb + from] -= 1;
+        self.topic_count[t * nb + to as usize] += 1;
+        let pos = self.slot_pos[slot] as usize;
+        let list = &mut self.slots_on[from];
+        list.swap_remove(pos);
+        if let Some(&moved) = list.get(pos) {
+            self.slot_pos[moved as usize] = pos as u32;
+        }
+        self.slot_pos[slot] = self.slots_on[to as usize].len() as u32;
+        self.slots_on[to as usize].push(slot as u32);
+        self.assign[slot] = to;
+        self.last_goal[p] = goal;
+    }
+
+    pub fn move_leadership(&mut self, p: usize, pos: usize, goal: u8) {
+        let s0 = self.c.partitions[p].start as usize;
+        let s1 = s0 + pos;
+        let (a, b) = (self.assign[s0] as usize, self.assign[s1] as usize);
+        let d = leadership_delta(self.c, p);
+        add(&mut self.metric[a], &d, -1.0);
+        add(&mut self.metric[b], &d, 1.0);
+        self.assign.swap(s0, s1);
+        self.slots_on[a][self.slot_pos[s0] as usize] = s1 as u32;
+        self.slots_on[b][self.slot_pos[s1] as usize] = s0 as u32;
+        self.slot_pos.swap(s0, s1);
+        self.last_goal[p] = goal;
+    }
+
+    /// Utilisation-style value of metric `k` on broker `b` for ordering brokers.
+    pub fn ratio(&self, k: usize, b: usize) -> f64 {
+        let v = self.metric[b][k];
+        if (1..=4).contains(&k) {
+            v / self.c.brokers[b].capacity[k - 1]
+        } else if k == 6 {
+            v / self.c.brokers[b].capacity[1]
+        } else {
+            v
+        }
+    }
+
+    /// Order used to break ties when picking among otherwise equal destinations.
+    pub fn load_key(&self, b: usize) -> (f64, f64) {
+        (self.metric[b][M_REPLICAS], self.ratio(M_DISK, b))
+    }
+
+    pub fn leaders_on(&self, b: usize) -> f64 {
+        self.metric[b][M_LEADERS]
+    }
+}
+
+/// Metric contribution of one replica of `p` (leading or following).
+pub(crate) fn contrib(c: &Cluster, p: usize, leader: bool) -> Metrics {
+    let part = &c.partitions[p];
+    let l = part.replica_load(leader);
+    let lead = if leader { 1.0 } else { 0.0 };
+    [1.0, l[0], l[1], l[2], l[3], lead, lead * part.bytes_in]
+}
+
+/// Metric change of the new leader when leadership of `p` moves (the old leader gets the negation).
+pub(crate) fn leadership_delta(c: &Cluster, p: usize) -> Metrics {
+    let l = contrib(c, p, true);
+    let f = contrib(c, p, false);
+    let mut d = [0.0; METRICS];
+    for k in 0..METRICS {
+        d[k] = l[k] - f[k];
+    }
+    d
+}
+
+pub(crate) fn add(m: &mut Metrics, d: &Metrics, sign: f64) {
+    for k in 0..METRICS {
+        m[k] += sign * d[k];
+    }
+}
