@@ -105,6 +105,8 @@ pub struct BucketCounters {
     pub excess: u64,
     /// Throttle handed out, ns, since creation.
     pub throttled_ns: u64,
+    /// Until when clients may still be muted by a throttle (0 if never throttled).
+    pub throttled_until: Nanos,
 }
 
 impl BucketState {
@@ -123,9 +125,30 @@ impl BucketState {
         }
     }
 
-    /// Applies new parameters to the live bucket; debt already accrued is kept.
-    pub fn configure(&self, params: &BucketParams) {
-        self.cost_fp.store(params.cost_fp(), Ordering::Relaxed);
+    /// Applies new parameters to the live bucket at `now`. A rate change keeps, in units, what
+    /// matters to the tenant: the burst still available (so a share that grows does not hand
+    /// out a fresh burst cluster-wide, and one that shrinks keeps what was left, up to the new
+    /// burst), or the debt beyond the burst (so a share that grows 10× pays it off 10× faster).
+    pub fn configure(&self, params: &BucketParams, now: Nanos) {
+        let new_fp = params.cost_fp();
+        let new_tol = params.tolerance_ns();
+        let old_fp = self.cost_fp.swap(new_fp, Ordering::Relaxed).max(1);
+        let old_tol = self.tolerance_ns.swap(new_tol, Ordering::Relaxed);
+        if old_fp != new_fp || old_tol != new_tol {
+            let scale = |ns: u64| -> u64 {
+                let v = u128::from(ns) * u128::from(new_fp) / u128::from(old_fp);
+                u64::try_from(v).unwrap_or(u64::MAX)
+            };
+            let _ = self.tat.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
+                let used = tat.checked_sub(now).filter(|u| *u > 0)?;
+                let new_used = if used > old_tol {
+                    new_tol.saturating_add(scale(used - old_tol))
+                } else {
+                    new_tol.saturating_sub(scale(old_tol - used))
+                };
+                Some(now.saturating_add(new_used))
+            });
+        }
         self.tolerance_ns.store(params.tolerance_ns(), Ordering::Relaxed);
         self.max_throttle_ns.store(params.max_throttle_ns, Ordering::Relaxed);
     }
@@ -220,6 +243,7 @@ impl BucketState {
             admitted: self.admitted.load(Ordering::Relaxed),
             excess: self.excess.load(Ordering::Relaxed),
             throttled_ns: self.throttled_ns.load(Ordering::Relaxed),
+            throttled_until: self.tat.load(Ordering::Relaxed).saturating_sub(self.tolerance_ns()),
         }
     }
 
@@ -269,9 +293,10 @@ mod tests {
         let b = BucketState::new(&params(1000.0));
         let now = 10 * NANOS_PER_SEC;
         b.record(1000, now);
-        b.configure(&params(2000.0));
-        // Existing debt (1 s) remains; new units cost half as much; tolerance still 1 s.
+        b.configure(&params(2000.0), now);
+        // The burst was used up; it stays used up (no windfall), and refills at the new rate.
         assert_eq!(b.record(200, now), 100_000_000);
+        assert_eq!(b.available_units(now + NANOS_PER_SEC / 2), 800);
     }
 
     #[test]

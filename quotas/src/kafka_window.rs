@@ -222,6 +222,8 @@ impl KafkaLimiter {
         let t = kafka_throttle_ms(observed, quota, w).min(g.max_throttle_ms);
         g.counters.excess = g.counters.excess.wrapping_add(units);
         g.counters.throttled_ns = g.counters.throttled_ns.wrapping_add(t.saturating_mul(1_000_000));
+        let until = u64::try_from(now_ms).unwrap_or(0).saturating_add(t).saturating_mul(1_000_000);
+        g.counters.throttled_until = g.counters.throttled_until.max(until);
         t
     }
 

@@ -32,3 +32,8 @@ pub use handle::{LimiterRef, QuotaHandle, Throttle};
 pub use kafka_window::{KafkaLimiter, KafkaRate, KafkaWindowConfig, kafka_throttle_ms};
 pub use kind::{Mode, QuotaKind};
 pub use registry::{ConnectionAdmission, ConnectionGuard, QuotaRegistry, RegistryConfig, TenantUsage};
+pub mod distributor;
+pub mod report;
+pub use distributor::{Distributor, DistributorConfig, TenantShares, compute_shares, uniform_broker_value};
+pub use report::{BrokerReport, DemandMeter, InMemoryTransport, ReportTransport, ShareKeeper, TenantDemand};
+pub mod sim;

@@ -230,12 +230,12 @@ impl QuotaRegistry {
         })
     }
 
-    fn configure_limiter(&self, l: &LimiterRef, kind: QuotaKind, limit: Option<f64>) -> Result<()> {
+    fn configure_limiter(&self, l: &LimiterRef, kind: QuotaKind, limit: Option<f64>, now: Nanos) -> Result<()> {
         // A removed quota leaves live state unlimited in effect (huge rate); new handles skip it.
         let rate = limit.map_or(1e15, |v| kind.units_per_sec(v));
         let params = BucketParams::new(rate, self.config.burst_secs, self.config.max_throttle_ms, "quota")?;
         match l {
-            LimiterRef::Bucket(b) => b.configure(&params),
+            LimiterRef::Bucket(b) => b.configure(&params, now),
             LimiterRef::Kafka(k) => k.configure(rate, self.config.max_throttle_ms),
         }
         Ok(())
@@ -256,31 +256,36 @@ impl QuotaRegistry {
 
     /// Sets (adds or alters) a quota; applies at once to live state. `value` is in the kind's
     /// configured unit (bytes/s, percent, mutations/s, connections/s).
-    pub fn set_quota(&self, entity: &QuotaEntity, kind: QuotaKind, value: f64) -> Result<()> {
+    pub fn set_quota(&self, entity: &QuotaEntity, kind: QuotaKind, value: f64, now: Nanos) -> Result<()> {
         let field = format!("quota[{}].{}", entity_label(entity), kind.config_key());
         BucketParams::new(kind.units_per_sec(value), self.config.burst_secs, self.config.max_throttle_ms, &field)?;
-        self.apply(entity, kind, Some(value), &field)
+        self.apply(entity, kind, Some(value), &field, now)
     }
 
     /// Removes a quota; live state it governed stops throttling at once.
-    pub fn remove_quota(&self, entity: &QuotaEntity, kind: QuotaKind) -> Result<()> {
+    pub fn remove_quota(&self, entity: &QuotaEntity, kind: QuotaKind, now: Nanos) -> Result<()> {
         let field = format!("quota[{}].{}", entity_label(entity), kind.config_key());
-        self.apply(entity, kind, None, &field)
+        self.apply(entity, kind, None, &field, now)
     }
 
-    fn apply(&self, entity: &QuotaEntity, kind: QuotaKind, value: Option<f64>, field: &str) -> Result<()> {
+    fn apply(&self, entity: &QuotaEntity, kind: QuotaKind, value: Option<f64>, field: &str, now: Nanos) -> Result<()> {
         match entity {
             QuotaEntity::Tenant(name) => {
                 let t = self.tenant_entry(name);
                 let mut limiters = t.limiters.write();
                 let slot = &mut limiters[kind.index()];
                 match (slot.as_ref(), value) {
-                    (Some(l), v) => self.configure_limiter(l, kind, v)?,
+                    // Same limiter, new rate: live handles see it at once; no re-resolve needed.
+                    (Some(l), Some(v)) => {
+                        self.configure_limiter(l, kind, Some(v), now)?;
+                        return Ok(());
+                    }
+                    (Some(l), None) => {
+                        self.configure_limiter(l, kind, None, now)?;
+                        *slot = None;
+                    }
                     (None, Some(v)) => *slot = Some(self.new_limiter(kind, v, field)?),
-                    (None, None) => {}
-                }
-                if value.is_none() {
-                    *slot = None;
+                    (None, None) => return Ok(()),
                 }
             }
             QuotaEntity::Client { user, client_id } => {
@@ -303,7 +308,7 @@ impl QuotaRegistry {
                     }
                     q.recompute_mask();
                 }
-                self.refresh_client_states(kind)?;
+                self.refresh_client_states(kind, now)?;
             }
         }
         self.epoch.fetch_add(1, Ordering::Relaxed);
@@ -311,7 +316,7 @@ impl QuotaRegistry {
     }
 
     /// Re-derives the limit of every live user/client-id state of `kind` from its tags.
-    fn refresh_client_states(&self, kind: QuotaKind) -> Result<()> {
+    fn refresh_client_states(&self, kind: QuotaKind, now: Nanos) -> Result<()> {
         let q = self.quotas.read();
         for shard in &self.states {
             let s = shard.read();
@@ -321,7 +326,7 @@ impl QuotaRegistry {
                     return;
                 }
                 let limit = q.lookup(kind, &k.b, &k.c).map(|(_, v)| v);
-                result = self.configure_limiter(l, kind, limit);
+                result = self.configure_limiter(l, kind, limit, now);
             });
             result?;
         }
