@@ -19,5 +19,6 @@
 
 pub mod batch;
 pub mod error;
+pub mod segment;
 
 pub use error::{Result, WireError};
