@@ -135,19 +135,21 @@ pub fn generate(o: &GenOptions, sink: &mut dyn FnMut(&str) -> Result<()>) -> Res
         write_broker(&mut out, b);
     }
     out.push_str("\n],\"partitions\":[\n");
-    // Replicas go to brokers that existed before (not new), weighted by capacity and skew.
+    // Replicas go to brokers that existed before (not new), Kafka-style: each topic walks a
+    // shuffled ring of brokers from a random start, followers at a per-topic shift. A broker
+    // appears in the ring in proportion to its capacity, `1 + skew` times more often in the
+    // first quarter.
     let old: Vec<usize> = (0..nb).filter(|&i| brokers[i].state != BrokerState::New).collect();
     let quarter = old.len().div_ceil(4);
-    let weights: Vec<f64> = old
-        .iter()
-        .enumerate()
-        .map(|(j, &i)| brokers[i].capacity[0] / 8e12 * if j < quarter { 1.0 + o.skew } else { 1.0 })
-        .collect();
-    let mut cumulative = Vec::with_capacity(weights.len());
-    let mut acc = 0.0;
-    for w in &weights {
-        acc += w;
-        cumulative.push(acc);
+    let mut ring: Vec<usize> = Vec::new();
+    for (j, &i) in old.iter().enumerate() {
+        let w = brokers[i].capacity[0] / 8e12 * if j < quarter { 1.0 + o.skew } else { 1.0 };
+        let reps = (w * 2.0 + rng.next_f64()).floor().max(1.0) as usize;
+        ring.extend(std::iter::repeat_n(i, reps));
+    }
+    for i in (1..ring.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        ring.swap(i, j);
     }
     let rf = usize::from(o.replication_factor);
     let partitions = (o.replicas / rf as u64).max(1);
@@ -163,23 +165,31 @@ pub fn generate(o: &GenOptions, sink: &mut dyn FnMut(&str) -> Result<()>) -> Res
     let mut partition_no = 0i32;
     let mut chosen: Vec<usize> = Vec::with_capacity(rf);
     let mut ids: Vec<i32> = Vec::with_capacity(rf);
-    let total_w = acc;
+    let mut ring_start = 0usize;
+    let mut shift = 1usize;
     for p in 0..partitions {
         if left_in_topic == 0 {
             topic += 1;
             left_in_topic = 1 + rng.below(96);
             partition_no = 0;
+            ring_start = rng.below(ring.len() as u64) as usize;
+            shift = 1 + rng.below(ring.len().max(2) as u64 - 1) as usize;
         }
         left_in_topic -= 1;
         chosen.clear();
-        let mut tries = 0;
+        let base = ring_start + partition_no as usize;
+        let mut step = 0usize;
         while chosen.len() < rf {
-            let x = rng.next_f64() * total_w;
-            let j = cumulative.partition_point(|&c| c <= x).min(old.len() - 1);
-            let b = old[j];
-            tries += 1;
+            let b = if step > 64 + ring.len() {
+                // The ring walk cycles over too few brokers: take the next unused one.
+                old.iter().copied().find(|b| !chosen.contains(b)).unwrap_or(old[0])
+            } else {
+                let pos = if step == 0 { base } else { base + shift + step - 1 };
+                ring[pos % ring.len()]
+            };
+            step += 1;
             let same_rack = chosen.iter().any(|&c| brokers[c].rack_idx == brokers[b].rack_idx);
-            if chosen.contains(&b) || (same_rack && tries < 64) {
+            if chosen.contains(&b) || (same_rack && step < 64) {
                 continue;
             }
             chosen.push(b);

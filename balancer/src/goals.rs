@@ -248,5 +248,5 @@ pub fn count_band(avg: f64, delta: f64) -> (f64, f64) {
 /// Band of the topic replica distribution goal for a topic averaging `avg` replicas per broker.
 pub fn topic_band(avg: f64, threshold: f64) -> (f64, f64) {
     let delta = (avg * band_margin(threshold)).clamp(2.0, 40.0);
-    count_band(avg, delta)
+    ((avg - delta).floor().max(0.0), (avg + delta).ceil())
 }

@@ -10,12 +10,10 @@
 //!
 //! [KIP-460]: https://cwiki.apache.org/confluence/display/KAFKA/KIP-460%3A+Admin+Leader+Election+RPC
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::model::Cluster;
-use crate::plan::{Cost, ExecutionOptions, Reassignment, apply};
+use crate::plan::{Cost, ExecutionOptions, Reassignment};
 
 /// One batch of concurrent replica moves.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,12 +39,10 @@ pub struct Simulation {
     pub progress: Vec<(f64, u64)>,
     /// When leadership moves and the preferred-leader election ran (seconds).
     pub leadership_at: f64,
-    /// The cluster after execution and election.
-    pub after: Cluster,
 }
 
 struct Task {
-    partition: usize,
+    reassignment: usize,
     dest: u32,
     src: Option<u32>,
     size: u64,
@@ -59,10 +55,11 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
     let throttle = exec.throttle_bytes_per_sec.max(1.0);
     let conc = exec.concurrency_per_broker.max(1) as usize;
     let mut tasks: Vec<Task> = Vec::new();
-    let mut outstanding: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut removed_of: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    // Per reassignment: new replicas still copying, and the replicas it removes.
+    let mut outstanding: Vec<usize> = vec![0; reassignments.len()];
+    let mut removed_of: Vec<Vec<u32>> = vec![Vec::new(); reassignments.len()];
     let mut leadership_moves = 0u64;
-    for r in reassignments {
+    for (ri, r) in reassignments.iter().enumerate() {
         let p = r.partition as usize;
         let part = &c.partitions[p];
         let old = c.replicas_of(p);
@@ -81,10 +78,10 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
         if old.contains(&r.replicas[0]) && r.replicas[0] != old[0] {
             leadership_moves += 1;
         }
-        outstanding.insert(p, added.len());
-        removed_of.insert(p, old.iter().copied().filter(|b| !r.replicas.contains(b)).collect());
+        outstanding[ri] = added.len();
+        removed_of[ri] = old.iter().copied().filter(|b| !r.replicas.contains(b)).collect();
         for dest in added {
-            tasks.push(Task { partition: p, dest, src, size: part.size_bytes, remaining: part.size_bytes as f64 });
+            tasks.push(Task { reassignment: ri, dest, src, size: part.size_bytes, remaining: part.size_bytes as f64 });
         }
     }
     let disk0: Vec<f64> = c.broker_loads().iter().map(|l| l[0]).collect();
@@ -112,7 +109,14 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
         let mut busy = vec![0usize; nb];
         let mut batch = Vec::new();
         let mut rest = Vec::new();
-        for &i in &pending {
+        let max_batch = nb * conc;
+        let mut scanned_since_add = 0usize;
+        for (n, &i) in pending.iter().enumerate() {
+            if batch.len() >= max_batch || scanned_since_add > 4 * max_batch {
+                rest.extend_from_slice(&pending[n..]);
+                break;
+            }
+            scanned_since_add += 1;
             let t = &tasks[i];
             let d = t.dest as usize;
             let ok = busy[d] < conc && t.src.is_none_or(|s| busy[s as usize] < conc);
@@ -122,6 +126,7 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
                     busy[s as usize] += 1;
                 }
                 batch.push(i);
+                scanned_since_add = 0;
             } else {
                 rest.push(i);
             }
@@ -136,50 +141,45 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
             peak[d] = peak[d].max(disk[d] - disk0[d]);
             batch_bytes += t.size;
         }
-        let mut active = batch.clone();
-        while !active.is_empty() {
-            let mut n_in = vec![0u32; nb];
-            let mut n_out = vec![0u32; nb];
-            for &i in &active {
-                n_in[tasks[i].dest as usize] += 1;
-                if let Some(s) = tasks[i].src {
-                    n_out[s as usize] += 1;
-                }
+        // Every broker's inbound and outbound copies share its throttle; copies run at full
+        // share until done, so a batch lasts as long as its busiest broker needs.
+        let mut bytes_in = vec![0.0f64; nb];
+        let mut bytes_out = vec![0.0f64; nb];
+        for &i in &batch {
+            let t = &tasks[i];
+            bytes_in[t.dest as usize] += t.size as f64;
+            if let Some(s) = t.src {
+                bytes_out[s as usize] += t.size as f64;
             }
-            let rate = |t: &Task| {
-                let r_in = throttle / f64::from(n_in[t.dest as usize].max(1));
-                let r_out = t.src.map_or(f64::INFINITY, |s| throttle / f64::from(n_out[s as usize].max(1)));
-                r_in.min(r_out)
-            };
-            let dt = active.iter().map(|&i| tasks[i].remaining / rate(&tasks[i])).fold(f64::INFINITY, f64::min);
-            let dt = if dt.is_finite() { dt } else { 0.0 };
-            let rates: Vec<f64> = active.iter().map(|&i| rate(&tasks[i])).collect();
-            now += dt;
-            let mut still = Vec::with_capacity(active.len());
-            for (j, &i) in active.iter().enumerate() {
-                let t = &mut tasks[i];
-                t.remaining -= rates[j] * dt;
-                if t.remaining <= 1e-6 * (1.0 + t.size as f64) {
-                    done_bytes += t.size;
-                    completed += 1;
-                    let p = t.partition;
-                    if let Some(n) = outstanding.get_mut(&p) {
-                        *n -= 1;
-                        if *n == 0 {
-                            for &b in removed_of.get(&p).map_or(&[][..], Vec::as_slice) {
-                                disk[b as usize] -= c.partitions[p].size_bytes as f64;
-                            }
-                        }
-                    }
-                    if completed % sample_every == 0 {
-                        progress.push((now, done_bytes));
-                    }
-                } else {
-                    still.push(i);
-                }
-            }
-            active = still;
         }
+        let busiest = bytes_in.iter().chain(&bytes_out).fold(0.0f64, |a, &b| a.max(b));
+        let duration = busiest / throttle;
+        let mut finishing: Vec<(f64, usize)> = batch
+            .iter()
+            .map(|&i| {
+                let t = &tasks[i];
+                let load = bytes_in[t.dest as usize].max(t.src.map_or(0.0, |s| bytes_out[s as usize]));
+                (load / throttle, i)
+            })
+            .collect();
+        finishing.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        for (at, i) in finishing {
+            let t = &mut tasks[i];
+            t.remaining = 0.0;
+            done_bytes += t.size;
+            completed += 1;
+            let ri = t.reassignment;
+            outstanding[ri] -= 1;
+            if outstanding[ri] == 0 {
+                for &b in &removed_of[ri] {
+                    disk[b as usize] -= t.size as f64;
+                }
+            }
+            if completed % sample_every == 0 {
+                progress.push((start + at, done_bytes));
+            }
+        }
+        now = start + duration;
         batches.push(Batch { start, end: now, moves: batch.len() as u64, bytes: batch_bytes });
     }
     if progress.last().is_none_or(|x| x.1 != total_bytes || x.0 != now) {
@@ -199,5 +199,5 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
     }
     cost.max_peak_extra_disk = peak.iter().fold(0.0f64, |a, &b| a.max(b)) as u64;
     cost.estimated_seconds = now;
-    Simulation { cost, batches, progress, leadership_at, after: apply(c, reassignments) }
+    Simulation { cost, batches, progress, leadership_at }
 }

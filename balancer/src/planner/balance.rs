@@ -6,11 +6,64 @@
 //! tried when no single move is acceptable. Every move must strictly reduce the current
 //! goal's violation and pass [`State::replica_move_ok`] (hard goals and earlier goals).
 
-use crate::goals::{M_REPLICAS, METRICS};
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use crate::goals::{M_DISK, M_REPLICAS, METRICS};
 use crate::state::{Band, State, contrib, leadership_delta, tol};
 
 /// Bound on candidate evaluations per shed/fill step, so pathological inputs stay fast.
 const MAX_TRIES: usize = 4000;
+
+/// Candidates of one broker: (contribution as ordered bits, slot or partition).
+/// Contributions are non-negative, so their IEEE bits order like their values.
+type Cands = BTreeSet<(u64, u32)>;
+
+fn key_of(v: f64) -> u64 {
+    v.max(0.0).to_bits()
+}
+
+fn val_of(k: u64) -> f64 {
+    f64::from_bits(k)
+}
+
+/// Try order for an amount `want`. Replica count (keys are sizes): sizes closest to `want`
+/// first. Other metrics: the largest contribution not above `want` first, then smaller
+/// ones, then larger ones.
+fn order(set: &Cands, want: f64, count_mode: bool) -> Box<dyn Iterator<Item = (u64, u32)> + '_> {
+    let w = key_of(want);
+    if count_mode {
+        let below = set.range(..(w, 0)).rev().copied().peekable();
+        let above = set.range((w, 0)..).copied().peekable();
+        Box::new(Closest { below, above, want })
+    } else {
+        Box::new(
+            set.range(..=(w, u32::MAX))
+                .rev()
+                .copied()
+                .chain(set.range((Bound::Excluded((w, u32::MAX)), Bound::Unbounded)).copied()),
+        )
+    }
+}
+
+struct Closest<B: Iterator<Item = (u64, u32)>, A: Iterator<Item = (u64, u32)>> {
+    below: std::iter::Peekable<B>,
+    above: std::iter::Peekable<A>,
+    want: f64,
+}
+
+impl<B: Iterator<Item = (u64, u32)>, A: Iterator<Item = (u64, u32)>> Iterator for Closest<B, A> {
+    type Item = (u64, u32);
+    fn next(&mut self) -> Option<(u64, u32)> {
+        let take_above = match (self.below.peek(), self.above.peek()) {
+            (None, None) => return None,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (Some(b), Some(a)) => val_of(a.0) - self.want <= self.want - val_of(b.0),
+        };
+        if take_above { self.above.next() } else { self.below.next() }
+    }
+}
 
 pub(crate) struct Balancer<'s, 'c> {
     pub st: &'s mut State<'c>,
@@ -19,16 +72,34 @@ pub(crate) struct Balancer<'s, 'c> {
     pub goal: u8,
     pub leadership_first: bool,
     pub allow_swaps: bool,
-    /// Per-broker candidate list: (contribution to k, slot), sorted by contribution desc
-    /// (for the replica-count metric: by size ascending).
-    cache: Vec<Option<Vec<(f64, u32)>>>,
+    /// Per broker: (contribution to k, slot) of its replicas, sorted by contribution desc
+    /// (for the replica-count metric: (size, slot) ascending). Entries go stale lazily.
+    cache: Vec<Option<Cands>>,
+    /// Per broker: (leadership delta of k, partition) of partitions it leads, desc.
+    lead_cache: Vec<Option<Cands>>,
+    /// Per broker: (leadership delta of k, slot) of replicas it follows, desc.
+    follow_cache: Vec<Option<Cands>>,
+    /// Destinations in ascending order of metric k (kept sorted as moves happen).
+    dests: Vec<usize>,
     pub moves: u64,
 }
 
 impl<'s, 'c> Balancer<'s, 'c> {
     pub fn new(st: &'s mut State<'c>, k: usize, band: Band, goal: u8, leadership_first: bool, allow_swaps: bool) -> Self {
         let nb = st.nb();
-        Balancer { st, k, band, goal, leadership_first, allow_swaps, cache: vec![None; nb], moves: 0 }
+        Balancer {
+            st,
+            k,
+            band,
+            goal,
+            leadership_first,
+            allow_swaps,
+            cache: vec![None; nb],
+            lead_cache: vec![None; nb],
+            follow_cache: vec![None; nb],
+            dests: Vec::new(),
+            moves: 0,
+        }
     }
 
     fn viol(&self, b: usize, v: f64) -> f64 {
@@ -41,30 +112,62 @@ impl<'s, 'c> Balancer<'s, 'c> {
         self.viol(a, va) + self.viol(b, vb) - self.viol(a, va - d) - self.viol(b, vb + d)
     }
 
-    fn candidates(&mut self, a: usize) -> &Vec<(f64, u32)> {
-        if self.cache[a].is_none() {
-            let k = self.k;
-            let st = &*self.st;
-            let mut v: Vec<(f64, u32)> = st.slots_on[a]
-                .iter()
-                .filter(|&&s| st.movable[st.slot_part[s as usize] as usize])
-                .map(|&s| {
-                    let p = st.slot_part[s as usize] as usize;
-                    let c = contrib(st.c, p, st.is_leader_slot(s as usize));
-                    if k == M_REPLICAS { (c[1], s) } else { (c[k], s) }
-                })
-                .filter(|(c, _)| k == M_REPLICAS || *c > 0.0)
-                .collect();
-            if k == M_REPLICAS {
-                v.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-            } else {
-                v.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-            }
-            self.cache[a] = Some(v);
+    fn build_list(&self, a: usize) -> Cands {
+        let k = self.k;
+        let st = &*self.st;
+        st.slots_on[a]
+            .iter()
+            .filter(|&&s| st.movable[st.slot_part[s as usize] as usize])
+            .map(|&s| {
+                let p = st.slot_part[s as usize] as usize;
+                let c = contrib(st.c, p, st.is_leader_slot(s as usize));
+                if k == M_REPLICAS { (c[1], s) } else { (c[k], s) }
+            })
+            .filter(|(c, _)| k == M_REPLICAS || *c > 0.0)
+            .map(|(c, s)| (key_of(c), s))
+            .collect()
+    }
+
+    /// Takes broker `a`'s candidate set out of the cache (put it back afterwards).
+    fn take_list(&mut self, a: usize) -> Cands {
+        match self.cache[a].take() {
+            Some(v) => v,
+            None => self.build_list(a),
         }
-        // Just filled above.
-        #[allow(clippy::unwrap_used)]
-        self.cache[a].as_ref().unwrap()
+    }
+
+    fn take_lead_list(&mut self, a: usize) -> Cands {
+        if let Some(v) = self.lead_cache[a].take() {
+            return v;
+        }
+        let st = &*self.st;
+        st.slots_on[a]
+            .iter()
+            .filter(|&&s| st.is_leader_slot(s as usize))
+            .map(|&s| {
+                let p = st.slot_part[s as usize] as usize;
+                (leadership_delta(st.c, p)[self.k], p as u32)
+            })
+            .filter(|x| x.0 > 0.0)
+            .map(|(c, p)| (key_of(c), p))
+            .collect()
+    }
+
+    fn take_follow_list(&mut self, b: usize) -> Cands {
+        if let Some(v) = self.follow_cache[b].take() {
+            return v;
+        }
+        let st = &*self.st;
+        st.slots_on[b]
+            .iter()
+            .filter(|&&s| !st.is_leader_slot(s as usize))
+            .map(|&s| {
+                let p = st.slot_part[s as usize] as usize;
+                (leadership_delta(st.c, p)[self.k], s)
+            })
+            .filter(|x| x.0 > 0.0)
+            .map(|(c, s)| (key_of(c), s))
+            .collect()
     }
 
     fn contrib_k(&self, slot: usize) -> f64 {
@@ -72,31 +175,64 @@ impl<'s, 'c> Balancer<'s, 'c> {
         contrib(self.st.c, p, self.st.is_leader_slot(slot))[self.k]
     }
 
-    /// Candidate indices of broker `a`'s list in try order for an amount `want`: largest
-    /// contribution not above `want` first, then smaller ones, then larger ones.
-    fn try_order(&mut self, a: usize, want: f64) -> Vec<u32> {
-        let k = self.k;
-        let list = self.candidates(a);
-        if k == M_REPLICAS {
-            return list.iter().map(|x| x.1).collect();
-        }
-        let start = list.partition_point(|x| x.0 > want);
-        let mut out: Vec<u32> = list[start..].iter().map(|x| x.1).collect();
-        out.extend(list[..start].iter().rev().map(|x| x.1));
-        out
+    /// For the replica-count goal: the replica size whose move keeps broker `a`'s disk
+    /// moving toward the disk average at the same pace as its replica count.
+    fn count_target_size(&self, a: usize) -> f64 {
+        let m = &self.st.metric[a];
+        let own_avg = if m[M_REPLICAS] > 0.0 { m[M_DISK] / m[M_REPLICAS] } else { 0.0 };
+        let Some(disk) = &self.st.bands[M_DISK] else { return 0.0 };
+        let excess_disk = m[M_DISK] - disk.avg_ratio * self.st.c.brokers[a].capacity[0];
+        let excess_count = m[M_REPLICAS] - self.band.avg_ratio;
+        if excess_count >= 1.0 { (excess_disk / excess_count).max(0.0) } else { own_avg }
     }
 
-    fn dests_ascending(&self) -> Vec<usize> {
+    fn key(&self, b: usize) -> (f64, f64) {
+        (self.st.ratio(self.k, b), self.st.load_key(b).0)
+    }
+
+    fn less(&self, x: usize, y: usize) -> bool {
+        let (kx, ky) = (self.key(x), self.key(y));
+        kx.0.total_cmp(&ky.0).then(kx.1.total_cmp(&ky.1)).then(x.cmp(&y)).is_lt()
+    }
+
+    fn sort_dests(&mut self) {
         let st = &*self.st;
-        let mut v: Vec<usize> =
-            (0..st.nb()).filter(|&b| st.dest_ok[b] && self.band.participates[b]).collect();
+        let mut v: Vec<usize> = (0..st.nb()).filter(|&b| st.dest_ok[b] && self.band.participates[b]).collect();
         v.sort_by(|&x, &y| {
-            st.ratio(self.k, x)
-                .total_cmp(&st.ratio(self.k, y))
-                .then(st.load_key(x).0.total_cmp(&st.load_key(y).0))
-                .then(x.cmp(&y))
+            let (kx, ky) = (self.key(x), self.key(y));
+            kx.0.total_cmp(&ky.0).then(kx.1.total_cmp(&ky.1)).then(x.cmp(&y))
         });
-        v
+        self.dests = v;
+    }
+
+    /// Restores the order of `dests` after broker `b`'s metrics changed.
+    fn touch(&mut self, b: usize) {
+        let Some(mut i) = self.dests.iter().position(|&x| x == b) else { return };
+        while i + 1 < self.dests.len() && self.less(self.dests[i + 1], self.dests[i]) {
+            self.dests.swap(i, i + 1);
+            i += 1;
+        }
+        while i > 0 && self.less(self.dests[i], self.dests[i - 1]) {
+            self.dests.swap(i, i - 1);
+            i -= 1;
+        }
+    }
+
+    fn do_replica_move(&mut self, s: usize, b: usize) {
+        let a = self.st.assign[s] as usize;
+        self.st.move_replica(s, b as u32, self.goal);
+        self.moves += 1;
+        self.touch(a);
+        self.touch(b);
+    }
+
+    fn do_leadership_move(&mut self, p: usize, pos: usize) {
+        let start = self.st.c.partitions[p].start as usize;
+        let (a, b) = (self.st.assign[start] as usize, self.st.assign[start + pos] as usize);
+        self.st.move_leadership(p, pos, self.goal);
+        self.moves += 1;
+        self.touch(a);
+        self.touch(b);
     }
 
     fn over(&self, b: usize) -> bool {
@@ -114,6 +250,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
         for _ in 0..rounds {
             let before = self.moves;
             self.cache.iter_mut().for_each(|c| *c = None);
+            self.lead_cache.iter_mut().for_each(|c| *c = None);
+            self.follow_cache.iter_mut().for_each(|c| *c = None);
+            self.sort_dests();
             let nb = self.st.nb();
             let mut over: Vec<usize> = (0..nb).filter(|&b| self.over(b)).collect();
             over.sort_by(|&x, &y| {
@@ -142,22 +281,21 @@ impl<'s, 'c> Balancer<'s, 'c> {
     fn try_leadership_from(&mut self, a: usize) -> bool {
         let k = self.k;
         let excess = self.st.metric[a][k] - self.band.hi[a];
-        let mut led: Vec<(f64, usize)> = self.st.slots_on[a]
-            .iter()
-            .filter(|&&s| self.st.is_leader_slot(s as usize))
-            .map(|&s| {
-                let p = self.st.slot_part[s as usize] as usize;
-                (leadership_delta(self.st.c, p)[k], p)
-            })
-            .filter(|x| x.0 > 0.0)
-            .collect();
-        led.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-        let start = led.partition_point(|x| x.0 > excess);
-        let order = led[start..].iter().chain(led[..start].iter().rev());
-        for (tries, &(d, p)) in order.enumerate() {
+        let mut list = self.take_lead_list(a);
+        let mut found = None;
+        let mut tries = 0;
+        let mut stale = Vec::new();
+        for i in order(&list, excess, false) {
+            let p = i.1 as usize;
+            if self.st.leader_of(p) as usize != a {
+                stale.push(i);
+                continue;
+            }
+            tries += 1;
             if tries > MAX_TRIES {
                 break;
             }
+            let d = leadership_delta(self.st.c, p)[k];
             let rf = usize::from(self.st.c.partitions[p].rf);
             let start_slot = self.st.c.partitions[p].start as usize;
             let mut best: Option<(f64, usize)> = None;
@@ -166,8 +304,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
                 if !self.band.participates[b] {
                     continue;
                 }
-                let g = self.gain(a, b, d);
-                if g > tol(d) && self.st.leadership_ok(p, pos) {
+                if self.gain(a, b, d) > tol(d) && self.st.leadership_ok(p, pos) {
                     let r = self.st.ratio(k, b);
                     if best.is_none_or(|(br, _)| r < br) {
                         best = Some((r, pos));
@@ -175,10 +312,18 @@ impl<'s, 'c> Balancer<'s, 'c> {
                 }
             }
             if let Some((_, pos)) = best {
-                self.st.move_leadership(p, pos, self.goal);
-                self.moves += 1;
-                return true;
+                found = Some((p, pos));
+                stale.push(i);
+                break;
             }
+        }
+        for i in stale {
+            list.remove(&i);
+        }
+        self.lead_cache[a] = Some(list);
+        if let Some((p, pos)) = found {
+            self.do_leadership_move(p, pos);
+            return true;
         }
         false
     }
@@ -186,27 +331,36 @@ impl<'s, 'c> Balancer<'s, 'c> {
     fn try_leadership_to(&mut self, b: usize) -> bool {
         let k = self.k;
         let deficit = self.band.lo[b] - self.st.metric[b][k];
-        let mut best: Option<(f64, usize, usize)> = None;
-        for &s in &self.st.slots_on[b] {
-            let s = s as usize;
-            if self.st.is_leader_slot(s) {
+        let mut list = self.take_follow_list(b);
+        let mut found = None;
+        let mut tries = 0;
+        let mut stale = Vec::new();
+        for i in order(&list, deficit, false) {
+            let s = i.1 as usize;
+            if self.st.assign[s] as usize != b || self.st.is_leader_slot(s) {
+                stale.push(i);
                 continue;
+            }
+            tries += 1;
+            if tries > MAX_TRIES {
+                break;
             }
             let p = self.st.slot_part[s] as usize;
             let start = self.st.c.partitions[p].start as usize;
             let a = self.st.assign[start] as usize;
             let d = leadership_delta(self.st.c, p)[k];
-            if d <= 0.0 || d > deficit * 2.0 + tol(deficit) {
-                continue;
-            }
-            let g = self.gain(a, b, d);
-            if g > tol(d) && best.is_none_or(|(bg, _, _)| g > bg + tol(bg)) && self.st.leadership_ok(p, s - start) {
-                best = Some((g, p, s - start));
+            if self.gain(a, b, d) > tol(d) && self.st.leadership_ok(p, s - start) {
+                found = Some((p, s - start));
+                stale.push(i);
+                break;
             }
         }
-        if let Some((_, p, pos)) = best {
-            self.st.move_leadership(p, pos, self.goal);
-            self.moves += 1;
+        for i in stale {
+            list.remove(&i);
+        }
+        self.follow_cache[b] = Some(list);
+        if let Some((p, pos)) = found {
+            self.do_leadership_move(p, pos);
             return true;
         }
         false
@@ -218,37 +372,84 @@ impl<'s, 'c> Balancer<'s, 'c> {
         }
         let k = self.k;
         let excess = self.st.metric[a][k] - self.band.hi[a];
-        let dests = self.dests_ascending();
-        let order = self.try_order(a, excess);
-        let mut tries = 0;
-        for &s in &order {
-            let s = s as usize;
-            if self.st.assign[s] as usize != a {
-                continue;
+        let want = if k == M_REPLICAS { self.count_target_size(a) } else { excess };
+        let mut list = self.take_list(a);
+        let mut stale = Vec::new();
+        let found = self.shed_search(a, &list, want, None, &mut stale);
+        for i in stale {
+            list.remove(&i);
+        }
+        self.cache[a] = Some(list);
+        if let Some((s, b)) = found {
+            self.do_replica_move(s, b);
+            return true;
+        }
+        if !self.leadership_first && k != M_REPLICAS && self.try_leadership_from(a) {
+            return true;
+        }
+        self.allow_swaps && self.try_swap(a, excess)
+    }
+
+    /// Finds a replica on `a` and a destination for it (`only` or the sorted destinations);
+    /// the first pass keeps topic spreads inside their band on the destination.
+    fn shed_search(
+        &self,
+        a: usize,
+        list: &Cands,
+        want: f64,
+        only: Option<usize>,
+        stale: &mut Vec<(u64, u32)>,
+    ) -> Option<(usize, usize)> {
+        let topic_aware = !self.st.topic_band.is_empty() && !self.st.topic_locked;
+        let single = only.map(|b| [b]);
+        let dests: &[usize] = match &single {
+            Some(one) => one,
+            None => &self.dests,
+        };
+        for pass in 0..2 {
+            if pass == 1 && !topic_aware {
+                break;
             }
-            let d = self.contrib_k(s);
-            for &b in &dests {
-                if b == a {
+            let mut tries = 0;
+            for i in order(list, want, self.k == M_REPLICAS) {
+                let s = i.1 as usize;
+                if self.st.assign[s] as usize != a {
+                    if pass == 0 {
+                        stale.push(i);
+                    }
                     continue;
                 }
-                tries += 1;
-                if self.gain(a, b, d) > tol(d) && self.st.replica_move_ok(s, b as u32) {
-                    self.st.move_replica(s, b as u32, self.goal);
-                    self.moves += 1;
-                    return true;
+                let d = self.contrib_k(s);
+                for &b in dests {
+                    if b == a {
+                        continue;
+                    }
+                    tries += 1;
+                    if tries > MAX_TRIES {
+                        break;
+                    }
+                    if pass == 0 && topic_aware && self.topic_would_overflow(s, b) {
+                        continue;
+                    }
+                    if self.gain(a, b, d) > tol(d) && self.st.replica_move_ok(s, b as u32) {
+                        if pass == 1 {
+                            stale.clear();
+                        }
+                        stale.push(i);
+                        return Some((s, b));
+                    }
                 }
                 if tries > MAX_TRIES {
                     break;
                 }
             }
-            if tries > MAX_TRIES {
-                break;
-            }
         }
-        if !self.leadership_first && k != M_REPLICAS && self.try_leadership_from(a) {
-            return true;
-        }
-        self.allow_swaps && self.try_swap(a, &dests, excess)
+        None
+    }
+
+    fn topic_would_overflow(&self, s: usize, b: usize) -> bool {
+        let t = self.st.c.partitions[self.st.slot_part[s] as usize].topic as usize;
+        f64::from(self.st.topic_count[t * self.st.nb() + b]) + 1.0 > self.st.topic_band[t].1
     }
 
     fn fill_one(&mut self, b: usize) -> bool {
@@ -257,77 +458,79 @@ impl<'s, 'c> Balancer<'s, 'c> {
         }
         let k = self.k;
         let deficit = self.band.lo[b] - self.st.metric[b][k];
-        let mut sources = self.dests_ascending();
-        sources.reverse();
-        let mut tries = 0;
-        for &a in sources.iter().take(16) {
+        let sources: Vec<usize> = self.dests.iter().rev().take(16).copied().collect();
+        for a in sources {
             if a == b {
                 continue;
             }
-            let order = self.try_order(a, deficit);
-            for &s in &order {
-                let s = s as usize;
-                if self.st.assign[s] as usize != a {
-                    continue;
-                }
-                tries += 1;
-                let d = self.contrib_k(s);
-                if self.gain(a, b, d) > tol(d) && self.st.replica_move_ok(s, b as u32) {
-                    self.st.move_replica(s, b as u32, self.goal);
-                    self.moves += 1;
-                    return true;
-                }
-                if tries > MAX_TRIES {
-                    return false;
-                }
+            let want = if k == M_REPLICAS { self.count_target_size(a) } else { deficit };
+            let mut list = self.take_list(a);
+            let mut stale = Vec::new();
+            let found = self.shed_search(a, &list, want, Some(b), &mut stale);
+            for i in stale {
+                list.remove(&i);
+            }
+            self.cache[a] = Some(list);
+            if let Some((s, b)) = found {
+                self.do_replica_move(s, b);
+                return true;
             }
         }
-        false
+        !self.leadership_first && k != M_REPLICAS && self.try_leadership_to(b)
     }
 
     /// Swap a large replica on `a` with a smaller one on a less-loaded broker: replica counts
     /// stay put while metric `k` moves from `a` to the other broker.
-    fn try_swap(&mut self, a: usize, dests: &[usize], excess: f64) -> bool {
+    fn try_swap(&mut self, a: usize, excess: f64) -> bool {
         let k = self.k;
         if k == M_REPLICAS || k >= METRICS {
             return false;
         }
         let mut tries = 0;
-        let mine = self.try_order(a, f64::INFINITY);
-        for &b in dests.iter().take(8) {
-            if b == a {
-                continue;
-            }
+        let mine = self.take_list(a);
+        let dests: Vec<usize> = self.dests.iter().copied().filter(|&b| b != a).take(8).collect();
+        let mut found = None;
+        'outer: for b in dests {
             let room = (self.band.hi[b] - self.st.metric[b][k]).max(0.0);
-            let theirs: Vec<(f64, u32)> = self.candidates(b).clone();
-            for &s1 in mine.iter().take(256) {
-                let s1 = s1 as usize;
+            let theirs = self.take_list(b);
+            for &(c1, s1) in mine.iter().rev().take(256) {
+                let (c1, s1) = (val_of(c1), s1 as usize);
                 if self.st.assign[s1] as usize != a {
                     continue;
                 }
-                let c1 = self.contrib_k(s1);
                 let ideal = c1 - excess.min(room.max(excess * 0.5));
-                // `theirs` is sorted by contribution descending: first index at or below `ideal`.
-                let start = theirs.partition_point(|x| x.0 > ideal.max(0.0));
-                for &(c2, s2) in theirs[start..].iter().take(8).chain(theirs[..start].iter().rev().take(8)) {
-                    let s2 = s2 as usize;
+                let near: Vec<(u64, u32)> = order(&theirs, ideal.max(0.0), false).take(16).collect();
+                for (c2, s2) in near {
+                    let (c2, s2) = (val_of(c2), s2 as usize);
                     tries += 1;
                     if tries > MAX_TRIES {
-                        return false;
+                        self.cache[b] = Some(theirs);
+                        break 'outer;
                     }
                     if self.st.assign[s2] as usize != b || c2 >= c1 {
                         continue;
                     }
                     if self.gain(a, b, c1 - c2) > tol(c1) && self.st.swap_ok(s1, s2) {
-                        self.st.move_replica(s1, b as u32, self.goal);
-                        self.st.move_replica(s2, a as u32, self.goal);
-                        self.st.swaps.push((s1 as u32, s2 as u32));
-                        self.moves += 2;
-                        self.cache[b] = None;
-                        return true;
+                        found = Some((s1, s2, b));
+                        self.cache[b] = Some(theirs);
+                        break 'outer;
                     }
                 }
             }
+            self.cache[b] = Some(theirs);
+        }
+        self.cache[a] = Some(mine);
+        if let Some((s1, s2, b)) = found {
+            self.st.move_replica(s1, b as u32, self.goal);
+            self.st.move_replica(s2, a as u32, self.goal);
+            self.st.swaps.push((s1 as u32, s2 as u32));
+            self.moves += 2;
+            self.touch(a);
+            self.touch(b);
+            // Slots arrived on both brokers: their lists need a rebuild to see them.
+            self.cache[a] = None;
+            self.cache[b] = None;
+            return true;
         }
         false
     }

@@ -69,7 +69,7 @@ pub(crate) fn goal_id(kind: GoalKind) -> u8 {
 /// Computes a plan. Infeasible inputs give [`BalancerError::Infeasible`], never a partial plan.
 pub fn plan(cluster: &Cluster, opts: &PlanOptions, progress: &mut dyn FnMut(Progress)) -> Result<Plan> {
     let soft = opts.goals.soft_in_order();
-    let total = 3 + soft.len() as u64 * 2;
+    let total = 4 + soft.len() as u64 * 2;
     let mut step = 0;
     let mut tick = |stage: &'static str, progress: &mut dyn FnMut(Progress)| {
         step += 1;
@@ -87,9 +87,7 @@ pub fn plan(cluster: &Cluster, opts: &PlanOptions, progress: &mut dyn FnMut(Prog
         for sweep in 0..2 {
             let mut moves = 0;
             for g in &soft {
-                if sweep == 0 {
-                    tick(if sweep == 0 { "balancing" } else { "final sweep" }, progress);
-                }
+                tick(g.kind.name(), progress);
                 moves += run_soft_goal(&mut st, g.kind, opts);
                 if let Some(k) = g.kind.metric() {
                     st.locked[k] = true;
