@@ -19,6 +19,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod frame;
 pub mod segment;
 
 pub use error::{Result, WireError};
