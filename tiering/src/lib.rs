@@ -10,3 +10,17 @@
 //!
 //! Follows [KIP-405](https://cwiki.apache.org/confluence/display/KAFKA/KIP-405%3A+Kafka+Tiered+Storage)
 //! (segment states COPY_SEGMENT_STARTED/FINISHED, DELETE_SEGMENT_STARTED/FINISHED).
+//!
+//! Modules:
+//! - [`manifest`]: the per-partition [`SegmentManifest`], its KIP-405 states and binary codec;
+//! - [`eligibility`], [`retention`], [`config`]: the pure decision cores;
+
+pub mod config;
+pub mod eligibility;
+pub mod error;
+pub mod manifest;
+pub mod retention;
+
+pub use config::TierConfig;
+pub use error::{Result, TieringError};
+pub use manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
