@@ -375,7 +375,8 @@ impl<'s, 'c> Balancer<'s, 'c> {
         let want = if k == M_REPLICAS { self.count_target_size(a) } else { excess };
         let mut list = self.take_list(a);
         let mut stale = Vec::new();
-        let found = self.shed_search(a, &list, want, None, &mut stale);
+        let mut budget = MAX_TRIES;
+        let found = self.shed_search(a, &list, want, None, &mut stale, &mut budget);
         for i in stale {
             list.remove(&i);
         }
@@ -399,6 +400,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
         want: f64,
         only: Option<usize>,
         stale: &mut Vec<(u64, u32)>,
+        budget: &mut usize,
     ) -> Option<(usize, usize)> {
         let topic_aware = !self.st.topic_band.is_empty() && !self.st.topic_locked;
         let single = only.map(|b| [b]);
@@ -410,7 +412,6 @@ impl<'s, 'c> Balancer<'s, 'c> {
             if pass == 1 && !topic_aware {
                 break;
             }
-            let mut tries = 0;
             for i in order(list, want, self.k == M_REPLICAS) {
                 let s = i.1 as usize;
                 if self.st.assign[s] as usize != a {
@@ -424,10 +425,10 @@ impl<'s, 'c> Balancer<'s, 'c> {
                     if b == a {
                         continue;
                     }
-                    tries += 1;
-                    if tries > MAX_TRIES {
+                    if *budget == 0 {
                         break;
                     }
+                    *budget -= 1;
                     if pass == 0 && topic_aware && self.topic_would_overflow(s, b) {
                         continue;
                     }
@@ -439,7 +440,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
                         return Some((s, b));
                     }
                 }
-                if tries > MAX_TRIES {
+                if *budget == 0 {
                     break;
                 }
             }
@@ -459,6 +460,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
         let k = self.k;
         let deficit = self.band.lo[b] - self.st.metric[b][k];
         let sources: Vec<usize> = self.dests.iter().rev().take(16).copied().collect();
+        let mut budget = MAX_TRIES;
         for a in sources {
             if a == b {
                 continue;
@@ -466,7 +468,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
             let want = if k == M_REPLICAS { self.count_target_size(a) } else { deficit };
             let mut list = self.take_list(a);
             let mut stale = Vec::new();
-            let found = self.shed_search(a, &list, want, Some(b), &mut stale);
+            let found = self.shed_search(a, &list, want, Some(b), &mut stale, &mut budget);
             for i in stale {
                 list.remove(&i);
             }

@@ -60,7 +60,7 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
                     part.rf,
                     hosts.len()
                 ),
-                format!("add at least {} brokers or lower the replication factor", usize::from(part.rf) - hosts.len()),
+                format!("add at least {} broker(s) or lower the replication factor", usize::from(part.rf) - hosts.len()),
             ));
         }
     }
@@ -77,7 +77,7 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
                     hosts.len(),
                     total as f64 / hosts.len() as f64
                 ),
-                format!("add at least {need} brokers or raise --max-replicas-per-broker to {}", total.div_ceil(hosts.len() as u64)),
+                format!("add at least {need} broker(s) or raise --max-replicas-per-broker to {}", total.div_ceil(hosts.len() as u64)),
             ));
         }
     }
@@ -100,7 +100,7 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
                         fmt_resource(r, cap),
                         hosts.len()
                     ),
-                    format!("add at least {need} brokers of average size ({} each)", fmt_resource(r, avg_cap)),
+                    format!("add at least {need} broker(s) of average size ({} each)", fmt_resource(r, avg_cap)),
                 ));
             }
         }
