@@ -6,6 +6,9 @@
 //! matching is exercised too. Plain blocking `std::net`, the decoder is fed whatever each read
 //! returns.
 
+// Test helpers outside #[test] fns unwrap and panic too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
