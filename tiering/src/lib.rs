@@ -14,13 +14,37 @@
 //! Modules:
 //! - [`manifest`]: the per-partition [`SegmentManifest`], its KIP-405 states and binary codec;
 //! - [`eligibility`], [`retention`], [`config`]: the pure decision cores;
+//! - [`keys`], [`store`], [`manifest_store`]: object keys, opening stores by URL, and the
+//!   manifest commit (conditional put of a new generation);
+//! - [`verify`], [`upload`], [`sync`]: verification before upload, the upload shell, and
+//!   the sidecar's pass over a broker's log dir;
+//! - [`fetch`] (+ [`cache`]): the remote read path; [`expire`]: remote retention;
+//!   [`gc`]: orphan collection;
+//! - [`fault`]: a fault-injecting store wrapper for crash-safety tests;
+//! - [`ratelimit`]: byte-rate limits; [`testing`]: synthetic log dirs for tests and benches.
 
+pub mod cache;
 pub mod config;
 pub mod eligibility;
 pub mod error;
+pub mod expire;
+pub mod fault;
+pub mod fetch;
+pub mod gc;
+pub mod keys;
 pub mod manifest;
+pub mod manifest_store;
+pub mod ratelimit;
 pub mod retention;
+pub mod store;
+pub mod sync;
+#[doc(hidden)]
+pub mod testing;
+pub mod upload;
+pub mod verify;
 
 pub use config::TierConfig;
 pub use error::{Result, TieringError};
+pub use keys::TopicPartition;
 pub use manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
+pub use store::TierStore;

@@ -309,32 +309,49 @@ impl SegmentManifest {
         Ok(stale)
     }
 
-    /// COPY_SEGMENT_FINISHED for the attempt `attempt` of the segment at `base_offset`.
+    /// COPY_SEGMENT_FINISHED: the attempt `done.attempt` of the segment at `done.base_offset`
+    /// is fully uploaded; its entry takes the final fields of `done` (last offset, max
+    /// timestamp, size, checksums).
     pub fn finish_copy(
         &mut self,
         partition: &str,
-        base_offset: i64,
-        attempt: u64,
+        done: RemoteSegment,
         writer_epoch: i32,
         writer_id: u64,
     ) -> Result<()> {
         self.claim(partition, writer_epoch, writer_id)?;
         let no_readable = self.readable().next().is_none();
+        let prev_end = self
+            .segments
+            .iter()
+            .rev()
+            .nth(1)
+            .map_or(i64::MIN, |s| s.end_offset());
         let Some(last) = self.segments.last_mut().filter(|s| {
             s.state == SegmentState::CopySegmentStarted
-                && s.base_offset == base_offset
-                && s.attempt == attempt
+                && s.base_offset == done.base_offset
+                && s.attempt == done.attempt
         }) else {
             return Err(TieringError::ManifestInvariant {
                 partition: partition.to_string(),
                 reason: format!(
-                    "no copy in progress for base offset {base_offset} attempt {attempt:016x}"
+                    "no copy in progress for base offset {} attempt {:016x}",
+                    done.base_offset, done.attempt
                 ),
             });
         };
-        last.state = SegmentState::CopySegmentFinished;
-        if no_readable && base_offset > self.log_start_offset {
-            self.log_start_offset = base_offset;
+        if done.last_offset < done.base_offset || done.base_offset < prev_end {
+            return Err(TieringError::ManifestInvariant {
+                partition: partition.to_string(),
+                reason: format!("finished segment {}..={} is invalid", done.base_offset, done.last_offset),
+            });
+        }
+        *last = RemoteSegment {
+            state: SegmentState::CopySegmentFinished,
+            ..done
+        };
+        if no_readable && done.base_offset > self.log_start_offset {
+            self.log_start_offset = done.base_offset;
         }
         Ok(())
     }

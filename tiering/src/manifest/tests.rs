@@ -30,11 +30,11 @@ fn copy_then_delete_follows_kip405_states() {
         SegmentState::CopySegmentStarted
     );
     assert!(m.find(3).is_none(), "a copy in progress is not readable");
-    m.finish_copy("t-0", 0, 1, 1, 5).unwrap();
+    m.finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 1, 5).unwrap();
     assert_eq!(m.find(3).unwrap().base_offset, 0);
     m.begin_copy("t-0", seg(10, 19, SegmentState::CopySegmentStarted), 1, 5)
         .unwrap();
-    m.finish_copy("t-0", 10, 11, 1, 5).unwrap();
+    m.finish_copy("t-0", seg(10, 19, SegmentState::CopySegmentFinished), 1, 5).unwrap();
     assert_eq!(m.committed_end_offset(), 20);
     let marked = m.begin_delete("t-0", 10, 1, 5).unwrap();
     assert_eq!(marked.len(), 1);
@@ -55,10 +55,13 @@ fn stale_attempt_is_replaced_and_returned() {
     let stale = m.begin_copy("t-0", again, 1, 6).unwrap().unwrap();
     assert_eq!(stale.attempt, 1);
     assert!(
-        m.finish_copy("t-0", 0, 1, 1, 6).is_err(),
+        m.finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 1, 6)
+            .is_err(),
         "old attempt cannot finish"
     );
-    m.finish_copy("t-0", 0, 99, 1, 6).unwrap();
+    let mut done = seg(0, 9, SegmentState::CopySegmentFinished);
+    done.attempt = 99;
+    m.finish_copy("t-0", done, 1, 6).unwrap();
 }
 
 #[test]
@@ -66,7 +69,7 @@ fn older_leader_epoch_is_fenced() {
     let mut m = SegmentManifest::new();
     m.begin_copy("t-0", seg(0, 9, SegmentState::CopySegmentStarted), 5, 1)
         .unwrap();
-    let e = m.finish_copy("t-0", 0, 1, 4, 2).unwrap_err();
+    let e = m.finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 4, 2).unwrap_err();
     assert!(matches!(
         e,
         TieringError::Fenced {
@@ -82,7 +85,8 @@ fn log_start_cannot_pass_committed_end_or_split_a_segment() {
     let mut m = SegmentManifest::new();
     m.begin_copy("t-0", seg(0, 9, SegmentState::CopySegmentStarted), 1, 1)
         .unwrap();
-    m.finish_copy("t-0", 0, 1, 1, 1).unwrap();
+    m.finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 1, 1)
+        .unwrap();
     assert!(m.begin_delete("t-0", 11, 1, 1).is_err());
     assert!(m.begin_delete("t-0", 5, 1, 1).is_err());
     assert!(

@@ -1,0 +1,91 @@
+//! Test and bench support: synthetic Kafka log dirs written with keel-wire's batch encoder
+//! and index builder, laid out as a JVM broker does (`<topic>-<partition>/` folders with
+//! `.log`, `.index`, `.timeindex`, `leader-epoch-checkpoint`, and the log dir's
+//! `replication-offset-checkpoint`). Not for production use.
+
+use std::path::{Path, PathBuf};
+
+use keel_wire::batch::RecordBatchBuilder;
+use keel_wire::segment::{
+    EpochEntry, LeaderEpochCheckpoint, OffsetCheckpoint, OffsetCheckpointEntry, SegmentIndexBuilder,
+};
+
+use crate::error::{Result, TieringError};
+use crate::keys::TopicPartition;
+
+/// Encodes one batch of `records` records of `value_len` bytes starting at `base_offset`,
+/// with timestamps `ts, ts+1, ...`.
+pub fn batch(base_offset: i64, records: u32, value_len: usize, ts: i64, epoch: i32) -> Result<Vec<u8>> {
+    let value: Vec<u8> = (0..value_len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(base_offset as u8)).collect();
+    let mut b = RecordBatchBuilder::new(base_offset).partition_leader_epoch(epoch);
+    for i in 0..records {
+        b.append(ts + i64::from(i), Some(format!("k{i}").as_bytes()), Some(&value), &[])
+            .map_err(|e| wire_err("synthetic batch", e))?;
+    }
+    b.build().map_err(|e| wire_err("synthetic batch", e))
+}
+
+fn wire_err(what: &str, e: keel_wire::WireError) -> TieringError {
+    TieringError::Wire { path: PathBuf::from(what), source: Box::new(e) }
+}
+
+/// Shape of a synthetic segment.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentSpec {
+    pub batches: u32,
+    pub records_per_batch: u32,
+    pub value_len: usize,
+}
+
+/// Bytes of a segment's `.log` starting at `base`; returns the bytes and the next offset.
+pub fn segment_bytes(base: i64, spec: SegmentSpec, ts0: i64, epoch: i32) -> Result<(Vec<u8>, i64)> {
+    let mut out = Vec::new();
+    let mut next = base;
+    for i in 0..spec.batches {
+        out.extend(batch(next, spec.records_per_batch, spec.value_len, ts0 + i64::from(i) * 1000, epoch)?);
+        next += i64::from(spec.records_per_batch);
+    }
+    Ok((out, next))
+}
+
+/// Writes a partition folder with `specs.len()` segments (the last one is the active
+/// segment) and returns the log end offset. Timestamps start at `ts0`.
+pub fn write_partition(log_dir: &Path, tp: &TopicPartition, specs: &[SegmentSpec], ts0: i64, epoch: i32) -> Result<i64> {
+    let dir = log_dir.join(tp.to_string());
+    std::fs::create_dir_all(&dir).map_err(|e| TieringError::io("create", &dir, e))?;
+    let mut base = 0i64;
+    let mut ts = ts0;
+    for spec in specs {
+        let (log, next) = segment_bytes(base, *spec, ts, epoch)?;
+        ts += i64::from(spec.batches) * 1000;
+        write_segment(&dir, base, &log)?;
+        base = next;
+    }
+    let lec = LeaderEpochCheckpoint { entries: vec![EpochEntry { epoch, start_offset: 0 }] };
+    let p = dir.join("leader-epoch-checkpoint");
+    std::fs::write(&p, lec.encode()).map_err(|e| TieringError::io("write", &p, e))?;
+    Ok(base)
+}
+
+/// Writes `<base>.log`, `.index` and `.timeindex` into `dir`.
+pub fn write_segment(dir: &Path, base: i64, log: &[u8]) -> Result<()> {
+    let name = format!("{base:020}");
+    let ix = SegmentIndexBuilder::new(base).build(log).map_err(|e| wire_err("index builder", e))?;
+    for (ext, bytes) in [("log", log), ("index", &ix.offset_index[..]), ("timeindex", &ix.time_index[..])] {
+        let p = dir.join(format!("{name}.{ext}"));
+        std::fs::write(&p, bytes).map_err(|e| TieringError::io("write", &p, e))?;
+    }
+    Ok(())
+}
+
+/// Writes the log dir's `replication-offset-checkpoint` (high watermarks).
+pub fn write_high_watermarks(log_dir: &Path, hws: &[(TopicPartition, i64)]) -> Result<()> {
+    let cp = OffsetCheckpoint {
+        entries: hws
+            .iter()
+            .map(|(tp, o)| OffsetCheckpointEntry { topic: tp.topic.clone(), partition: tp.partition, offset: *o })
+            .collect(),
+    };
+    let p = log_dir.join("replication-offset-checkpoint");
+    std::fs::write(&p, cp.encode()).map_err(|e| TieringError::io("write", &p, e))
+}

@@ -1,0 +1,308 @@
+//! Uploading one closed segment: a thin async shell over `object_store`.
+//!
+//! Order of one attempt (each attempt has its own object keys, see [`crate::keys`]):
+//! 1. commit the manifest with the segment in COPY_SEGMENT_STARTED under a fresh attempt id
+//!    (a stale unfinished attempt is replaced and its objects deleted);
+//! 2. stream the `.log` in parts of `part_size` bytes: each part is verified (batch walk +
+//!    CRC-32C, [`crate::verify`]) *before* it is handed to the store, and at most
+//!    `concurrency` parts are in flight, so memory stays at about
+//!    `(concurrency + 1) × part_size` whatever the segment size; segments up to one part
+//!    go up in a single PUT;
+//! 3. upload the offset index, time index and, when present, txn index, producer snapshot
+//!    and `leader-epoch-checkpoint`;
+//! 4. commit the manifest with COPY_SEGMENT_FINISHED and every object's CRC-32C (the
+//!    commit point; a writer that lost the conditional put gets an error and must reload).
+//!
+//! A failed attempt deletes what it wrote (best effort; [`crate::gc`] catches the rest).
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use object_store::WriteMultipart;
+use object_store::path::Path as Key;
+use tokio::io::AsyncReadExt;
+
+use crate::error::{Result, TieringError};
+use crate::keys::{TopicPartition, segment_key};
+use crate::manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
+use crate::manifest_store;
+use crate::ratelimit::RateLimiter;
+use crate::store::TierStore;
+use crate::verify::{SegmentSummary, SegmentVerifier};
+
+/// Default multipart part size.
+pub const DEFAULT_PART_SIZE: usize = 8 << 20;
+/// Default number of parts in flight per segment.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// How uploads behave.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Multipart part size (S3 needs ≥ 5 MiB for all parts but the last).
+    pub part_size: usize,
+    /// Parts in flight per segment.
+    pub concurrency: usize,
+    /// Shared upload byte-rate limit.
+    pub rate: Option<Arc<RateLimiter>>,
+    /// Id of this writer process, recorded in the manifest.
+    pub writer_id: u64,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            part_size: DEFAULT_PART_SIZE,
+            concurrency: DEFAULT_CONCURRENCY,
+            rate: None,
+            writer_id: new_attempt_id(),
+        }
+    }
+}
+
+/// The local files of one closed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentSource {
+    pub base_offset: i64,
+    /// Base offset of the following segment: this segment's last offset is one below.
+    pub next_base_offset: i64,
+    pub log: PathBuf,
+    pub offset_index: Option<PathBuf>,
+    pub time_index: Option<PathBuf>,
+    pub txn_index: Option<PathBuf>,
+    pub producer_snapshot: Option<PathBuf>,
+    pub leader_epoch_checkpoint: Option<PathBuf>,
+}
+
+/// A fresh random id for an upload attempt or a writer.
+pub fn new_attempt_id() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::hash::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+/// Keys of every object an attempt may have written.
+pub fn attempt_keys(store: &TierStore, tp: &TopicPartition, seg: &RemoteSegment) -> Vec<Key> {
+    ObjectKind::ALL
+        .into_iter()
+        .map(|k| segment_key(&store.prefix, tp, seg.base_offset, seg.attempt, k))
+        .collect()
+}
+
+/// Uploads `src` and commits it. `manifest` is the partition's current manifest (from
+/// [`manifest_store::load`]); on success it is the newly committed one, on error it is left
+/// unchanged and the caller should reload it before retrying.
+pub async fn upload_segment(
+    store: &TierStore,
+    tp: &TopicPartition,
+    src: &SegmentSource,
+    writer_epoch: i32,
+    manifest: &mut SegmentManifest,
+    opts: &UploadOptions,
+) -> Result<RemoteSegment> {
+    let part = tp.to_string();
+    let meta = std::fs::metadata(&src.log).map_err(|e| TieringError::io("stat", &src.log, e))?;
+    let size = u32::try_from(meta.len()).map_err(|_| TieringError::CorruptSegment {
+        path: src.log.clone(),
+        position: 0,
+        reason: format!("{} bytes is above the 4 GiB segment limit", meta.len()),
+    })?;
+    let started = RemoteSegment {
+        base_offset: src.base_offset,
+        last_offset: src.next_base_offset - 1,
+        max_timestamp: -1,
+        size_bytes: size,
+        leader_epoch: writer_epoch,
+        attempt: new_attempt_id(),
+        state: SegmentState::CopySegmentStarted,
+        checksums: ObjectChecksums::default(),
+    };
+    let mut next = manifest.clone();
+    let stale = next.begin_copy(&part, started, writer_epoch, opts.writer_id)?;
+    manifest_store::commit(store, tp, &mut next).await?;
+    *manifest = next.clone();
+    if let Some(stale) = stale {
+        let _ = store.delete_all(attempt_keys(store, tp, &stale)).await;
+    }
+    let uploaded = upload_objects(store, tp, src, &started, opts).await;
+    let (checksums, summary) = match uploaded {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = store.delete_all(attempt_keys(store, tp, &started)).await;
+            return Err(e);
+        }
+    };
+    let done = RemoteSegment {
+        max_timestamp: summary.max_timestamp,
+        checksums,
+        state: SegmentState::CopySegmentFinished,
+        ..started
+    };
+    next.finish_copy(&part, done, writer_epoch, opts.writer_id)?;
+    manifest_store::commit(store, tp, &mut next).await?;
+    *manifest = next;
+    metrics::counter!("keel_tier_uploaded_bytes_total").increment(u64::from(size));
+    metrics::counter!("keel_tier_uploaded_segments_total").increment(1);
+    Ok(done)
+}
+
+async fn upload_objects(
+    store: &TierStore,
+    tp: &TopicPartition,
+    src: &SegmentSource,
+    seg: &RemoteSegment,
+    opts: &UploadOptions,
+) -> Result<(ObjectChecksums, SegmentSummary)> {
+    let mut checksums = ObjectChecksums::default();
+    let log_key = segment_key(&store.prefix, tp, seg.base_offset, seg.attempt, ObjectKind::Log);
+    let (crc, summary) = upload_log(store, &log_key, &src.log, u64::from(seg.size_bytes), opts).await?;
+    if summary.first_offset.is_some_and(|f| f < src.base_offset)
+        || summary.last_offset.is_some_and(|l| l >= src.next_base_offset)
+    {
+        return Err(TieringError::CorruptSegment {
+            path: src.log.clone(),
+            position: 0,
+            reason: format!(
+                "batches span offsets {:?}..={:?}, outside the segment's {}..{}",
+                summary.first_offset, summary.last_offset, src.base_offset, src.next_base_offset
+            ),
+        });
+    }
+    checksums.set(ObjectKind::Log, crc);
+    let extras = [
+        (ObjectKind::OffsetIndex, &src.offset_index, true),
+        (ObjectKind::TimeIndex, &src.time_index, true),
+        (ObjectKind::TxnIndex, &src.txn_index, false),
+        (ObjectKind::ProducerSnapshot, &src.producer_snapshot, false),
+        (ObjectKind::LeaderEpochCheckpoint, &src.leader_epoch_checkpoint, false),
+    ];
+    for (kind, path, always) in extras {
+        let bytes = match path {
+            Some(p) => read_small(p).await?,
+            None if always => Vec::new(), // the broker rebuilds missing indexes; so does the reader (scan from 0)
+            None => continue,
+        };
+        if kind == ObjectKind::TxnIndex && bytes.is_empty() {
+            continue;
+        }
+        let crc = crc32c::crc32c(&bytes);
+        if let Some(rate) = &opts.rate {
+            rate.acquire(bytes.len() as u64).await;
+        }
+        let key = segment_key(&store.prefix, tp, seg.base_offset, seg.attempt, kind);
+        store.put(&key, Bytes::from(bytes)).await?;
+        checksums.set(kind, crc);
+    }
+    Ok((checksums, summary))
+}
+
+async fn read_small(path: &Path) -> Result<Vec<u8>> {
+    tokio::fs::read(path).await.map_err(|e| TieringError::io("read", path, e))
+}
+
+async fn read_full(file: &mut tokio::fs::File, path: &Path, buf: &mut Vec<u8>, want: usize) -> Result<()> {
+    buf.clear();
+    buf.reserve_exact(want);
+    while buf.len() < want {
+        let n = (&mut *file)
+            .take((want - buf.len()) as u64)
+            .read_to_end(buf)
+            .await
+            .map_err(|e| TieringError::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Streams the `.log` to `key`, verifying each part before it is sent. Returns the
+/// object's CRC-32C and the walk summary.
+pub async fn upload_log(
+    store: &TierStore,
+    key: &Key,
+    path: &Path,
+    size: u64,
+    opts: &UploadOptions,
+) -> Result<(u32, SegmentSummary)> {
+    let part_size = opts.part_size.max(1);
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| TieringError::io("open", path, e))?;
+    let mut verifier = SegmentVerifier::new(path);
+    let mut crc = 0u32;
+    if size <= part_size as u64 {
+        let mut buf = Vec::new();
+        read_full(&mut file, path, &mut buf, part_size).await?;
+        verifier.feed(&buf)?;
+        let summary = verifier.finish()?;
+        check_size(path, size, summary.bytes)?;
+        crc = crc32c::crc32c(&buf);
+        if let Some(rate) = &opts.rate {
+            rate.acquire(buf.len() as u64).await;
+        }
+        store.put(key, Bytes::from(buf)).await?;
+        return Ok((crc, summary));
+    }
+    let upload = store
+        .store
+        .put_multipart(key)
+        .await
+        .map_err(|e| TieringError::store("start multipart", key, e))?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+    let result: Result<SegmentSummary> = async {
+        loop {
+            let mut buf = Vec::new();
+            read_full(&mut file, path, &mut buf, part_size).await?;
+            if buf.is_empty() {
+                break;
+            }
+            verifier.feed(&buf)?;
+            crc = crc32c::crc32c_append(crc, &buf);
+            if let Some(rate) = &opts.rate {
+                rate.acquire(buf.len() as u64).await;
+            }
+            writer
+                .wait_for_capacity(opts.concurrency.max(1))
+                .await
+                .map_err(|e| TieringError::store("upload part", key, e))?;
+            writer.put(Bytes::from(buf));
+        }
+        let summary = std::mem::replace(&mut verifier, SegmentVerifier::new(path)).finish()?;
+        check_size(path, size, summary.bytes)?;
+        Ok(summary)
+    }
+    .await;
+    match result {
+        Ok(summary) => {
+            writer
+                .finish()
+                .await
+                .map_err(|e| TieringError::store("complete multipart", key, e))?;
+            Ok((crc, summary))
+        }
+        Err(e) => {
+            let _ = writer.abort().await;
+            Err(e)
+        }
+    }
+}
+
+fn check_size(path: &Path, expected: u64, read: u64) -> Result<()> {
+    if expected != read {
+        return Err(TieringError::CorruptSegment {
+            path: path.to_path_buf(),
+            position: read.min(expected),
+            reason: format!("file changed during upload: {expected} bytes expected, {read} read"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Verification of a segment before upload: walk every batch and check its CRC-32C,
+//! streaming, so a 1 GiB segment is checked chunk by chunk with bounded memory and each
+//! chunk is checked *before* it is handed to the uploader. A corrupt segment (CRC mismatch,
+//! truncated tail, impossible header, offsets going backwards) is reported with its path
+//! and the byte position of the bad batch, and is never committed.
+//!
+//! The pure part is [`SegmentVerifier`]: feed it the file's bytes in any chunking.
+
+use std::path::{Path, PathBuf};
+
+use keel_wire::WireError;
+use keel_wire::batch::{BatchIter, LOG_OVERHEAD, LogEntry};
+
+use crate::error::{Result, TieringError};
+
+/// What the walk learnt about a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SegmentSummary {
+    pub batches: u64,
+    pub bytes: u64,
+    /// Base offset of the first batch, if any.
+    pub first_offset: Option<i64>,
+    /// Last offset of the last batch, if any.
+    pub last_offset: Option<i64>,
+    /// Largest batch max timestamp (-1 when the segment is empty).
+    pub max_timestamp: i64,
+}
+
+/// Streaming batch walker with CRC-32C checks.
+#[derive(Debug)]
+pub struct SegmentVerifier {
+    path: PathBuf,
+    /// Bytes of an incomplete batch carried over from the previous chunk.
+    carry: Vec<u8>,
+    /// File position of the next byte fed (i.e. of `carry[0]` + carry.len()).
+    position: u64,
+    summary: SegmentSummary,
+    max_batch_bytes: usize,
+}
+
+/// Default largest batch accepted (bounds the carry-over buffer on corrupt lengths).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 128 << 20;
+
+/// Bytes needed to read a batch's length and magic.
+const HEAD_LEN: usize = 17;
+
+impl SegmentVerifier {
+    /// A verifier for the file at `path` (named in errors).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SegmentVerifier {
+            path: path.into(),
+            carry: Vec::new(),
+            position: 0,
+            summary: SegmentSummary {
+                max_timestamp: -1,
+                ..SegmentSummary::default()
+            },
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+        }
+    }
+
+    /// Sets the largest batch size accepted.
+    pub fn with_max_batch_bytes(mut self, max: usize) -> Self {
+        self.max_batch_bytes = max;
+        self
+    }
+
+    fn corrupt(&self, position: u64, reason: impl Into<String>) -> TieringError {
+        TieringError::CorruptSegment {
+            path: self.path.clone(),
+            position,
+            reason: reason.into(),
+        }
+    }
+
+    fn wire_error(&self, e: WireError) -> TieringError {
+        let position = match &e {
+            WireError::Truncated { position, .. }
+            | WireError::CorruptBatch { position, .. }
+            | WireError::UnsupportedMagic { position, .. }
+            | WireError::CrcMismatch { position, .. } => *position,
+            _ => self.position,
+        };
+        self.corrupt(position, e.to_string())
+    }
+
+    fn check(&mut self, entry: LogEntry<'_>) -> Result<()> {
+        let LogEntry::V2(batch) = entry else {
+            return Err(self.corrupt(
+                entry.position(),
+                format!("legacy magic {} message: tiering needs v2 batches", entry.magic()),
+            ));
+        };
+        batch.validate_crc().map_err(|e| self.wire_error(e))?;
+        let s = &mut self.summary;
+        if let Some(last) = s.last_offset
+            && batch.base_offset() <= last
+        {
+            return Err(self.corrupt(
+                batch.position(),
+                format!("base offset {} does not follow last offset {last}", batch.base_offset()),
+            ));
+        }
+        s.first_offset.get_or_insert(batch.base_offset());
+        s.last_offset = Some(batch.last_offset());
+        s.max_timestamp = s.max_timestamp.max(batch.max_timestamp());
+        s.batches += 1;
+        Ok(())
+    }
+
+    /// Checks the next chunk of the file.
+    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<()> {
+        let chunk_start = self.position;
+        self.position += chunk.len() as u64;
+        self.summary.bytes += chunk.len() as u64;
+        if !self.carry.is_empty() {
+            let carry_pos = chunk_start - self.carry.len() as u64;
+            if self.carry.len() < HEAD_LEN {
+                let take = (HEAD_LEN - self.carry.len()).min(chunk.len());
+                self.carry.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if self.carry.len() < HEAD_LEN {
+                    return Ok(());
+                }
+            }
+            let len = i32::from_be_bytes([self.carry[8], self.carry[9], self.carry[10], self.carry[11]]);
+            // A negative or too-small length is reported by the walker below.
+            let need = (LOG_OVERHEAD + usize::try_from(len).unwrap_or(0)).max(HEAD_LEN);
+            if need > self.max_batch_bytes {
+                return Err(self.corrupt(
+                    carry_pos,
+                    format!("batch of {need} bytes exceeds the {}-byte limit", self.max_batch_bytes),
+                ));
+            }
+            let take = need.saturating_sub(self.carry.len()).min(chunk.len());
+            self.carry.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.carry.len() < need {
+                return Ok(());
+            }
+            let carry = std::mem::take(&mut self.carry);
+            let mut it = BatchIter::with_base_position(&carry, carry_pos);
+            match it.next() {
+                Some(Ok(entry)) => self.check(entry)?,
+                Some(Err(e)) => return Err(self.wire_error(e)),
+                None => {}
+            }
+            if !it.remaining().is_empty() {
+                return Err(self.corrupt(carry_pos, "batch boundary mismatch while verifying"));
+            }
+        }
+        let base = self.position - chunk.len() as u64;
+        let it = BatchIter::with_base_position(chunk, base);
+        for r in it {
+            match r {
+                Ok(entry) => self.check(entry)?,
+                Err(WireError::Truncated { position, needed, .. }) => {
+                    if needed > self.max_batch_bytes as u64 {
+                        return Err(self.corrupt(
+                            position,
+                            format!("batch of {needed} bytes exceeds the {}-byte limit", self.max_batch_bytes),
+                        ));
+                    }
+                    let rel = usize::try_from(position - base).unwrap_or(chunk.len());
+                    self.carry.extend_from_slice(chunk.get(rel..).unwrap_or(&[]));
+                    return Ok(());
+                }
+                Err(e) => return Err(self.wire_error(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the walk; a partial batch left over is a truncated segment.
+    pub fn finish(self) -> Result<SegmentSummary> {
+        if !self.carry.is_empty() {
+            let pos = self.position - self.carry.len() as u64;
+            return Err(self.corrupt(
+                pos,
+                format!("truncated batch: file ends {} bytes into it", self.carry.len()),
+            ));
+        }
+        Ok(self.summary)
+    }
+
+    /// Path being verified.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Verifies a whole in-memory segment.
+pub fn verify_bytes(path: impl Into<PathBuf>, bytes: &[u8]) -> Result<SegmentSummary> {
+    let mut v = SegmentVerifier::new(path);
+    v.feed(bytes)?;
+    v.finish()
+}
