@@ -6,7 +6,7 @@
 #   KEEL_KAFKA_BOOTSTRAP=127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094
 #   KEEL_KAFKA_LOG_DIRS=<broker 0 log dir>,<broker 1 log dir>,<broker 2 log dir>
 #   KEEL_KAFKA_LIBS=<dir of the Kafka jars>   (java -cp "$KEEL_KAFKA_LIBS/*" <main class>)
-#   KEEL_KAFKA_HOME=<state dir: configs, logs, pids>
+#   KEEL_KAFKA_HOME=<state dir: run/node-<id>.{properties,log,pid}, run/start-node-<id>.sh>
 #
 # Install: `mvn dependency:copy-dependencies` on tests/kafka/pom.xml into $KEEL_TEST_HOME/kafka/libs,
 # skipped when that was already done for the same pom. Each start formats fresh storage (the
@@ -99,6 +99,13 @@ fi
 
 # ---- fresh start ---------------------------------------------------------------------------
 "$repo/tests/servers/kafka-stop.sh" >/dev/null 2>&1 || true
+for p in "${broker_ports[@]}" "$controller_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    say "port 127.0.0.1:$p is already in use by a process this script did not start;"
+    say "stop it (or set KEEL_KAFKA_PORT_BASE to use other ports) and run again"
+    exit 1
+  fi
+done
 rm -rf "$kafka_home/data" "$kafka_home/meta" "$run"
 mkdir -p "$run" "$kafka_home/data" "$kafka_home/meta"
 
@@ -170,13 +177,20 @@ for id in "${node_ids[@]}"; do
       say "formatting node $id failed:"; cat "$run/format-$id.log" >&2; exit 1; }
 done
 
+# One start script per node, so a test can stop a broker (kill the pid in node-<id>.pid) and
+# start it again with $KEEL_KAFKA_HOME/run/start-node-<id>.sh.
 for id in "${node_ids[@]}"; do
-  # setsid: the nodes outlive this script; kafka-stop.sh stops them by their pid files.
-  setsid nohup java $heap -Xms64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
-    -Djava.awt.headless=true -Dkeel.node.log="$run/node-$id.log" \
-    -Dlog4j.configuration="file:$run/log4j.properties" \
-    -cp "$libs/*" kafka.Kafka "$run/node-$id.properties" >"$run/node-$id.out" 2>&1 </dev/null &
-  echo $! >"$run/node-$id.pid"
+  cat >"$run/start-node-$id.sh" <<EOF
+#!/usr/bin/env bash
+# Starts Kafka node $id in the background (setsid: it outlives the caller) and records its pid.
+setsid nohup java $heap -Xms64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \\
+  -Djava.awt.headless=true -Dkeel.node.log="$run/node-$id.log" \\
+  -Dlog4j.configuration="file:$run/log4j.properties" \\
+  -cp "$libs/*" kafka.Kafka "$run/node-$id.properties" >>"$run/node-$id.out" 2>&1 </dev/null &
+echo \$! >"$run/node-$id.pid"
+EOF
+  chmod +x "$run/start-node-$id.sh"
+  "$run/start-node-$id.sh"
 done
 
 deadline=$(( $(now) + timeout_s ))
