@@ -161,6 +161,12 @@ impl BucketState {
         u64::try_from(c).unwrap_or(u64::MAX)
     }
 
+    /// The current rate, units per second.
+    pub fn rate(&self) -> f64 {
+        let fp = self.cost_fp.load(Ordering::Relaxed).max(1) as f64;
+        NANOS_PER_SEC as f64 * (1u64 << FP_SHIFT) as f64 / fp
+    }
+
     /// Burst tolerance τ, ns.
     #[inline]
     pub fn tolerance_ns(&self) -> u64 {

@@ -97,6 +97,8 @@ pub struct TenantRow<'a> {
     pub held: &'a [f64],
 }
 
+// Indexes several parallel per-broker slices at once; a range loop reads clearest.
+#[allow(clippy::needless_range_loop)]
 /// Computes one tenant's shares into `out` (len = brokers). `stale_for[b]` is `None` for a
 /// fresh broker, or how long its reports have been missing. Pure; no allocation.
 pub fn compute_shares(cfg: &DistributorConfig, stale_for: &[Option<u64>], row: &TenantRow<'_>, out: &mut [f64]) {
@@ -208,19 +210,29 @@ pub fn uniform_broker_value(quota: f64, demand: &[f64]) -> f64 {
         let max = demand.iter().cloned().fold(0.0, f64::max);
         return (max + (quota - total)).min(quota);
     }
-    let mut d: Vec<f64> = demand.iter().cloned().filter(|d| *d > 0.0).collect();
-    d.sort_by(|a, b| a.total_cmp(b));
-    let mut left = quota;
-    let mut k = d.len();
-    for v in d {
-        let level = left / k as f64;
-        if v >= level {
-            return level;
+    // Water level without sorting or allocating: start from the even split and raise it past
+    // every broker whose demand fits below it, until no more fit.
+    let mut unsat = busy;
+    let mut level = quota / busy as f64;
+    for _ in 0..demand.len() + 1 {
+        let (mut below, mut u) = (0.0, 0usize);
+        for &d in demand.iter().filter(|d| **d > 0.0) {
+            if d <= level {
+                below += d;
+            } else {
+                u += 1;
+            }
         }
-        left -= v;
-        k -= 1;
+        if u == 0 {
+            break;
+        }
+        level = (quota - below) / u as f64;
+        if u == unsat {
+            break;
+        }
+        unsat = u;
     }
-    left.max(0.0)
+    level.max(0.0)
 }
 
 #[derive(Debug, Clone)]

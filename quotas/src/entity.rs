@@ -197,14 +197,14 @@ impl TenantResolver {
     /// Maps client-ids starting with `prefix` to a tenant.
     pub fn client_id_prefix(mut self, prefix: &str, tenant: &str) -> Self {
         self.by_client_prefix.push((prefix.into(), tenant.into()));
-        self.by_client_prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.by_client_prefix.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         self
     }
 
     /// Maps topics starting with `prefix` to a tenant.
     pub fn topic_prefix(mut self, prefix: &str, tenant: &str) -> Self {
         self.by_topic_prefix.push((prefix.into(), tenant.into()));
-        self.by_topic_prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.by_topic_prefix.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         self
     }
 

@@ -80,6 +80,14 @@ impl LimiterRef {
         }
     }
 
+    /// The current limit, units per second.
+    pub fn rate(&self) -> f64 {
+        match self {
+            LimiterRef::Bucket(b) => b.rate(),
+            LimiterRef::Kafka(k) => k.quota(),
+        }
+    }
+
     /// Counter snapshot.
     pub fn counters(&self) -> BucketCounters {
         match self {

@@ -234,6 +234,11 @@ impl KafkaLimiter {
         (g.quota * f64::from(g.rate.config.samples.saturating_sub(1)) * w_s) as u64
     }
 
+    /// The quota, units per second.
+    pub fn quota(&self) -> f64 {
+        self.inner.lock().quota
+    }
+
     /// Counter snapshot.
     pub fn counters(&self) -> BucketCounters {
         self.inner.lock().counters

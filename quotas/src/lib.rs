@@ -37,3 +37,5 @@ pub mod report;
 pub use distributor::{Distributor, DistributorConfig, TenantShares, compute_shares, uniform_broker_value};
 pub use report::{BrokerReport, DemandMeter, InMemoryTransport, ReportTransport, ShareKeeper, TenantDemand};
 pub mod sim;
+pub mod telemetry;
+pub use telemetry::QuotaMetrics;

@@ -143,7 +143,7 @@ pub struct TenantUsage {
     pub tenant: String,
     /// Quota kind.
     pub kind: QuotaKind,
-    /// Tenant limit on this broker (units/s), if any.
+    /// Tenant limit on this broker (units/s).
     pub limit: Option<f64>,
     /// Counters of the tenant limiter.
     pub counters: BucketCounters,
@@ -452,7 +452,7 @@ impl QuotaRegistry {
                     out.push(TenantUsage {
                         tenant: k.a.to_string(),
                         kind: QuotaKind::ALL[i],
-                        limit: None,
+                        limit: Some(l.rate()),
                         counters: l.counters(),
                     });
                 }

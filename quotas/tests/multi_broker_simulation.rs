@@ -1,6 +1,9 @@
 //! Multi-broker simulations through the real registry, handles and distributor: ten brokers,
 //! skewed and shifting demand, and a broker that stops reporting.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use keel_quotas::sim::{SimResult, Workload, simulate};
 use keel_quotas::{Mode, QuotaKind};
 

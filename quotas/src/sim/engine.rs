@@ -240,7 +240,7 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
             }
             next_event += 1;
         }
-        if now % interval == 0 && tick > 0 {
+        if now.is_multiple_of(interval) && tick > 0 {
             for (b, br) in brokers.iter_mut().enumerate() {
                 let report = br.meter.report(b as u32, &br.registry, now);
                 if br.reporting {

@@ -132,10 +132,8 @@ fn opt_f64(o: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>>
 
 fn opt_rate(o: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>> {
     let v = opt_f64(o, key, path)?;
-    if let Some(x) = v {
-        if x <= 0.0 {
-            return Err(err(&format!("{path}.{key}"), format!("must be > 0, got {x}")));
-        }
+    if let Some(x) = v.filter(|x| *x <= 0.0) {
+        return Err(err(&format!("{path}.{key}"), format!("must be > 0, got {x}")));
     }
     Ok(v)
 }
