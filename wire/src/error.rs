@@ -79,6 +79,51 @@ pub enum WireError {
     /// A protocol-level failure (version negotiation, unexpected response, ...).
     #[error("protocol error: {reason}")]
     Protocol { reason: String },
+    /// A broker answered with an error code, for the whole request or for one item of it
+    /// (`context` names the broker, topic, partition or config resource).
+    #[error("{api} failed{context}: {error} (error code {}){}", .error.code(), crate::client::message_suffix(.message))]
+    Kafka {
+        api: &'static str,
+        error: kafka_protocol::ResponseError,
+        context: crate::client::ErrorContext,
+        message: Option<String>,
+    },
+    /// The broker does not offer the API (or no version keel can speak). Callers treat this
+    /// as a capability flag.
+    #[error("broker {broker} does not support {api}: {detail}")]
+    Unsupported {
+        api: &'static str,
+        broker: String,
+        detail: String,
+    },
+    /// A connection to a broker failed or broke.
+    #[error("network error with {broker} during {op}: {source}")]
+    Network {
+        broker: String,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No response within the request timeout.
+    #[error("{api} to {broker} timed out after {} ms", .after.as_millis())]
+    Timeout {
+        api: &'static str,
+        broker: String,
+        after: std::time::Duration,
+    },
+    /// SASL authentication failed. Never carries the password.
+    #[error("SASL {mechanism} authentication with {broker} failed: {reason}")]
+    Auth {
+        broker: String,
+        mechanism: &'static str,
+        reason: String,
+    },
+    /// TLS setup (certificates, keys, server name) failed.
+    #[error("TLS {what}: {reason}")]
+    Tls { what: String, reason: String },
+    /// Client configuration is invalid.
+    #[error("client config {field}: {reason}")]
+    ClientConfig { field: &'static str, reason: String },
 }
 
 impl WireError {

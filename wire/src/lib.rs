@@ -18,6 +18,7 @@
 //! Decoders never panic on bad input: every failure is a [`WireError`] naming the position.
 
 pub mod batch;
+pub mod client;
 pub mod error;
 pub mod frame;
 pub mod segment;
