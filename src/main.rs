@@ -30,6 +30,9 @@ enum Command {
     /// compression, transactional/control flags and whether the CRC-32C is valid.
     /// Exits non-zero if any batch is invalid or a file ends in a truncated batch.
     DumpSegment(commands::dump_segment::Args),
+    /// Per-tenant quotas: `keel quota simulate --workload FILE [--json]` runs a quota workload
+    /// through keel's enforcement and distribution code in simulated time.
+    Quota(commands::quota::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::DumpSegment(args) => commands::dump_segment::run(args),
+        Command::Quota(args) => commands::quota::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,3 +1,4 @@
 //! One module per `keel` subcommand.
 
 pub mod dump_segment;
+pub mod quota;

@@ -1,0 +1,44 @@
+//! The cluster-wide distributor at scale: 100k tenants on 100 brokers.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use keel_quotas::{BrokerReport, Distributor, DistributorConfig, QuotaKind, TenantDemand};
+
+fn distributor(c: &mut Criterion) {
+    const TENANTS: usize = 100_000;
+    const BROKERS: usize = 100;
+    let mut d = Distributor::new(DistributorConfig::new(BROKERS)).unwrap();
+    let names: Vec<String> = (0..TENANTS).map(|i| format!("tenant-{i:06}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        d.set_quota(n, QuotaKind::Produce, 1e6 * (1 + i % 50) as f64).unwrap();
+    }
+    for b in 0..BROKERS {
+        let demand = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                // Skewed: tenant i is hot on a few brokers and light elsewhere.
+                let hot = (i + b) % 17 == 0;
+                TenantDemand {
+                    tenant: n.clone(),
+                    kind: QuotaKind::Produce,
+                    observed_rate: if hot { 2e6 } else { 1e4 * (b % 7) as f64 },
+                    excess_rate: if hot { 5e5 } else { 0.0 },
+                    throttled: hot,
+                }
+            })
+            .collect();
+        d.ingest(&BrokerReport { broker: b as u32, at: 1_000_000_000, demand }).unwrap();
+    }
+    let mut g = c.benchmark_group("quota_distributor");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((TENANTS * BROKERS) as u64));
+    g.bench_function("Distributor::compute (100k tenants x 100 brokers)", |b| {
+        b.iter(|| black_box(d.compute(black_box(2_000_000_000))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, distributor);
+criterion_main!(benches);

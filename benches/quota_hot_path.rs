@@ -1,0 +1,180 @@
+//! Hot-path benches for keel-quotas, with the `governor` crate side by side on the same
+//! workload (1 KiB "requests" against a quota high enough never to throttle, so both measure
+//! the accounting itself). keel reads `now` from its `CoarseClock` (one atomic load); governor
+//! reads its default clock, as its users do.
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use governor::{Quota, RateLimiter};
+use keel_quotas::{CoarseClock, QuotaEntity, QuotaKind, QuotaRegistry, RegistryConfig, RequestIdentity, TenantResolver};
+
+const BYTES: u64 = 1024;
+
+fn registry(tenants: &[&str]) -> QuotaRegistry {
+    let reg = QuotaRegistry::new(RegistryConfig::default(), TenantResolver::new()).unwrap();
+    for t in tenants {
+        reg.set_quota(&QuotaEntity::Tenant((*t).into()), QuotaKind::Produce, 1e15, 0).unwrap();
+    }
+    reg
+}
+
+fn id(c: &str) -> RequestIdentity<'_> {
+    RequestIdentity { principal: "bench", client_id: c }
+}
+
+fn governor_quota() -> Quota {
+    Quota::per_second(NonZeroU32::MAX).allow_burst(NonZeroU32::MAX)
+}
+
+/// Runs `f(thread, iters)` on two threads at once; returns the mean per-thread time.
+fn two_threads(iters: u64, f: impl Fn(usize, u64) + Sync) -> Duration {
+    let barrier = Barrier::new(2);
+    let times: Vec<Duration> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..2)
+            .map(|t| {
+                let (f, barrier) = (&f, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    f(t, iters);
+                    start.elapsed()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    times.iter().sum::<Duration>() / 2
+}
+
+fn record(c: &mut Criterion) {
+    let mut g = c.benchmark_group("quota_record");
+    g.throughput(Throughput::Elements(1));
+    let clock = CoarseClock::new();
+    clock.advance_to(1_000_000_000);
+
+    let reg = registry(&["a", "b"]);
+    let h = reg.resolve_in_tenant("a", &id("c1"), QuotaKind::Produce, 0);
+    g.bench_function("QuotaHandle::record (1 thread)", |b| {
+        b.iter(|| black_box(h.record(black_box(BYTES), clock.now())))
+    });
+    let direct = RateLimiter::direct(governor_quota());
+    g.bench_function("governor::RateLimiter::check_n direct (1 thread)", |b| {
+        b.iter(|| black_box(direct.check_n(NonZeroU32::new(BYTES as u32).unwrap())))
+    });
+    let keyed = RateLimiter::keyed(governor_quota());
+    g.bench_function("governor::RateLimiter::check_key_n keyed (1 thread)", |b| {
+        b.iter(|| black_box(keyed.check_key_n(&"a", NonZeroU32::new(BYTES as u32).unwrap())))
+    });
+
+    g.bench_function("QuotaHandle::record (2 threads, different tenants)", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |t, n| {
+                let h = reg.resolve_in_tenant(["a", "b"][t], &id("c"), QuotaKind::Produce, 0);
+                for _ in 0..n {
+                    black_box(h.record(black_box(BYTES), clock.now()));
+                }
+            })
+        })
+    });
+    let directs = [RateLimiter::direct(governor_quota()), RateLimiter::direct(governor_quota())];
+    g.bench_function("governor direct (2 threads, different limiters)", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |t, n| {
+                for _ in 0..n {
+                    let _ = black_box(directs[t].check_n(NonZeroU32::new(BYTES as u32).unwrap()));
+                }
+            })
+        })
+    });
+    g.bench_function("governor keyed (2 threads, different keys)", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |t, n| {
+                let key = ["a", "b"][t];
+                for _ in 0..n {
+                    let _ = black_box(keyed.check_key_n(&key, NonZeroU32::new(BYTES as u32).unwrap()));
+                }
+            })
+        })
+    });
+
+    g.bench_function("QuotaHandle::record (2 threads, shared tenant)", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |t, n| {
+                let h = reg.resolve_in_tenant("a", &id(["c1", "c2"][t]), QuotaKind::Produce, 0);
+                for _ in 0..n {
+                    black_box(h.record(black_box(BYTES), clock.now()));
+                }
+            })
+        })
+    });
+    let shared = Arc::new(RateLimiter::direct(governor_quota()));
+    g.bench_function("governor direct (2 threads, shared limiter)", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |_, n| {
+                for _ in 0..n {
+                    let _ = black_box(shared.check_n(NonZeroU32::new(BYTES as u32).unwrap()));
+                }
+            })
+        })
+    });
+    g.bench_function("governor keyed (2 threads, shared key)", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |_, n| {
+                for _ in 0..n {
+                    let _ = black_box(keyed.check_key_n(&"a", NonZeroU32::new(BYTES as u32).unwrap()));
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+fn resolve(c: &mut Criterion) {
+    const ENTITIES: usize = 1_000_000;
+    const TENANTS: usize = 1000;
+    let cfg = RegistryConfig { max_entities_per_tenant: 10_000, ..RegistryConfig::default() };
+    let reg = QuotaRegistry::new(cfg, TenantResolver::new()).unwrap();
+    let tenants: Vec<String> = (0..TENANTS).map(|i| format!("tenant-{i:04}")).collect();
+    for t in &tenants {
+        reg.set_quota(&QuotaEntity::Tenant(t.clone()), QuotaKind::Produce, 1e9, 0).unwrap();
+    }
+    reg.set_quota(&QuotaEntity::from_parts(&[("client-id", None)], "bench").unwrap(), QuotaKind::Produce, 1e7, 0)
+        .unwrap();
+    let clients: Vec<String> = (0..ENTITIES).map(|i| format!("producer-{i:07}")).collect();
+    for (i, cid) in clients.iter().enumerate() {
+        drop(reg.resolve_in_tenant(&tenants[i % TENANTS], &id(cid), QuotaKind::Produce, 0));
+    }
+    assert_eq!(reg.live_entities(), ENTITIES);
+    // Visit entities in a scattered order so lookups miss the caches as they would in a broker.
+    let order: Vec<usize> = (0..ENTITIES).map(|i| (i * 7_919 + 13) % ENTITIES).collect();
+    let mut g = c.benchmark_group("quota_resolve");
+    g.throughput(Throughput::Elements(1));
+    let mut k = 0;
+    g.bench_function("QuotaRegistry::resolve (1M entities)", |b| {
+        b.iter(|| {
+            let i = order[k % ENTITIES];
+            k += 1;
+            black_box(reg.resolve_in_tenant(&tenants[i % TENANTS], &id(&clients[i]), QuotaKind::Produce, 0))
+        })
+    });
+    let keyed = RateLimiter::keyed(governor_quota());
+    for cid in &clients {
+        let _ = keyed.check_key(cid);
+    }
+    let mut k = 0;
+    g.bench_function("governor keyed check_key (1M keys)", |b| {
+        b.iter(|| {
+            let i = order[k % ENTITIES];
+            k += 1;
+            black_box(keyed.check_key(&clients[i]))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, record, resolve);
+criterion_main!(benches);

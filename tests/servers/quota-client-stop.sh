@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Nothing to stop: the quota client test runs its broker in-process.
+exit 0
