@@ -15,8 +15,8 @@
 #
 # Knobs (env): KEEL_TEST_HOME (default <repo>/.keel-test), KEEL_KAFKA_HEAP (default -Xmx384m),
 # KEEL_KAFKA_EXTRA_PROPS (extra server.properties lines, separated by ';', for every node),
-# KEEL_KAFKA_START_TIMEOUT (seconds, default 240), KEEL_KAFKA_PORT_BASE (default 19092: brokers
-# on BASE..BASE+2, the controller on BASE+7).
+# KEEL_KAFKA_START_TIMEOUT (seconds, default 240), KEEL_KAFKA_PORT_BASE (brokers on
+# BASE..BASE+2, the controller on BASE+7; unset: 19092, or 19392 / 19692 when those are taken).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -28,16 +28,22 @@ pom="$repo/tests/kafka/pom.xml"
 heap="${KEEL_KAFKA_HEAP:--Xmx384m}"
 timeout_s="${KEEL_KAFKA_START_TIMEOUT:-240}"
 
-port_base="${KEEL_KAFKA_PORT_BASE:-19092}"
 controller_id=100
-controller_port=$((port_base + 7))
 broker_ids=(0 1 2)
-broker_ports=("$port_base" "$((port_base + 1))" "$((port_base + 2))")
 # A fixed cluster id (base64url of 16 bytes "keel-test-cluste").
 cluster_id="a2VlbC10ZXN0LWNsdXN0ZQ"
 
-bootstrap="$(printf '127.0.0.1:%s,' "${broker_ports[@]}")"
-bootstrap="${bootstrap%,}"
+# Brokers on BASE..BASE+2, the controller on BASE+7.
+use_port_base() {
+  port_base="$1"
+  controller_port=$((port_base + 7))
+  broker_ports=("$port_base" "$((port_base + 1))" "$((port_base + 2))")
+  bootstrap="$(printf '127.0.0.1:%s,' "${broker_ports[@]}")"
+  bootstrap="${bootstrap%,}"
+}
+# The base the running cluster (if any) was started with, else the requested/default one.
+use_port_base "${KEEL_KAFKA_PORT_BASE:-$(cat "$run/port-base" 2>/dev/null || echo 19092)}"
+
 log_dirs=""
 for id in "${broker_ids[@]}"; do log_dirs+="$kafka_home/data/node-$id,"; done
 log_dirs="${log_dirs%,}"
@@ -99,15 +105,31 @@ fi
 
 # ---- fresh start ---------------------------------------------------------------------------
 "$repo/tests/servers/kafka-stop.sh" >/dev/null 2>&1 || true
-for p in "${broker_ports[@]}" "$controller_port"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    say "port 127.0.0.1:$p is already in use by a process this script did not start;"
-    say "stop it (or set KEEL_KAFKA_PORT_BASE to use other ports) and run again"
-    exit 1
-  fi
+ports_free() {
+  local p
+  for p in "${broker_ports[@]}" "$controller_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      say "port 127.0.0.1:$p is in use by a process this script did not start"
+      return 1
+    fi
+  done
+}
+# An explicit KEEL_KAFKA_PORT_BASE is used as is; otherwise fall back to other ranges when
+# something else (another checkout's cluster, say) holds the default ports.
+if [ -n "${KEEL_KAFKA_PORT_BASE:-}" ]; then candidates=("$KEEL_KAFKA_PORT_BASE"); else candidates=(19092 19392 19692); fi
+found=""
+for base in "${candidates[@]}"; do
+  use_port_base "$base"
+  if ports_free; then found="$base"; break; fi
 done
+if [ -z "$found" ]; then
+  say "no free port range among ${candidates[*]} (brokers BASE..BASE+2, controller BASE+7);"
+  say "stop what holds them or set KEEL_KAFKA_PORT_BASE, and run again"
+  exit 1
+fi
 rm -rf "$kafka_home/data" "$kafka_home/meta" "$run"
 mkdir -p "$run" "$kafka_home/data" "$kafka_home/meta"
+echo "$port_base" >"$run/port-base"
 
 cat >"$run/log4j.properties" <<'EOF'
 log4j.rootLogger=INFO, file
