@@ -144,3 +144,22 @@ fn scram_sha512_round_trip_with_escaped_username() {
     assert!(!wrong, "proof must depend on the password");
     c.verify_server_final(server_final.as_bytes()).unwrap();
 }
+
+proptest::proptest! {
+    #[test]
+    fn scram_client_never_panics_on_arbitrary_server_messages(
+        first in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        last in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        iterations in 0u32..10_000,
+    ) {
+        let mut c = ScramClient::with_nonce(ScramMechanism::Sha256, "u", &Secret::new("p"), "abc");
+        let _ = c.client_final(&first);
+        let mut c = ScramClient::with_nonce(ScramMechanism::Sha512, "u", &Secret::new("p"), "abc");
+        // Well-formed server-first with arbitrary iterations, then an arbitrary server-final.
+        let msg = format!("r=abcXYZ,s=c2FsdA==,i={iterations}");
+        if c.client_final(msg.as_bytes()).is_ok() {
+            proptest::prop_assert!(iterations >= 4096);
+            proptest::prop_assert!(c.verify_server_final(&last).is_err() || last.starts_with(b"v="));
+        }
+    }
+}

@@ -11,6 +11,28 @@
 //! RFC 5802 / RFC 7677), and the admin operations keel needs, with typed results.
 //!
 //! Secrets are held in [`Secret`], which never prints its value.
+//!
+//! Every operation checks per-item error codes and returns [`crate::WireError::Kafka`] with
+//! the broker/topic/partition it concerns. An API the broker does not advertise gives
+//! [`crate::WireError::Unsupported`], which callers can treat as a capability flag.
+//! [`crate::WireError::is_retriable`] says whether a failure was transient.
+//!
+//! ```no_run
+//! # async fn demo() -> keel_wire::Result<()> {
+//! use keel_wire::client::{ClientConfig, ConfigChange, ConfigResource, KafkaClient};
+//! let client = KafkaClient::connect(ClientConfig::new("127.0.0.1:9092")).await?;
+//! let cluster = client.describe_cluster().await?;
+//! for broker in &cluster.brokers {
+//!     let throttle = ConfigChange::set("leader.replication.throttled.rate", "10485760");
+//!     client
+//!         .incremental_alter_configs(&ConfigResource::Broker(broker.id), &[throttle], false)
+//!         .await?;
+//! }
+//! let moves = [("orders".to_string(), 0, Some(vec![2, 1, 0]))];
+//! keel_wire::client::first_error(client.alter_partition_reassignments(&moves).await?)?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod cluster;
 pub mod config;

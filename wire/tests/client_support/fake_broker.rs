@@ -68,6 +68,15 @@ impl FakeCluster {
 
 /// Starts `n` brokers (ids 0..n) that all use `handler`.
 pub async fn start(n: usize, handler: Handler) -> FakeCluster {
+    start_with_tls(n, handler, None).await
+}
+
+/// Like [`start`], with every broker behind TLS when `tls` is given.
+pub async fn start_with_tls(
+    n: usize,
+    handler: Handler,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> FakeCluster {
     let mut listeners = Vec::new();
     for _ in 0..n {
         listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -89,6 +98,7 @@ pub async fn start(n: usize, handler: Handler) -> FakeCluster {
         let state = state.clone();
         let seen = seen.clone();
         let connections = connections.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
@@ -98,7 +108,20 @@ pub async fn start(n: usize, handler: Handler) -> FakeCluster {
                 let handler = handler.clone();
                 let state = state.clone();
                 let seen = seen.clone();
-                tokio::spawn(serve(id, socket, handler, state, seen));
+                match &tls {
+                    None => {
+                        tokio::spawn(serve(id, socket, handler, state, seen));
+                    }
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            // A failed handshake just drops the connection, as a broker would.
+                            if let Ok(stream) = acceptor.accept(socket).await {
+                                serve(id, stream, handler, state, seen).await;
+                            }
+                        });
+                    }
+                }
             }
         });
     }
@@ -110,9 +133,9 @@ pub async fn start(n: usize, handler: Handler) -> FakeCluster {
     }
 }
 
-async fn serve(
+async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     id: i32,
-    mut socket: tokio::net::TcpStream,
+    mut socket: S,
     handler: Handler,
     state: Arc<Mutex<ClusterState>>,
     seen: Arc<Mutex<HashMap<(i32, i16), usize>>>,
@@ -137,6 +160,9 @@ async fn serve(
                         if socket.write_all(&h).await.is_err() {
                             return;
                         }
+                    }
+                    if socket.flush().await.is_err() {
+                        return;
                     }
                 }
                 Reply::Later(bytes) => held.push(bytes),
