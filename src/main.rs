@@ -33,6 +33,11 @@ enum Command {
     /// Per-tenant quotas: `keel quota simulate --workload FILE [--json]` runs a quota workload
     /// through keel's enforcement and distribution code in simulated time.
     Quota(commands::quota::Args),
+    /// Tiered storage (KIP-405) of Kafka log segments in blob storage: upload, expire, ls,
+    /// fetch, gc.
+    ///
+    /// Example: `keel tier upload --log-dir /var/lib/kafka/data --store s3://bucket/tier --once`.
+    Tier(commands::tier::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::DumpSegment(args) => commands::dump_segment::run(args),
         Command::Quota(args) => commands::quota::run(args),
+        Command::Tier(args) => commands::tier::run(args),
     };
     match result {
         Ok(code) => code,

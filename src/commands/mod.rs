@@ -2,3 +2,4 @@
 
 pub mod dump_segment;
 pub mod quota;
+pub mod tier;

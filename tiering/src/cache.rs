@@ -24,7 +24,10 @@ pub struct ObjectCache {
 impl ObjectCache {
     /// A cache holding at most `capacity` bytes (objects larger than that are not cached).
     pub fn new(capacity: usize) -> Self {
-        ObjectCache { capacity, inner: Mutex::new(Inner::default()) }
+        ObjectCache {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<Bytes> {
@@ -49,7 +52,14 @@ impl ObjectCache {
         }
         g.bytes += value.len();
         while g.bytes > self.capacity {
-            let Some(oldest) = g.map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) else { break };
+            let Some(oldest) = g
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
             if let Some((b, _)) = g.map.remove(&oldest) {
                 g.bytes -= b.len();
             }

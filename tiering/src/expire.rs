@@ -66,7 +66,10 @@ pub async fn expire_partition(
     let Some(mut m) = manifest_store::load(store, tp).await? else {
         return Ok(ExpireReport::default());
     };
-    let mut report = ExpireReport { log_start_before: m.log_start_offset, ..ExpireReport::default() };
+    let mut report = ExpireReport {
+        log_start_before: m.log_start_offset,
+        ..ExpireReport::default()
+    };
     let pending: Vec<RemoteSegment> = m.pending_deletes().copied().collect();
     if !pending.is_empty() {
         report.deleted_objects += store.delete_all(object_keys(store, tp, &pending)).await?;
@@ -90,7 +93,12 @@ pub async fn expire_partition(
     Ok(report)
 }
 
-async fn finish(store: &TierStore, tp: &TopicPartition, m: &mut SegmentManifest, deleted: &[RemoteSegment]) -> Result<()> {
+async fn finish(
+    store: &TierStore,
+    tp: &TopicPartition,
+    m: &mut SegmentManifest,
+    deleted: &[RemoteSegment],
+) -> Result<()> {
     let mut next = m.clone();
     if next.finish_delete(deleted) > 0 {
         manifest_store::commit(store, tp, &mut next).await?;

@@ -15,8 +15,8 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
-    PutPayload, PutResult, UploadPart,
+    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use parking_lot::Mutex;
 
@@ -57,7 +57,13 @@ pub struct Rule {
 
 impl Rule {
     pub fn new(op: Option<Op>, fault: Fault) -> Self {
-        Rule { op, key_contains: None, fault, skip: 0, times: None }
+        Rule {
+            op,
+            key_contains: None,
+            fault,
+            skip: 0,
+            times: None,
+        }
     }
     pub fn key(mut self, part: &str) -> Self {
         self.key_contains = Some(part.to_string());
@@ -107,7 +113,10 @@ fn injected(op: Op, key: &str) -> object_store::Error {
 
 impl FaultyStore {
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        FaultyStore { inner, state: Arc::new(Mutex::new(State::default())) }
+        FaultyStore {
+            inner,
+            state: Arc::new(Mutex::new(State::default())),
+        }
     }
 
     /// Adds a rule (rules are checked in order; the first that fires wins).
@@ -134,7 +143,9 @@ impl FaultyStore {
         let mut st = self.state.lock();
         *st.counts.entry(op).or_default() += 1;
         for r in st.rules.iter_mut() {
-            if r.op.is_some_and(|o| o != op) || r.key_contains.as_deref().is_some_and(|k| !key.contains(k)) {
+            if r.op.is_some_and(|o| o != op)
+                || r.key_contains.as_deref().is_some_and(|k| !key.contains(k))
+            {
                 continue;
             }
             if r.skip > 0 {
@@ -209,7 +220,9 @@ impl MultipartUpload for FaultyUpload {
     async fn complete(&mut self) -> object_store::Result<PutResult> {
         let key = self.key.clone();
         let store = self.store.clone();
-        store.run(Op::CompleteMultipart, &key, self.inner.complete()).await
+        store
+            .run(Op::CompleteMultipart, &key, self.inner.complete())
+            .await
     }
 
     async fn abort(&mut self) -> object_store::Result<()> {
@@ -219,8 +232,18 @@ impl MultipartUpload for FaultyUpload {
 
 #[async_trait]
 impl ObjectStore for FaultyStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
-        self.run(Op::Put, location.as_ref(), self.inner.put_opts(location, payload, opts)).await
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.run(
+            Op::Put,
+            location.as_ref(),
+            self.inner.put_opts(location, payload, opts),
+        )
+        .await
     }
 
     async fn put_multipart_opts(
@@ -228,40 +251,74 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        let inner = self.run(Op::StartMultipart, location.as_ref(), self.inner.put_multipart_opts(location, opts)).await?;
-        Ok(Box::new(FaultyUpload { inner, store: self.clone(), key: location.to_string() }))
+        let inner = self
+            .run(
+                Op::StartMultipart,
+                location.as_ref(),
+                self.inner.put_multipart_opts(location, opts),
+            )
+            .await?;
+        Ok(Box::new(FaultyUpload {
+            inner,
+            store: self.clone(),
+            key: location.to_string(),
+        }))
     }
 
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
-        self.run(Op::Get, location.as_ref(), self.inner.get_opts(location, options)).await
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.run(
+            Op::Get,
+            location.as_ref(),
+            self.inner.get_opts(location, options),
+        )
+        .await
     }
 
     async fn get_range(&self, location: &Path, range: Range<u64>) -> object_store::Result<Bytes> {
-        self.run(Op::Get, location.as_ref(), self.inner.get_range(location, range)).await
+        self.run(
+            Op::Get,
+            location.as_ref(),
+            self.inner.get_range(location, range),
+        )
+        .await
     }
 
     async fn delete(&self, location: &Path) -> object_store::Result<()> {
-        self.run(Op::Delete, location.as_ref(), self.inner.delete(location)).await
+        self.run(Op::Delete, location.as_ref(), self.inner.delete(location))
+            .await
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let key = prefix.map(|p| p.to_string()).unwrap_or_default();
         match self.decide(Op::List, &key) {
-            Some(Fault::Fail) | Some(Fault::CutOff) => futures::stream::once(async move { Err(injected(Op::List, &key)) }).boxed(),
+            Some(Fault::Fail) | Some(Fault::CutOff) => {
+                futures::stream::once(async move { Err(injected(Op::List, &key)) }).boxed()
+            }
             _ => self.inner.list(prefix),
         }
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         let key = prefix.map(|p| p.to_string()).unwrap_or_default();
-        self.run(Op::List, &key, self.inner.list_with_delimiter(prefix)).await
+        self.run(Op::List, &key, self.inner.list_with_delimiter(prefix))
+            .await
     }
 
     async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
-        self.run(Op::Copy, to.as_ref(), self.inner.copy(from, to)).await
+        self.run(Op::Copy, to.as_ref(), self.inner.copy(from, to))
+            .await
     }
 
     async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> object_store::Result<()> {
-        self.run(Op::Copy, to.as_ref(), self.inner.copy_if_not_exists(from, to)).await
+        self.run(
+            Op::Copy,
+            to.as_ref(),
+            self.inner.copy_if_not_exists(from, to),
+        )
+        .await
     }
 }

@@ -68,17 +68,30 @@ impl RemoteReader {
     }
 
     /// The partition's manifest, from cache unless `refresh`.
-    pub async fn manifest(&self, tp: &TopicPartition, refresh: bool) -> Result<Arc<SegmentManifest>> {
+    pub async fn manifest(
+        &self,
+        tp: &TopicPartition,
+        refresh: bool,
+    ) -> Result<Arc<SegmentManifest>> {
         if !refresh && let Some(m) = self.manifests.lock().get(tp) {
             return Ok(m.clone());
         }
-        let m = Arc::new(manifest_store::load(&self.store, tp).await?.unwrap_or_default());
+        let m = Arc::new(
+            manifest_store::load(&self.store, tp)
+                .await?
+                .unwrap_or_default(),
+        );
         self.manifests.lock().insert(tp.clone(), m.clone());
         Ok(m)
     }
 
     /// A whole object, CRC-checked against the manifest, through the cache.
-    pub async fn get_object(&self, tp: &TopicPartition, seg: &RemoteSegment, kind: ObjectKind) -> Result<Bytes> {
+    pub async fn get_object(
+        &self,
+        tp: &TopicPartition,
+        seg: &RemoteSegment,
+        kind: ObjectKind,
+    ) -> Result<Bytes> {
         let key = segment_key(&self.store.prefix, tp, seg.base_offset, seg.attempt, kind);
         if let Some(b) = self.cache.get(key.as_ref()) {
             return Ok(b);
@@ -87,11 +100,18 @@ impl RemoteReader {
             .store
             .get_opt(&key)
             .await?
-            .ok_or_else(|| TieringError::RemoteFormat { key: key.to_string(), reason: "object listed in the manifest is missing".into() })?;
+            .ok_or_else(|| TieringError::RemoteFormat {
+                key: key.to_string(),
+                reason: "object listed in the manifest is missing".into(),
+            })?;
         if let Some(expected) = seg.checksums.get(kind) {
             let actual = crc32c::crc32c(&bytes);
             if actual != expected {
-                return Err(TieringError::ChecksumMismatch { key: key.to_string(), expected, actual });
+                return Err(TieringError::ChecksumMismatch {
+                    key: key.to_string(),
+                    expected,
+                    actual,
+                });
             }
         }
         if kind != ObjectKind::Log {
@@ -101,7 +121,12 @@ impl RemoteReader {
     }
 
     /// Reads batches from `offset` on, up to `max_bytes` (at least one whole batch).
-    pub async fn fetch(&self, tp: &TopicPartition, offset: i64, max_bytes: usize) -> Result<FetchResult> {
+    pub async fn fetch(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<FetchResult> {
         let mut m = self.manifest(tp, false).await?;
         if m.find(offset).is_none() {
             m = self.manifest(tp, true).await?;
@@ -115,18 +140,40 @@ impl RemoteReader {
             });
         };
         let index_bytes = self.get_object(tp, &seg, ObjectKind::OffsetIndex).await?;
-        let index_key = segment_key(&self.store.prefix, tp, seg.base_offset, seg.attempt, ObjectKind::OffsetIndex);
-        let index = OffsetIndex::parse(&index_bytes, seg.base_offset)
-            .map_err(|e| TieringError::RemoteFormat { key: index_key.to_string(), reason: e.to_string() })?;
+        let index_key = segment_key(
+            &self.store.prefix,
+            tp,
+            seg.base_offset,
+            seg.attempt,
+            ObjectKind::OffsetIndex,
+        );
+        let index = OffsetIndex::parse(&index_bytes, seg.base_offset).map_err(|e| {
+            TieringError::RemoteFormat {
+                key: index_key.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
         let size = u64::from(seg.size_bytes);
         let floor = index.floor_slot(offset);
-        let start = floor.and_then(|i| index.entry(i)).map_or(0, |e| u64::from(e.position));
+        let start = floor
+            .and_then(|i| index.entry(i))
+            .map_or(0, |e| u64::from(e.position));
         let above = floor.map_or(0, |i| i + 1);
-        let end_bound = index.entry(above + 1).map_or(size, |e| u64::from(e.position));
+        let end_bound = index
+            .entry(above + 1)
+            .map_or(size, |e| u64::from(e.position));
         // The batch holding the offset starts at or before the first entry above it.
         let target_upper = index.entry(above).map_or(size, |e| u64::from(e.position));
-        let end = end_bound.max(target_upper.saturating_add(max_bytes as u64)).min(size);
-        let log_key = segment_key(&self.store.prefix, tp, seg.base_offset, seg.attempt, ObjectKind::Log);
+        let end = end_bound
+            .max(target_upper.saturating_add(max_bytes as u64))
+            .min(size);
+        let log_key = segment_key(
+            &self.store.prefix,
+            tp,
+            seg.base_offset,
+            seg.attempt,
+            ObjectKind::Log,
+        );
         let data = self.get_range(&log_key, start, end).await?;
         match select_batches(&data, start, offset, max_bytes, log_key.as_ref())? {
             Selection::Found { from, to } => Ok(FetchResult {
@@ -136,21 +183,42 @@ impl RemoteReader {
             }),
             Selection::NeedMore { position, len } => {
                 // Only when the index points further back than Kafka's does: a second GET.
-                let data = self.get_range(&log_key, position, (position + len).min(size)).await?;
-                Ok(FetchResult { records: data, segment: seg, position })
+                let data = self
+                    .get_range(&log_key, position, (position + len).min(size))
+                    .await?;
+                Ok(FetchResult {
+                    records: data,
+                    segment: seg,
+                    position,
+                })
             }
         }
     }
 
-    async fn get_range(&self, key: &object_store::path::Path, start: u64, end: u64) -> Result<Bytes> {
+    async fn get_range(
+        &self,
+        key: &object_store::path::Path,
+        start: u64,
+        end: u64,
+    ) -> Result<Bytes> {
         if let Some(rate) = &self.rate {
             rate.acquire(end.saturating_sub(start)).await;
         }
         self.range_gets.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("keel_tier_fetch_bytes_total").increment(end.saturating_sub(start));
-        let opts = GetOptions { range: Some(GetRange::Bounded(start..end)), ..GetOptions::default() };
-        let r = self.store.store.get_opts(key, opts).await.map_err(|e| TieringError::store("ranged get", key, e))?;
-        r.bytes().await.map_err(|e| TieringError::store("read", key, e))
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(start..end)),
+            ..GetOptions::default()
+        };
+        let r = self
+            .store
+            .store
+            .get_opts(key, opts)
+            .await
+            .map_err(|e| TieringError::store("ranged get", key, e))?;
+        r.bytes()
+            .await
+            .map_err(|e| TieringError::store("read", key, e))
     }
 }
 
@@ -165,22 +233,41 @@ pub enum Selection {
 
 /// Picks whole batches from `data` (read from segment position `start`): from the first
 /// batch whose last offset is ≥ `offset`, then more while they fit in `max_bytes`. Pure.
-pub fn select_batches(data: &[u8], start: u64, offset: i64, max_bytes: usize, key: &str) -> Result<Selection> {
+pub fn select_batches(
+    data: &[u8],
+    start: u64,
+    offset: i64,
+    max_bytes: usize,
+    key: &str,
+) -> Result<Selection> {
     let mut first: Option<usize> = None;
     let mut to = 0usize;
     for entry in BatchIter::with_base_position(data, start) {
         let entry = match entry {
             Ok(e) => e,
-            Err(keel_wire::WireError::Truncated { position, needed, .. }) => {
+            Err(keel_wire::WireError::Truncated {
+                position, needed, ..
+            }) => {
                 if first.is_none() {
-                    return Ok(Selection::NeedMore { position, len: needed });
+                    return Ok(Selection::NeedMore {
+                        position,
+                        len: needed,
+                    });
                 }
                 break;
             }
-            Err(e) => return Err(TieringError::RemoteFormat { key: key.to_string(), reason: e.to_string() }),
+            Err(e) => {
+                return Err(TieringError::RemoteFormat {
+                    key: key.to_string(),
+                    reason: e.to_string(),
+                });
+            }
         };
         let LogEntry::V2(batch) = entry else {
-            return Err(TieringError::RemoteFormat { key: key.to_string(), reason: format!("legacy message at {}", entry.position()) });
+            return Err(TieringError::RemoteFormat {
+                key: key.to_string(),
+                reason: format!("legacy message at {}", entry.position()),
+            });
         };
         let rel = (batch.position() - start) as usize;
         match first {
@@ -189,14 +276,22 @@ pub fn select_batches(data: &[u8], start: u64, offset: i64, max_bytes: usize, ke
             Some(f) if rel + batch.size() - f > max_bytes => break,
             Some(_) => {}
         }
-        batch.validate_crc().map_err(|e| TieringError::RemoteFormat { key: key.to_string(), reason: e.to_string() })?;
+        batch
+            .validate_crc()
+            .map_err(|e| TieringError::RemoteFormat {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
         to = rel + batch.size();
     }
     match first {
         Some(from) => Ok(Selection::Found { from, to }),
         None => Err(TieringError::RemoteFormat {
             key: key.to_string(),
-            reason: format!("no batch holds offset {offset} in bytes {start}..{}", start + data.len() as u64),
+            reason: format!(
+                "no batch holds offset {offset} in bytes {start}..{}",
+                start + data.len() as u64
+            ),
         }),
     }
 }

@@ -58,9 +58,15 @@ pub fn plan_gc(
     let mut delete = Vec::new();
     let mut young = 0;
     for o in objects {
-        let Some((tp, rel)) = split_key(prefix, &o.location) else { continue };
+        let Some((tp, rel)) = split_key(prefix, &o.location) else {
+            continue;
+        };
         let orphan = match parse_object_name(&rel) {
-            Some(ObjectName::Segment { base, attempt, kind }) => !referenced
+            Some(ObjectName::Segment {
+                base,
+                attempt,
+                kind,
+            }) => !referenced
                 .get(&tp)
                 .is_some_and(|set| set.contains(&(base, attempt, kind))),
             Some(ObjectName::Manifest { generation }) => manifests
@@ -82,7 +88,11 @@ pub fn plan_gc(
 }
 
 /// Lists the store, loads every partition's manifest, and deletes orphans older than `grace`.
-pub async fn collect_garbage(store: &TierStore, grace: Duration, now: SystemTime) -> Result<GcReport> {
+pub async fn collect_garbage(
+    store: &TierStore,
+    grace: Duration,
+    now: SystemTime,
+) -> Result<GcReport> {
     let objects = store.list_all(&store.prefix).await?;
     let mut manifests = HashMap::new();
     for o in &objects {
@@ -95,5 +105,9 @@ pub async fn collect_garbage(store: &TierStore, grace: Duration, now: SystemTime
     }
     let (delete, young) = plan_gc(&store.prefix, &objects, &manifests, grace, now);
     store.delete_all(delete.clone()).await?;
-    Ok(GcReport { scanned: objects.len(), deleted: delete, young_orphans: young })
+    Ok(GcReport {
+        scanned: objects.len(),
+        deleted: delete,
+        young_orphans: young,
+    })
 }

@@ -33,7 +33,11 @@ impl TopicPartition {
     /// Parses a `<topic>-<partition>` directory name (the topic may itself contain `-`).
     pub fn parse_dir_name(name: &str) -> Option<Self> {
         let (topic, partition) = name.rsplit_once('-')?;
-        if topic.is_empty() || !topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        if topic.is_empty()
+            || !topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
             return None;
         }
         let partition: i32 = partition.parse().ok()?;
@@ -53,7 +57,13 @@ pub fn partition_prefix(prefix: &Path, tp: &TopicPartition) -> Path {
 }
 
 /// Key of one object of one upload attempt.
-pub fn segment_key(prefix: &Path, tp: &TopicPartition, base: i64, attempt: u64, kind: ObjectKind) -> Path {
+pub fn segment_key(
+    prefix: &Path,
+    tp: &TopicPartition,
+    base: i64,
+    attempt: u64,
+    kind: ObjectKind,
+) -> Path {
     partition_prefix(prefix, tp).child(format!("{base:020}-{attempt:016x}.{}", kind.suffix()))
 }
 
@@ -70,15 +80,24 @@ pub fn manifest_key(prefix: &Path, tp: &TopicPartition, generation: u64) -> Path
 /// What an object key under a partition folder names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectName {
-    Segment { base: i64, attempt: u64, kind: ObjectKind },
-    Manifest { generation: u64 },
+    Segment {
+        base: i64,
+        attempt: u64,
+        kind: ObjectKind,
+    },
+    Manifest {
+        generation: u64,
+    },
 }
 
 /// Parses a key relative to the partition folder (`<file>` or `manifest/<file>`).
 pub fn parse_object_name(rel: &str) -> Option<ObjectName> {
     if let Some(file) = rel.strip_prefix("manifest/") {
         let g = file.strip_suffix(".ktmf")?;
-        return (g.len() == 20).then(|| g.parse().ok()).flatten().map(|generation| ObjectName::Manifest { generation });
+        return (g.len() == 20)
+            .then(|| g.parse().ok())
+            .flatten()
+            .map(|generation| ObjectName::Manifest { generation });
     }
     let (stem, suffix) = rel.split_once('.')?;
     let kind = ObjectKind::from_suffix(suffix)?;
@@ -103,7 +122,12 @@ pub fn split_key(prefix: &Path, key: &Path) -> Option<(TopicPartition, String)> 
 
 /// Checks that a topic name is one Kafka accepts (and so is safe in a key).
 pub fn check_topic(topic: &str) -> Result<()> {
-    if topic.is_empty() || topic.len() > 249 || !topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+    if topic.is_empty()
+        || topic.len() > 249
+        || !topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
         return Err(TieringError::Config {
             key: "topic".into(),
             value: topic.into(),
@@ -122,21 +146,40 @@ mod tests {
         let p = Path::from("tier/x");
         let tp = TopicPartition::new("my-topic.v2", 7);
         let k = segment_key(&p, &tp, 1234, 0xabc, ObjectKind::TimeIndex);
-        assert_eq!(k.as_ref(), "tier/x/my-topic.v2-7/00000000000000001234-0000000000000abc.timeindex");
+        assert_eq!(
+            k.as_ref(),
+            "tier/x/my-topic.v2-7/00000000000000001234-0000000000000abc.timeindex"
+        );
         let (tp2, rel) = split_key(&p, &k).unwrap();
         assert_eq!(tp2, tp);
         assert_eq!(
             parse_object_name(&rel),
-            Some(ObjectName::Segment { base: 1234, attempt: 0xabc, kind: ObjectKind::TimeIndex })
+            Some(ObjectName::Segment {
+                base: 1234,
+                attempt: 0xabc,
+                kind: ObjectKind::TimeIndex
+            })
         );
         let m = manifest_key(&p, &tp, 3);
         let (_, rel) = split_key(&p, &m).unwrap();
-        assert_eq!(parse_object_name(&rel), Some(ObjectName::Manifest { generation: 3 }));
+        assert_eq!(
+            parse_object_name(&rel),
+            Some(ObjectName::Manifest { generation: 3 })
+        );
         let k = segment_key(&p, &tp, 5, 1, ObjectKind::LeaderEpochCheckpoint);
         let (_, rel) = split_key(&p, &k).unwrap();
-        assert!(matches!(parse_object_name(&rel), Some(ObjectName::Segment { kind: ObjectKind::LeaderEpochCheckpoint, .. })));
+        assert!(matches!(
+            parse_object_name(&rel),
+            Some(ObjectName::Segment {
+                kind: ObjectKind::LeaderEpochCheckpoint,
+                ..
+            })
+        ));
         assert_eq!(parse_object_name("junk"), None);
         assert_eq!(TopicPartition::parse_dir_name("a-b--1"), None);
-        assert_eq!(TopicPartition::parse_dir_name("__consumer_offsets-3"), Some(TopicPartition::new("__consumer_offsets", 3)));
+        assert_eq!(
+            TopicPartition::parse_dir_name("__consumer_offsets-3"),
+            Some(TopicPartition::new("__consumer_offsets", 3))
+        );
     }
 }

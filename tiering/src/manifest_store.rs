@@ -47,13 +47,18 @@ pub async fn load(store: &TierStore, tp: &TopicPartition) -> Result<Option<Segme
         };
         let key = manifest_key(&store.prefix, tp, generation);
         // Pruned between list and get by a concurrent commit: list again.
-        let Some(bytes) = store.get_opt(&key).await? else { continue };
+        let Some(bytes) = store.get_opt(&key).await? else {
+            continue;
+        };
         let m = manifest::decode(&bytes, key.as_ref())?;
         if m.generation != generation {
             return Err(TieringError::ManifestFormat {
                 key: key.to_string(),
                 position: 8,
-                reason: format!("holds generation {} but is named {generation}", m.generation),
+                reason: format!(
+                    "holds generation {} but is named {generation}",
+                    m.generation
+                ),
             });
         }
         return Ok(Some(m));
@@ -77,9 +82,15 @@ pub async fn commit(store: &TierStore, tp: &TopicPartition, m: &mut SegmentManif
         mode: PutMode::Create,
         ..PutOptions::default()
     };
-    match store.store.put_opts(&key, PutPayload::from(bytes), opts).await {
+    match store
+        .store
+        .put_opts(&key, PutPayload::from(bytes), opts)
+        .await
+    {
         Ok(_) => {}
-        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => {
             return Err(TieringError::CommitConflict {
                 partition: tp.to_string(),
                 generation,

@@ -18,7 +18,11 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(bytes_per_sec: u64, burst: Duration) -> Self {
-        Pacer { bytes_per_sec: bytes_per_sec.max(1), drained_at: None, burst }
+        Pacer {
+            bytes_per_sec: bytes_per_sec.max(1),
+            drained_at: None,
+            burst,
+        }
     }
 
     /// Grants `n` bytes at `now`; returns how long the caller must wait before sending.
@@ -26,7 +30,9 @@ impl Pacer {
         let start = self.drained_at.map_or(now, |d| d.max(now));
         let cost = Duration::from_secs_f64(n as f64 / self.bytes_per_sec as f64);
         self.drained_at = Some(start + cost);
-        start.saturating_duration_since(now).saturating_sub(self.burst)
+        start
+            .saturating_duration_since(now)
+            .saturating_sub(self.burst)
     }
 }
 
@@ -39,7 +45,9 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter of `bytes_per_sec` with a 100 ms burst.
     pub fn new(bytes_per_sec: u64) -> Self {
-        RateLimiter { pacer: Mutex::new(Pacer::new(bytes_per_sec, Duration::from_millis(100))) }
+        RateLimiter {
+            pacer: Mutex::new(Pacer::new(bytes_per_sec, Duration::from_millis(100))),
+        }
     }
 
     /// Waits until `n` bytes may be sent.
@@ -65,6 +73,9 @@ mod tests {
         }
         // 5000 bytes at 1000 B/s: the last grant waits until ~4.5 s after the first.
         let elapsed = now - t0;
-        assert!(elapsed >= Duration::from_millis(4400) && elapsed <= Duration::from_millis(5100), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(4400) && elapsed <= Duration::from_millis(5100),
+            "{elapsed:?}"
+        );
     }
 }

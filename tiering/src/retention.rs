@@ -115,7 +115,10 @@ pub fn plan_local_retention(
             .max_timestamp
             .or_else(|| manifest.find(seg.base_offset).map(|r| r.max_timestamp));
         let size = i128::from(seg.size_bytes);
-        let by_time = matches!((time_cutoff, max_ts), (Some(cut), Some(ts)) if ts <= cut);
+        // Wholly below the remote log start: already expired by total retention.
+        let expired_remotely = next.base_offset <= manifest.log_start_offset;
+        let by_time =
+            expired_remotely || matches!((time_cutoff, max_ts), (Some(cut), Some(ts)) if ts <= cut);
         let by_size = breach.is_some_and(|b| b - size >= 0);
         if !(by_time || by_size) {
             break;

@@ -26,7 +26,9 @@ pub struct TierStore {
 
 impl fmt::Debug for TierStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TierStore").field("url", &self.display).finish()
+        f.debug_struct("TierStore")
+            .field("url", &self.display)
+            .finish()
     }
 }
 
@@ -64,7 +66,8 @@ impl TierStore {
                 let dir = url
                     .to_file_path()
                     .map_err(|()| bad("not an absolute local path".into()))?;
-                std::fs::create_dir_all(&dir).map_err(|e| TieringError::io("create store dir", &dir, e))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| TieringError::io("create store dir", &dir, e))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| bad(e.to_string()))?;
                 Ok(TierStore::new(Arc::new(fs), Path::default(), display))
@@ -72,8 +75,10 @@ impl TierStore {
             _ => {
                 let options = std::env::vars().filter_map(|(k, v)| {
                     let lower = k.to_ascii_lowercase();
-                    (lower.starts_with("aws_") || lower.starts_with("google_") || lower.starts_with("azure_"))
-                        .then_some((lower, v))
+                    (lower.starts_with("aws_")
+                        || lower.starts_with("google_")
+                        || lower.starts_with("azure_"))
+                    .then_some((lower, v))
                 });
                 let (store, prefix) =
                     object_store::parse_url_opts(&url, options).map_err(|e| bad(e.to_string()))?;
@@ -85,7 +90,11 @@ impl TierStore {
     /// GETs a whole object; `None` when it does not exist.
     pub async fn get_opt(&self, key: &Path) -> Result<Option<Bytes>> {
         match self.store.get(key).await {
-            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| TieringError::store("read", key, e))?)),
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| TieringError::store("read", key, e))?,
+            )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(TieringError::store("get", key, e)),
         }

@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use keel_wire::segment::{LeaderEpochCheckpoint, OffsetCheckpoint, PartitionDir, PartitionDirState};
+use keel_wire::segment::{
+    LeaderEpochCheckpoint, OffsetCheckpoint, PartitionDir, PartitionDirState,
+};
 
 use crate::config::TierConfig;
 use crate::eligibility::{LocalSegmentInfo, UploadDecision, next_upload, upload_lag};
@@ -46,11 +48,22 @@ pub fn scan_log_dir(path: &Path) -> Result<LogDir> {
             continue;
         }
         let dir = entry.path();
-        let Some(tp) = entry.file_name().to_str().and_then(TopicPartition::parse_dir_name) else {
+        let Some(tp) = entry
+            .file_name()
+            .to_str()
+            .and_then(TopicPartition::parse_dir_name)
+        else {
             continue;
         };
-        let pd = PartitionDir::scan(&dir).map_err(|e| TieringError::Wire { path: dir.clone(), source: Box::new(e) })?;
-        if pd.name().map(|n| n.state == PartitionDirState::Live).unwrap_or(false) {
+        let pd = PartitionDir::scan(&dir).map_err(|e| TieringError::Wire {
+            path: dir.clone(),
+            source: Box::new(e),
+        })?;
+        if pd
+            .name()
+            .map(|n| n.state == PartitionDirState::Live)
+            .unwrap_or(false)
+        {
             partitions.push((tp, pd));
         }
     }
@@ -58,7 +71,10 @@ pub fn scan_log_dir(path: &Path) -> Result<LogDir> {
     let cp_path = path.join("replication-offset-checkpoint");
     let high_watermarks = if cp_path.exists() {
         OffsetCheckpoint::read_file(&cp_path)
-            .map_err(|e| TieringError::Wire { path: cp_path.clone(), source: Box::new(e) })?
+            .map_err(|e| TieringError::Wire {
+                path: cp_path.clone(),
+                source: Box::new(e),
+            })?
             .entries
             .into_iter()
             .map(|e| (TopicPartition::new(e.topic, e.partition), e.offset))
@@ -66,26 +82,49 @@ pub fn scan_log_dir(path: &Path) -> Result<LogDir> {
     } else {
         HashMap::new()
     };
-    Ok(LogDir { path: path.to_path_buf(), partitions, high_watermarks })
+    Ok(LogDir {
+        path: path.to_path_buf(),
+        partitions,
+        high_watermarks,
+    })
 }
 
 /// Local segment facts for the pure cores.
 pub fn local_infos(pd: &PartitionDir) -> Result<Vec<LocalSegmentInfo>> {
     pd.segments
         .iter()
-        .filter_map(|s| s.log.as_ref().map(|log| (s.base_offset, log)))
-        .map(|(base, log)| {
-            let size = std::fs::metadata(log).map_err(|e| TieringError::io("stat", log, e))?.len();
-            Ok(LocalSegmentInfo { base_offset: base, size_bytes: size, max_timestamp: None })
+        .filter_map(|s| s.log.as_ref().map(|log| (s, log)))
+        .map(|(s, log)| {
+            let size = std::fs::metadata(log)
+                .map_err(|e| TieringError::io("stat", log, e))?
+                .len();
+            Ok(LocalSegmentInfo {
+                base_offset: s.base_offset,
+                size_bytes: size,
+                max_timestamp: local_max_timestamp(s),
+            })
         })
         .collect()
+}
+
+/// A closed segment's largest timestamp: the last `.timeindex` entry (Kafka appends one on
+/// roll). `None` when the file is missing, empty or unreadable.
+fn local_max_timestamp(s: &keel_wire::segment::SegmentFiles) -> Option<i64> {
+    let bytes = std::fs::read(s.time_index.as_ref()?).ok()?;
+    let ix = keel_wire::segment::TimeIndex::parse(&bytes, s.base_offset).ok()?;
+    (!ix.is_empty())
+        .then(|| ix.last_entry().timestamp)
+        .filter(|t| *t >= 0)
 }
 
 /// Leader epoch of the partition's writer: the latest entry of `leader-epoch-checkpoint`.
 pub fn leader_epoch(pd: &PartitionDir) -> Result<i32> {
     match &pd.leader_epoch_checkpoint {
         Some(p) => Ok(LeaderEpochCheckpoint::read_file(p)
-            .map_err(|e| TieringError::Wire { path: p.clone(), source: Box::new(e) })?
+            .map_err(|e| TieringError::Wire {
+                path: p.clone(),
+                source: Box::new(e),
+            })?
             .latest()
             .map_or(0, |e| e.epoch)),
         None => Ok(0),
@@ -125,14 +164,22 @@ pub async fn sync_partition(
     high_watermark: Option<i64>,
     settings: &SyncSettings,
 ) -> Result<PartitionReport> {
-    let SyncSettings { cfg, opts, now_ms, delete_local, .. } = settings;
+    let SyncSettings {
+        cfg,
+        opts,
+        now_ms,
+        delete_local,
+        ..
+    } = settings;
     let (now_ms, delete_local) = (*now_ms, *delete_local);
     let mut report = PartitionReport::default();
     if !cfg.remote_storage_enable {
         return Ok(report);
     }
     let epoch = leader_epoch(pd)?;
-    let mut manifest = manifest_store::load(store, tp).await?.unwrap_or_else(SegmentManifest::new);
+    let mut manifest = manifest_store::load(store, tp)
+        .await?
+        .unwrap_or_else(SegmentManifest::new);
     manifest.check_fence(&tp.to_string(), epoch)?;
     let local = local_infos(pd)?;
     let stable = high_watermark.unwrap_or(-1);
@@ -195,8 +242,18 @@ pub async fn sync_partition(
 
 /// Deletes a local segment's `.log` and index files (the `.log` last).
 fn delete_local_segment(pd: &PartitionDir, base: i64) -> Result<()> {
-    let Some(files) = pd.segments.iter().find(|s| s.base_offset == base) else { return Ok(()) };
-    for p in [&files.offset_index, &files.time_index, &files.txn_index, &files.log].into_iter().flatten() {
+    let Some(files) = pd.segments.iter().find(|s| s.base_offset == base) else {
+        return Ok(());
+    };
+    for p in [
+        &files.offset_index,
+        &files.time_index,
+        &files.txn_index,
+        &files.log,
+    ]
+    .into_iter()
+    .flatten()
+    {
         match std::fs::remove_file(p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -220,7 +277,9 @@ pub async fn sync_log_dir(
     settings: &SyncSettings,
 ) -> Result<LogDirReport> {
     let dir = scan_log_dir(log_dir)?;
-    let sem = Arc::new(tokio::sync::Semaphore::new(settings.partition_concurrency.max(1)));
+    let sem = Arc::new(tokio::sync::Semaphore::new(
+        settings.partition_concurrency.max(1),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     for (tp, pd) in dir.partitions {
         let hw = dir.high_watermarks.get(&tp).copied();

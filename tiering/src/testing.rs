@@ -15,18 +15,34 @@ use crate::keys::TopicPartition;
 
 /// Encodes one batch of `records` records of `value_len` bytes starting at `base_offset`,
 /// with timestamps `ts, ts+1, ...`.
-pub fn batch(base_offset: i64, records: u32, value_len: usize, ts: i64, epoch: i32) -> Result<Vec<u8>> {
-    let value: Vec<u8> = (0..value_len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(base_offset as u8)).collect();
+pub fn batch(
+    base_offset: i64,
+    records: u32,
+    value_len: usize,
+    ts: i64,
+    epoch: i32,
+) -> Result<Vec<u8>> {
+    let value: Vec<u8> = (0..value_len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(base_offset as u8))
+        .collect();
     let mut b = RecordBatchBuilder::new(base_offset).partition_leader_epoch(epoch);
     for i in 0..records {
-        b.append(ts + i64::from(i), Some(format!("k{i}").as_bytes()), Some(&value), &[])
-            .map_err(|e| wire_err("synthetic batch", e))?;
+        b.append(
+            ts + i64::from(i),
+            Some(format!("k{i}").as_bytes()),
+            Some(&value),
+            &[],
+        )
+        .map_err(|e| wire_err("synthetic batch", e))?;
     }
     b.build().map_err(|e| wire_err("synthetic batch", e))
 }
 
 fn wire_err(what: &str, e: keel_wire::WireError) -> TieringError {
-    TieringError::Wire { path: PathBuf::from(what), source: Box::new(e) }
+    TieringError::Wire {
+        path: PathBuf::from(what),
+        source: Box::new(e),
+    }
 }
 
 /// Shape of a synthetic segment.
@@ -42,7 +58,13 @@ pub fn segment_bytes(base: i64, spec: SegmentSpec, ts0: i64, epoch: i32) -> Resu
     let mut out = Vec::new();
     let mut next = base;
     for i in 0..spec.batches {
-        out.extend(batch(next, spec.records_per_batch, spec.value_len, ts0 + i64::from(i) * 1000, epoch)?);
+        out.extend(batch(
+            next,
+            spec.records_per_batch,
+            spec.value_len,
+            ts0 + i64::from(i) * 1000,
+            epoch,
+        )?);
         next += i64::from(spec.records_per_batch);
     }
     Ok((out, next))
@@ -50,7 +72,13 @@ pub fn segment_bytes(base: i64, spec: SegmentSpec, ts0: i64, epoch: i32) -> Resu
 
 /// Writes a partition folder with `specs.len()` segments (the last one is the active
 /// segment) and returns the log end offset. Timestamps start at `ts0`.
-pub fn write_partition(log_dir: &Path, tp: &TopicPartition, specs: &[SegmentSpec], ts0: i64, epoch: i32) -> Result<i64> {
+pub fn write_partition(
+    log_dir: &Path,
+    tp: &TopicPartition,
+    specs: &[SegmentSpec],
+    ts0: i64,
+    epoch: i32,
+) -> Result<i64> {
     let dir = log_dir.join(tp.to_string());
     std::fs::create_dir_all(&dir).map_err(|e| TieringError::io("create", &dir, e))?;
     let mut base = 0i64;
@@ -61,7 +89,12 @@ pub fn write_partition(log_dir: &Path, tp: &TopicPartition, specs: &[SegmentSpec
         write_segment(&dir, base, &log)?;
         base = next;
     }
-    let lec = LeaderEpochCheckpoint { entries: vec![EpochEntry { epoch, start_offset: 0 }] };
+    let lec = LeaderEpochCheckpoint {
+        entries: vec![EpochEntry {
+            epoch,
+            start_offset: 0,
+        }],
+    };
     let p = dir.join("leader-epoch-checkpoint");
     std::fs::write(&p, lec.encode()).map_err(|e| TieringError::io("write", &p, e))?;
     Ok(base)
@@ -70,8 +103,14 @@ pub fn write_partition(log_dir: &Path, tp: &TopicPartition, specs: &[SegmentSpec
 /// Writes `<base>.log`, `.index` and `.timeindex` into `dir`.
 pub fn write_segment(dir: &Path, base: i64, log: &[u8]) -> Result<()> {
     let name = format!("{base:020}");
-    let ix = SegmentIndexBuilder::new(base).build(log).map_err(|e| wire_err("index builder", e))?;
-    for (ext, bytes) in [("log", log), ("index", &ix.offset_index[..]), ("timeindex", &ix.time_index[..])] {
+    let ix = SegmentIndexBuilder::new(base)
+        .build(log)
+        .map_err(|e| wire_err("index builder", e))?;
+    for (ext, bytes) in [
+        ("log", log),
+        ("index", &ix.offset_index[..]),
+        ("timeindex", &ix.time_index[..]),
+    ] {
         let p = dir.join(format!("{name}.{ext}"));
         std::fs::write(&p, bytes).map_err(|e| TieringError::io("write", &p, e))?;
     }
@@ -83,7 +122,11 @@ pub fn write_high_watermarks(log_dir: &Path, hws: &[(TopicPartition, i64)]) -> R
     let cp = OffsetCheckpoint {
         entries: hws
             .iter()
-            .map(|(tp, o)| OffsetCheckpointEntry { topic: tp.topic.clone(), partition: tp.partition, offset: *o })
+            .map(|(tp, o)| OffsetCheckpointEntry {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset: *o,
+            })
             .collect(),
     };
     let p = log_dir.join("replication-offset-checkpoint");

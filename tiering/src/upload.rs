@@ -162,10 +162,19 @@ async fn upload_objects(
     opts: &UploadOptions,
 ) -> Result<(ObjectChecksums, SegmentSummary)> {
     let mut checksums = ObjectChecksums::default();
-    let log_key = segment_key(&store.prefix, tp, seg.base_offset, seg.attempt, ObjectKind::Log);
-    let (crc, summary) = upload_log(store, &log_key, &src.log, u64::from(seg.size_bytes), opts).await?;
+    let log_key = segment_key(
+        &store.prefix,
+        tp,
+        seg.base_offset,
+        seg.attempt,
+        ObjectKind::Log,
+    );
+    let (crc, summary) =
+        upload_log(store, &log_key, &src.log, u64::from(seg.size_bytes), opts).await?;
     if summary.first_offset.is_some_and(|f| f < src.base_offset)
-        || summary.last_offset.is_some_and(|l| l >= src.next_base_offset)
+        || summary
+            .last_offset
+            .is_some_and(|l| l >= src.next_base_offset)
     {
         return Err(TieringError::CorruptSegment {
             path: src.log.clone(),
@@ -182,7 +191,11 @@ async fn upload_objects(
         (ObjectKind::TimeIndex, &src.time_index, true),
         (ObjectKind::TxnIndex, &src.txn_index, false),
         (ObjectKind::ProducerSnapshot, &src.producer_snapshot, false),
-        (ObjectKind::LeaderEpochCheckpoint, &src.leader_epoch_checkpoint, false),
+        (
+            ObjectKind::LeaderEpochCheckpoint,
+            &src.leader_epoch_checkpoint,
+            false,
+        ),
     ];
     for (kind, path, always) in extras {
         let bytes = match path {
@@ -205,10 +218,17 @@ async fn upload_objects(
 }
 
 async fn read_small(path: &Path) -> Result<Vec<u8>> {
-    tokio::fs::read(path).await.map_err(|e| TieringError::io("read", path, e))
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| TieringError::io("read", path, e))
 }
 
-async fn read_full(file: &mut tokio::fs::File, path: &Path, buf: &mut Vec<u8>, want: usize) -> Result<()> {
+async fn read_full(
+    file: &mut tokio::fs::File,
+    path: &Path,
+    buf: &mut Vec<u8>,
+    want: usize,
+) -> Result<()> {
     buf.clear();
     buf.reserve_exact(want);
     while buf.len() < want {

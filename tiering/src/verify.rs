@@ -88,7 +88,10 @@ impl SegmentVerifier {
         let LogEntry::V2(batch) = entry else {
             return Err(self.corrupt(
                 entry.position(),
-                format!("legacy magic {} message: tiering needs v2 batches", entry.magic()),
+                format!(
+                    "legacy magic {} message: tiering needs v2 batches",
+                    entry.magic()
+                ),
             ));
         };
         batch.validate_crc().map_err(|e| self.wire_error(e))?;
@@ -98,7 +101,10 @@ impl SegmentVerifier {
         {
             return Err(self.corrupt(
                 batch.position(),
-                format!("base offset {} does not follow last offset {last}", batch.base_offset()),
+                format!(
+                    "base offset {} does not follow last offset {last}",
+                    batch.base_offset()
+                ),
             ));
         }
         s.first_offset.get_or_insert(batch.base_offset());
@@ -123,13 +129,17 @@ impl SegmentVerifier {
                     return Ok(());
                 }
             }
-            let len = i32::from_be_bytes([self.carry[8], self.carry[9], self.carry[10], self.carry[11]]);
+            let len =
+                i32::from_be_bytes([self.carry[8], self.carry[9], self.carry[10], self.carry[11]]);
             // A negative or too-small length is reported by the walker below.
             let need = (LOG_OVERHEAD + usize::try_from(len).unwrap_or(0)).max(HEAD_LEN);
             if need > self.max_batch_bytes {
                 return Err(self.corrupt(
                     carry_pos,
-                    format!("batch of {need} bytes exceeds the {}-byte limit", self.max_batch_bytes),
+                    format!(
+                        "batch of {need} bytes exceeds the {}-byte limit",
+                        self.max_batch_bytes
+                    ),
                 ));
             }
             let take = need.saturating_sub(self.carry.len()).min(chunk.len());
@@ -154,15 +164,21 @@ impl SegmentVerifier {
         for r in it {
             match r {
                 Ok(entry) => self.check(entry)?,
-                Err(WireError::Truncated { position, needed, .. }) => {
+                Err(WireError::Truncated {
+                    position, needed, ..
+                }) => {
                     if needed > self.max_batch_bytes as u64 {
                         return Err(self.corrupt(
                             position,
-                            format!("batch of {needed} bytes exceeds the {}-byte limit", self.max_batch_bytes),
+                            format!(
+                                "batch of {needed} bytes exceeds the {}-byte limit",
+                                self.max_batch_bytes
+                            ),
                         ));
                     }
                     let rel = usize::try_from(position - base).unwrap_or(chunk.len());
-                    self.carry.extend_from_slice(chunk.get(rel..).unwrap_or(&[]));
+                    self.carry
+                        .extend_from_slice(chunk.get(rel..).unwrap_or(&[]));
                     return Ok(());
                 }
                 Err(e) => return Err(self.wire_error(e)),
@@ -177,7 +193,10 @@ impl SegmentVerifier {
             let pos = self.position - self.carry.len() as u64;
             return Err(self.corrupt(
                 pos,
-                format!("truncated batch: file ends {} bytes into it", self.carry.len()),
+                format!(
+                    "truncated batch: file ends {} bytes into it",
+                    self.carry.len()
+                ),
             ));
         }
         Ok(self.summary)

@@ -343,7 +343,10 @@ impl SegmentManifest {
         if done.last_offset < done.base_offset || done.base_offset < prev_end {
             return Err(TieringError::ManifestInvariant {
                 partition: partition.to_string(),
-                reason: format!("finished segment {}..={} is invalid", done.base_offset, done.last_offset),
+                reason: format!(
+                    "finished segment {}..={} is invalid",
+                    done.base_offset, done.last_offset
+                ),
             });
         }
         *last = RemoteSegment {

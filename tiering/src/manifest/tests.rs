@@ -30,11 +30,13 @@ fn copy_then_delete_follows_kip405_states() {
         SegmentState::CopySegmentStarted
     );
     assert!(m.find(3).is_none(), "a copy in progress is not readable");
-    m.finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 1, 5).unwrap();
+    m.finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 1, 5)
+        .unwrap();
     assert_eq!(m.find(3).unwrap().base_offset, 0);
     m.begin_copy("t-0", seg(10, 19, SegmentState::CopySegmentStarted), 1, 5)
         .unwrap();
-    m.finish_copy("t-0", seg(10, 19, SegmentState::CopySegmentFinished), 1, 5).unwrap();
+    m.finish_copy("t-0", seg(10, 19, SegmentState::CopySegmentFinished), 1, 5)
+        .unwrap();
     assert_eq!(m.committed_end_offset(), 20);
     let marked = m.begin_delete("t-0", 10, 1, 5).unwrap();
     assert_eq!(marked.len(), 1);
@@ -69,7 +71,9 @@ fn older_leader_epoch_is_fenced() {
     let mut m = SegmentManifest::new();
     m.begin_copy("t-0", seg(0, 9, SegmentState::CopySegmentStarted), 5, 1)
         .unwrap();
-    let e = m.finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 4, 2).unwrap_err();
+    let e = m
+        .finish_copy("t-0", seg(0, 9, SegmentState::CopySegmentFinished), 4, 2)
+        .unwrap_err();
     assert!(matches!(
         e,
         TieringError::Fenced {

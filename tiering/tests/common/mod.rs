@@ -11,7 +11,10 @@ use keel_tiering::testing::{SegmentSpec, write_high_watermarks, write_partition}
 use object_store::path::Path as Key;
 
 pub fn unique() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("run-{}-{nanos}", std::process::id())
 }
 
@@ -38,17 +41,28 @@ pub fn s3_store() -> TierStore {
 /// Wraps a store in a [`FaultyStore`] (same prefix).
 pub fn faulty(store: &TierStore) -> (TierStore, FaultyStore) {
     let f = FaultyStore::new(store.store.clone());
-    (TierStore::new(Arc::new(f.clone()), store.prefix.clone(), "faulty"), f)
+    (
+        TierStore::new(Arc::new(f.clone()), store.prefix.clone(), "faulty"),
+        f,
+    )
 }
 
 pub const MIB: usize = 1 << 20;
 
 /// A big segment (> 5 MiB, so multipart at a 5 MiB part size) and small ones.
 pub fn big() -> SegmentSpec {
-    SegmentSpec { batches: 24, records_per_batch: 4, value_len: 64 * 1024 }
+    SegmentSpec {
+        batches: 24,
+        records_per_batch: 4,
+        value_len: 64 * 1024,
+    }
 }
 pub fn small() -> SegmentSpec {
-    SegmentSpec { batches: 20, records_per_batch: 5, value_len: 100 }
+    SegmentSpec {
+        batches: 20,
+        records_per_batch: 5,
+        value_len: 100,
+    }
 }
 
 /// Writes a log dir with the given partitions (each: segment specs, last = active), high
@@ -67,7 +81,13 @@ pub fn seg_path(dir: &Path, tp: &TopicPartition, base: i64, ext: &str) -> std::p
 }
 
 pub async fn keys(store: &TierStore) -> Vec<String> {
-    let mut k: Vec<String> = store.list_all(&store.prefix).await.unwrap().into_iter().map(|m| m.location.to_string()).collect();
+    let mut k: Vec<String> = store
+        .list_all(&store.prefix)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
     k.sort();
     k
 }
@@ -83,14 +103,20 @@ pub mod suite {
     use keel_tiering::fetch::RemoteReader;
     use keel_tiering::sync::{SyncSettings, sync_log_dir};
     use keel_tiering::upload::UploadOptions;
-    use keel_tiering::{ObjectKind, SegmentManifest, SegmentState, TierConfig, TieringError, expire, gc, manifest_store};
+    use keel_tiering::{
+        ObjectKind, SegmentManifest, SegmentState, TierConfig, TieringError, expire, gc,
+        manifest_store,
+    };
 
     use super::*;
 
     pub fn settings() -> SyncSettings {
         SyncSettings {
             cfg: TierConfig::default(),
-            opts: UploadOptions { part_size: 5 * MIB, ..UploadOptions::default() },
+            opts: UploadOptions {
+                part_size: 5 * MIB,
+                ..UploadOptions::default()
+            },
             now_ms: 0,
             delete_local: false,
             partition_concurrency: 2,
@@ -103,37 +129,67 @@ pub mod suite {
         let mut a = SegmentManifest::new();
         let mut b = SegmentManifest::new();
         manifest_store::commit(&store, &tp, &mut a).await.unwrap();
-        let e = manifest_store::commit(&store, &tp, &mut b).await.unwrap_err();
-        assert!(matches!(e, TieringError::CommitConflict { generation: 1, .. }), "{e}");
-        assert_eq!(b.generation, 0, "a lost commit leaves the manifest unchanged");
+        let e = manifest_store::commit(&store, &tp, &mut b)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, TieringError::CommitConflict { generation: 1, .. }),
+            "{e}"
+        );
+        assert_eq!(
+            b.generation, 0,
+            "a lost commit leaves the manifest unchanged"
+        );
         for _ in 0..3 {
             manifest_store::commit(&store, &tp, &mut a).await.unwrap();
         }
         let loaded = manifest_store::load(&store, &tp).await.unwrap().unwrap();
         assert_eq!(loaded, a);
-        assert_eq!(manifest_store::list_generations(&store, &tp).await.unwrap(), vec![3, 4]);
+        assert_eq!(
+            manifest_store::list_generations(&store, &tp).await.unwrap(),
+            vec![3, 4]
+        );
     }
 
     pub async fn upload_roundtrips_small_and_multipart(store: TierStore) {
         let dir = tempfile::tempdir().unwrap();
         let tp = TopicPartition::new("orders", 1);
-        make_log_dir(dir.path(), &[(tp.clone(), vec![big(), small(), small()])], 1_000);
+        make_log_dir(
+            dir.path(),
+            &[(tp.clone(), vec![big(), small(), small()])],
+            1_000,
+        );
         let report = sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
         let r = report.partitions[0].1.as_ref().unwrap();
-        assert_eq!(r.uploaded, vec![0, 96], "both closed segments, oldest first, never the active one");
+        assert_eq!(
+            r.uploaded,
+            vec![0, 96],
+            "both closed segments, oldest first, never the active one"
+        );
         let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
         assert_eq!(m.readable().count(), 2);
         let reader = RemoteReader::new(store.clone(), 1 << 20, None);
         for s in m.readable() {
             assert_eq!(s.state, SegmentState::CopySegmentFinished);
-            for (kind, ext) in [(ObjectKind::Log, "log"), (ObjectKind::OffsetIndex, "index"), (ObjectKind::TimeIndex, "timeindex")] {
+            for (kind, ext) in [
+                (ObjectKind::Log, "log"),
+                (ObjectKind::OffsetIndex, "index"),
+                (ObjectKind::TimeIndex, "timeindex"),
+            ] {
                 let remote = reader.get_object(&tp, s, kind).await.unwrap();
                 let local = std::fs::read(seg_path(dir.path(), &tp, s.base_offset, ext)).unwrap();
-                assert!(remote[..] == local[..], "{kind:?} of {} differs", s.base_offset);
+                assert!(
+                    remote[..] == local[..],
+                    "{kind:?} of {} differs",
+                    s.base_offset
+                );
             }
             assert!(s.checksums.get(ObjectKind::LeaderEpochCheckpoint).is_some());
         }
-        assert!(m.segments()[0].size_bytes as usize > 5 * MIB, "first segment went up in parts");
+        assert!(
+            m.segments()[0].size_bytes as usize > 5 * MIB,
+            "first segment went up in parts"
+        );
         // A second pass finds nothing to do.
         let again = sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
         assert!(again.partitions[0].1.as_ref().unwrap().uploaded.is_empty());
@@ -143,7 +199,14 @@ pub mod suite {
         let dir = tempfile::tempdir().unwrap();
         let bad = TopicPartition::new("bad", 0);
         let good = TopicPartition::new("good", 0);
-        make_log_dir(dir.path(), &[(bad.clone(), vec![small(), small()]), (good.clone(), vec![small(), small()])], 1_000);
+        make_log_dir(
+            dir.path(),
+            &[
+                (bad.clone(), vec![small(), small()]),
+                (good.clone(), vec![small(), small()]),
+            ],
+            1_000,
+        );
         let log = seg_path(dir.path(), &bad, 0, "log");
         let mut bytes = std::fs::read(&log).unwrap();
         let flip = bytes.len() / 2;
@@ -154,22 +217,45 @@ pub mod suite {
         match bad_result {
             Err(TieringError::CorruptSegment { path, position, .. }) => {
                 assert_eq!(path, &log);
-                assert!(*position <= flip as u64 && *position > 0, "position {position} should be the start of the batch holding byte {flip}");
+                assert!(
+                    *position <= flip as u64 && *position > 0,
+                    "position {position} should be the start of the batch holding byte {flip}"
+                );
             }
             other => panic!("expected CorruptSegment, got {other:?}"),
         }
-        let (_, good_result) = report.partitions.iter().find(|(tp, _)| *tp == good).unwrap();
+        let (_, good_result) = report
+            .partitions
+            .iter()
+            .find(|(tp, _)| *tp == good)
+            .unwrap();
         assert_eq!(good_result.as_ref().unwrap().uploaded, vec![0]);
         let m = manifest_store::load(&store, &bad).await.unwrap().unwrap();
         assert_eq!(m.readable().count(), 0);
-        let bad_logs: Vec<String> = keys(&store).await.into_iter().filter(|k| k.contains("/bad-0/") && !k.contains("/manifest/")).collect();
-        assert!(bad_logs.is_empty(), "nothing of the corrupt segment stays in the store: {bad_logs:?}");
+        let bad_logs: Vec<String> = keys(&store)
+            .await
+            .into_iter()
+            .filter(|k| k.contains("/bad-0/") && !k.contains("/manifest/"))
+            .collect();
+        assert!(
+            bad_logs.is_empty(),
+            "nothing of the corrupt segment stays in the store: {bad_logs:?}"
+        );
     }
 
     pub async fn deletes_are_idempotent(store: TierStore) {
-        let k = store.prefix.child("x-0").child("00000000000000000000-0000000000000001.log");
-        store.put(&k, bytes::Bytes::from_static(b"abc")).await.unwrap();
-        assert_eq!(store.delete_all(vec![k.clone(), k.clone()]).await.unwrap(), 2);
+        let k = store
+            .prefix
+            .child("x-0")
+            .child("00000000000000000000-0000000000000001.log");
+        store
+            .put(&k, bytes::Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.delete_all(vec![k.clone(), k.clone()]).await.unwrap(),
+            2
+        );
         store.delete_all(vec![k.clone()]).await.unwrap();
         assert!(store.get_opt(&k).await.unwrap().is_none());
     }
@@ -177,7 +263,11 @@ pub mod suite {
     pub async fn fetch_reads_whole_batches_with_one_ranged_get(store: TierStore) {
         let dir = tempfile::tempdir().unwrap();
         let tp = TopicPartition::new("reads", 0);
-        let spec = keel_tiering::testing::SegmentSpec { batches: 300, records_per_batch: 3, value_len: 200 };
+        let spec = keel_tiering::testing::SegmentSpec {
+            batches: 300,
+            records_per_batch: 3,
+            value_len: 200,
+        };
         make_log_dir(dir.path(), &[(tp.clone(), vec![spec, small()])], 1_000);
         sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
         let (counted, faults) = faulty(&store);
@@ -187,54 +277,105 @@ pub mod suite {
         for offset in [0i64, 1, 2, 3, 450, 451, 899] {
             faults.reset_counts();
             let r = reader.fetch(&tp, offset, 1).await.unwrap();
-            assert_eq!(faults.count(Op::Get), 1, "exactly one GET for offset {offset}");
+            assert_eq!(
+                faults.count(Op::Get),
+                1,
+                "exactly one GET for offset {offset}"
+            );
             assert_eq!(faults.count(Op::List), 0);
-            let batches: Vec<_> = keel_wire::batch::BatchIter::new(&r.records).map(|b| b.unwrap().as_v2().unwrap().clone()).collect();
-            assert_eq!(batches.len(), 1, "max_bytes 1 still returns the whole first batch");
+            let batches: Vec<_> = keel_wire::batch::BatchIter::new(&r.records)
+                .map(|b| *b.unwrap().as_v2().unwrap())
+                .collect();
+            assert_eq!(
+                batches.len(),
+                1,
+                "max_bytes 1 still returns the whole first batch"
+            );
             assert!(batches[0].base_offset() <= offset && offset <= batches[0].last_offset());
             let pos = r.position as usize;
             assert_eq!(&local[pos..pos + r.records.len()], &r.records[..]);
             let r = reader.fetch(&tp, offset, 10_000).await.unwrap();
             let end = r.position as usize + r.records.len();
-            assert!(r.records.len() <= 10_000, "{} bytes > max_bytes", r.records.len());
-            assert!(end == local.len() || r.records.len() + 1_000 > 10_000, "offset {offset}: only {} bytes returned", r.records.len());
+            assert!(
+                r.records.len() <= 10_000,
+                "{} bytes > max_bytes",
+                r.records.len()
+            );
+            assert!(
+                end == local.len() || r.records.len() + 1_000 > 10_000,
+                "offset {offset}: only {} bytes returned",
+                r.records.len()
+            );
             assert_eq!(&local[r.position as usize..end], &r.records[..]);
         }
         let e = reader.fetch(&tp, 900, 100).await.unwrap_err();
-        assert!(matches!(e, TieringError::OffsetOutOfRange { offset: 900, end: 900, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                TieringError::OffsetOutOfRange {
+                    offset: 900,
+                    end: 900,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     pub async fn expire_advances_log_start_before_deleting(store: TierStore) {
         let dir = tempfile::tempdir().unwrap();
         let tp = TopicPartition::new("exp", 0);
-        make_log_dir(dir.path(), &[(tp.clone(), vec![small(), small(), small(), small()])], 1_000);
+        make_log_dir(
+            dir.path(),
+            &[(tp.clone(), vec![small(), small(), small(), small()])],
+            1_000,
+        );
         sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
         let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
         let ts: Vec<i64> = m.readable().map(|s| s.max_timestamp).collect();
         assert_eq!(ts.len(), 3);
         // Expire the first two by time.
-        let cfg = TierConfig { retention_ms: 100, ..TierConfig::default() };
+        let cfg = TierConfig {
+            retention_ms: 100,
+            ..TierConfig::default()
+        };
         let now = ts[1] + 100;
         let (failing, faults) = faulty(&store);
         faults.add_rule(Rule::new(Some(Op::Delete), Fault::Fail).key(".log"));
         let e = expire::expire_partition(&failing, &tp, &cfg, 0, now, 9).await;
         assert!(e.is_err(), "deletes fail");
         let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
-        assert_eq!(m.log_start_offset, 200, "log start committed before any delete");
+        assert_eq!(
+            m.log_start_offset, 200,
+            "log start committed before any delete"
+        );
         assert_eq!(m.pending_deletes().count(), 2);
         let reader = RemoteReader::new(store.clone(), 1 << 20, None);
-        assert!(matches!(reader.fetch(&tp, 0, 100).await, Err(TieringError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            reader.fetch(&tp, 0, 100).await,
+            Err(TieringError::OffsetOutOfRange { .. })
+        ));
         faults.clear_rules();
-        let r = expire::expire_partition(&failing, &tp, &cfg, 0, now, 9).await.unwrap();
+        let r = expire::expire_partition(&failing, &tp, &cfg, 0, now, 9)
+            .await
+            .unwrap();
         assert_eq!(r.resumed_deletes, 2);
         let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
         assert_eq!(m.segments().len(), 1);
-        assert!(keys(&store).await.iter().all(|k| !k.contains("/00000000000000000000-") && !k.contains("/00000000000000000100-")));
+        assert!(keys(&store).await.iter().all(
+            |k| !k.contains("/00000000000000000000-") && !k.contains("/00000000000000000100-")
+        ));
         reader.fetch(&tp, 250, 100).await.unwrap();
         // Size retention: 1 segment remote + 1 local-only; limit below that expires the last remote one.
         let seg_size = m.remote_bytes();
-        let cfg = TierConfig { retention_ms: -1, retention_bytes: seg_size as i64, ..TierConfig::default() };
-        let r = expire::expire_partition(&store, &tp, &cfg, seg_size, now, 9).await.unwrap();
+        let cfg = TierConfig {
+            retention_ms: -1,
+            retention_bytes: seg_size as i64,
+            ..TierConfig::default()
+        };
+        let r = expire::expire_partition(&store, &tp, &cfg, seg_size, now, 9)
+            .await
+            .unwrap();
         assert_eq!(r.log_start_after, 300);
     }
 
@@ -244,15 +385,39 @@ pub mod suite {
         make_log_dir(dir.path(), &[(tp.clone(), vec![small(), small()])], 1_000);
         sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
         let clean = keys(&store).await;
-        let orphan = store.prefix.child("gc-0").child("00000000000000000000-00000000deadbeef.log");
-        let other = store.prefix.child("gc-0").child("00000000000000000100-00000000deadbeef.index");
-        store.put(&orphan, bytes::Bytes::from_static(b"partial")).await.unwrap();
-        store.put(&other, bytes::Bytes::from_static(b"partial")).await.unwrap();
-        let young = gc::collect_garbage(&store, Duration::from_secs(3600), SystemTime::now()).await.unwrap();
+        let orphan = store
+            .prefix
+            .child("gc-0")
+            .child("00000000000000000000-00000000deadbeef.log");
+        let other = store
+            .prefix
+            .child("gc-0")
+            .child("00000000000000000100-00000000deadbeef.index");
+        store
+            .put(&orphan, bytes::Bytes::from_static(b"partial"))
+            .await
+            .unwrap();
+        store
+            .put(&other, bytes::Bytes::from_static(b"partial"))
+            .await
+            .unwrap();
+        let young = gc::collect_garbage(&store, Duration::from_secs(3600), SystemTime::now())
+            .await
+            .unwrap();
         assert!(young.deleted.is_empty());
         assert_eq!(young.young_orphans, 2);
-        let r = gc::collect_garbage(&store, Duration::ZERO, SystemTime::now() + Duration::from_secs(5)).await.unwrap();
+        let r = gc::collect_garbage(
+            &store,
+            Duration::ZERO,
+            SystemTime::now() + Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.deleted.len(), 2, "{:?}", r.deleted);
-        assert_eq!(keys(&store).await, clean, "after GC the store holds what a clean run left");
+        assert_eq!(
+            keys(&store).await,
+            clean,
+            "after GC the store holds what a clean run left"
+        );
     }
 }
