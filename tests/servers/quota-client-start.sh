@@ -11,10 +11,10 @@ export KEEL_TEST_HOME="${KEEL_TEST_HOME:-$repo/.keel-test}"
 venv="$KEEL_TEST_HOME/quota-client-venv"
 version="2.16.1"
 
-if ! "$venv/bin/python" -c "import confluent_kafka, sys; sys.exit(confluent_kafka.version()[0] != '$version')" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import confluent_kafka, sys; sys.exit(confluent_kafka.version() != '$version')" 2>/dev/null; then
   echo "quota-client-start: installing confluent-kafka $version into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "confluent-kafka==$version"
 fi
-"$venv/bin/python" -c "import confluent_kafka; print('quota-client-start: confluent-kafka', confluent_kafka.version()[0], 'librdkafka', confluent_kafka.libversion()[0])" >&2
+"$venv/bin/python" -c "import confluent_kafka; print('quota-client-start: confluent-kafka', confluent_kafka.version(), 'librdkafka', confluent_kafka.libversion()[0])" >&2
 echo "KEEL_QUOTA_CLIENT_PYTHON=$venv/bin/python" >"$KEEL_TEST_HOME/quota-client.env"
