@@ -9,13 +9,13 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use keel_wire::WireError;
 use keel_wire::batch::RecordBatchBuilder;
 use keel_wire::client::{
     ClientConfig, ConfigChange, ConfigResource, ConfigSource, FetchOptions, KafkaClient, NewTopic,
     OffsetSpec, QuotaAlteration, QuotaFilter, QuotaMatch, first_error,
 };
-use kafka_protocol::ResponseError;
 
 fn bootstrap() -> String {
     match std::env::var("KEEL_KAFKA_BOOTSTRAP") {
@@ -65,7 +65,10 @@ async fn create(client: &KafkaClient, topic: NewTopic) {
     eventually("topic leaders", 30, || async {
         let meta = client.refresh_metadata().await.ok()?;
         let t = meta.topics.get(&name)?;
-        t.partitions.iter().all(|p| p.leader.is_some()).then_some(())
+        t.partitions
+            .iter()
+            .all(|p| p.leader.is_some())
+            .then_some(())
     })
     .await;
 }
@@ -83,11 +86,17 @@ async fn real_cluster_describes_three_brokers_with_racks() {
         .collect();
     assert_eq!(racks, BTreeSet::from(["r0", "r1", "r2"]));
     let controller = description.controller_id.unwrap();
-    assert!(ids.contains(&controller), "controller {controller} is a broker");
+    assert!(
+        ids.contains(&controller),
+        "controller {controller} is a broker"
+    );
     let meta = client.metadata(None).await.unwrap();
     assert_eq!(meta.brokers.len(), 3);
     assert_eq!(meta.brokers[&1].rack.as_deref(), Some("r1"));
-    assert_eq!(meta.cluster_id.as_deref(), Some(description.cluster_id.as_str()));
+    assert_eq!(
+        meta.cluster_id.as_deref(),
+        Some(description.cluster_id.as_str())
+    );
 }
 
 #[tokio::test]
@@ -99,7 +108,12 @@ async fn real_produce_then_fetch_returns_the_same_batch_and_log_dirs_see_it() {
     let mut builder = RecordBatchBuilder::new(0);
     for i in 0..3u8 {
         builder
-            .append(1_700_000_000_000 + i64::from(i), Some(&[b'k', i]), Some(&[b'v'; 100]), &[])
+            .append(
+                1_700_000_000_000 + i64::from(i),
+                Some(&[b'k', i]),
+                Some(&[b'v'; 100]),
+                &[],
+            )
             .unwrap();
     }
     let sent = builder.build().unwrap();
@@ -147,7 +161,10 @@ async fn real_produce_then_fetch_returns_the_same_batch_and_log_dirs_see_it() {
         assert!(size >= sent.len() as i64);
         let dirs = client.describe_log_dirs(broker, None).await.unwrap();
         assert!(dirs.iter().all(|d| d.broker == broker && d.error.is_none()));
-        assert!(dirs.iter().any(|d| d.total_bytes.unwrap_or(0) > 0), "{dirs:?}");
+        assert!(
+            dirs.iter().any(|d| d.total_bytes.unwrap_or(0) > 0),
+            "{dirs:?}"
+        );
     }
 }
 
@@ -224,7 +241,10 @@ async fn real_client_quotas_are_set_read_back_and_removed() {
     .await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].entity, entity);
-    assert_eq!(entries[0].values.get("producer_byte_rate"), Some(&1_048_576.0));
+    assert_eq!(
+        entries[0].values.get("producer_byte_rate"),
+        Some(&1_048_576.0)
+    );
 
     client
         .alter_client_quotas(

@@ -17,24 +17,22 @@ use bytes::Bytes;
 use fake_broker::{Handler, Reply, answer, basics, default_apis, start};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, DescribeClusterRequest,
-    DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse, ProduceRequest,
-    ProduceResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse, TopicName,
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeConfigsRequest,
+    DescribeConfigsResponse, ProduceRequest, ProduceResponse, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use keel_wire::WireError;
-use keel_wire::frame::DecodedRequest;
 use keel_wire::client::{
     ClientConfig, ConfigResource, KafkaClient, NewTopic, RetryPolicy, SaslConfig, SaslMechanism,
     Secret,
 };
+use keel_wire::frame::DecodedRequest;
 
 fn config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new(bootstrap);
@@ -123,10 +121,18 @@ async fn requests_are_routed_to_the_partition_leader() {
         .unwrap()
         .leaders
         .insert("t".into(), vec![1, 2]);
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
-    let ack = client.produce("t", 1, Bytes::from_static(b"batch")).await.unwrap();
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
+    let ack = client
+        .produce("t", 1, Bytes::from_static(b"batch"))
+        .await
+        .unwrap();
     assert_eq!(ack.base_offset, 200, "partition 1 is led by broker 2");
-    let ack = client.produce("t", 0, Bytes::from_static(b"batch")).await.unwrap();
+    let ack = client
+        .produce("t", 0, Bytes::from_static(b"batch"))
+        .await
+        .unwrap();
     assert_eq!(ack.base_offset, 100);
     assert_eq!(cluster.seen(0, ApiKey::Produce), 0);
     assert_eq!(cluster.seen(1, ApiKey::Produce), 1);
@@ -157,10 +163,20 @@ async fn not_leader_is_retried_on_the_new_leader_after_a_metadata_refresh() {
         }),
     )
     .await;
-    cluster.state.lock().unwrap().leaders.insert("t".into(), vec![1]);
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
+    cluster
+        .state
+        .lock()
+        .unwrap()
+        .leaders
+        .insert("t".into(), vec![1]);
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
     let metadata_before: usize = (0..3).map(|b| cluster.seen(b, ApiKey::Metadata)).sum();
-    let ack = client.produce("t", 0, Bytes::from_static(b"x")).await.unwrap();
+    let ack = client
+        .produce("t", 0, Bytes::from_static(b"x"))
+        .await
+        .unwrap();
     assert_eq!(ack.base_offset, 42);
     assert_eq!(cluster.seen(1, ApiKey::Produce), 1);
     assert_eq!(cluster.seen(2, ApiKey::Produce), 1);
@@ -176,19 +192,42 @@ async fn not_leader_forever_gives_up_with_context() {
             if let Some(b) = basics(req, state, &default_apis()) {
                 return Reply::Now(b);
             }
-            Reply::Now(produce_answer(req, ResponseError::NotLeaderOrFollower.code(), -1))
+            Reply::Now(produce_answer(
+                req,
+                ResponseError::NotLeaderOrFollower.code(),
+                -1,
+            ))
         }),
     )
     .await;
-    cluster.state.lock().unwrap().leaders.insert("t".into(), vec![0]);
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
-    let err = client.produce("t", 0, Bytes::from_static(b"x")).await.unwrap_err();
+    cluster
+        .state
+        .lock()
+        .unwrap()
+        .leaders
+        .insert("t".into(), vec![0]);
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
+    let err = client
+        .produce("t", 0, Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
-        matches!(err, WireError::Kafka { error: ResponseError::NotLeaderOrFollower, .. }),
+        matches!(
+            err,
+            WireError::Kafka {
+                error: ResponseError::NotLeaderOrFollower,
+                ..
+            }
+        ),
         "{text}"
     );
-    assert!(text.contains("broker 0") && text.contains("\"t\"") && text.contains("partition 0"), "{text}");
+    assert!(
+        text.contains("broker 0") && text.contains("\"t\"") && text.contains("partition 0"),
+        "{text}"
+    );
     assert_eq!(cluster.seen(0, ApiKey::Produce), 5, "max_attempts requests");
 }
 
@@ -211,8 +250,21 @@ async fn a_silent_broker_times_out() {
         .describe_configs(&ConfigResource::Topic("t".into()), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, WireError::Timeout { api: "DescribeConfigs", .. }), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        matches!(
+            err,
+            WireError::Timeout {
+                api: "DescribeConfigs",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(cluster.seen(0, ApiKey::DescribeConfigs), 2, "retried once");
 }
 
@@ -234,14 +286,19 @@ async fn a_dropped_connection_is_reconnected() {
         }),
     )
     .await;
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
     let entries = client
         .describe_configs(&ConfigResource::Topic("t".into()), None)
         .await
         .unwrap();
     assert_eq!(entries[0].name, "echo.t");
     assert_eq!(cluster.seen(0, ApiKey::DescribeConfigs), 2);
-    assert!(cluster.connections.load(Ordering::SeqCst) >= 2, "reconnected");
+    assert!(
+        cluster.connections.load(Ordering::SeqCst) >= 2,
+        "reconnected"
+    );
 }
 
 #[tokio::test]
@@ -262,7 +319,9 @@ async fn out_of_order_responses_reach_the_right_caller() {
         }),
     )
     .await;
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
     let first = ConfigResource::Topic("first".into());
     let second = ConfigResource::Topic("second".into());
     let c1 = client.clone();
@@ -275,7 +334,11 @@ async fn out_of_order_responses_reach_the_right_caller() {
     let r1 = f1.await.unwrap().unwrap();
     assert_eq!(r1[0].name, "echo.first");
     assert_eq!(r2[0].name, "echo.second");
-    assert_eq!(cluster.connections.load(Ordering::SeqCst), 1, "one pipelined connection");
+    assert_eq!(
+        cluster.connections.load(Ordering::SeqCst),
+        1,
+        "one pipelined connection"
+    );
 }
 
 #[tokio::test]
@@ -292,38 +355,21 @@ async fn an_api_the_broker_does_not_advertise_is_unsupported() {
         }),
     )
     .await;
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
     let err = client.describe_log_dirs(0, None).await.unwrap_err();
     assert!(
-        matches!(err, WireError::Unsupported { api: "DescribeLogDirs", .. }),
+        matches!(
+            err,
+            WireError::Unsupported {
+                api: "DescribeLogDirs",
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(cluster.seen(0, ApiKey::DescribeLogDirs), 0, "never sent");
-}
-
-fn describe_cluster_answer(
-    req: &DecodedRequest,
-    state: &Arc<Mutex<fake_broker::ClusterState>>,
-) -> Bytes {
-    let s = state.lock().unwrap();
-    answer::<DescribeClusterRequest>(
-        req,
-        &DescribeClusterResponse::default()
-            .with_cluster_id(StrBytes::from_static_str("fake"))
-            .with_controller_id(BrokerId(s.controller))
-            .with_brokers(
-                s.brokers
-                    .iter()
-                    .map(|(id, port)| {
-                        DescribeClusterBroker::default()
-                            .with_broker_id(BrokerId(*id))
-                            .with_host(StrBytes::from_static_str("127.0.0.1"))
-                            .with_port(i32::from(*port))
-                            .with_rack(Some(StrBytes::from_string(format!("r{id}"))))
-                    })
-                    .collect(),
-            ),
-    )
 }
 
 #[tokio::test]
@@ -335,7 +381,9 @@ async fn not_controller_is_retried_on_the_new_controller() {
                 return Reply::Now(b);
             }
             match req.api_key() {
-                Some(ApiKey::DescribeCluster) => Reply::Now(describe_cluster_answer(req, state)),
+                Some(ApiKey::DescribeCluster) => {
+                    Reply::Now(fake_broker::describe_cluster(req, state))
+                }
                 Some(ApiKey::CreateTopics) => {
                     let body = req.body_as::<CreateTopicsRequest>().unwrap();
                     let code = if id == 1 {
@@ -363,7 +411,9 @@ async fn not_controller_is_retried_on_the_new_controller() {
         }),
     )
     .await;
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
     let description = client.describe_cluster().await.unwrap();
     assert_eq!(description.controller_id, Some(0));
     assert_eq!(description.brokers.len(), 3);
@@ -386,7 +436,9 @@ async fn per_item_errors_carry_topic_context() {
                 return Reply::Now(b);
             }
             match req.api_key() {
-                Some(ApiKey::DescribeCluster) => Reply::Now(describe_cluster_answer(req, state)),
+                Some(ApiKey::DescribeCluster) => {
+                    Reply::Now(fake_broker::describe_cluster(req, state))
+                }
                 Some(ApiKey::CreateTopics) => {
                     let body = req.body_as::<CreateTopicsRequest>().unwrap();
                     Reply::Now(answer::<CreateTopicsRequest>(
@@ -411,14 +463,22 @@ async fn per_item_errors_carry_topic_context() {
         }),
     )
     .await;
-    let client = KafkaClient::connect(config(&cluster.bootstrap())).await.unwrap();
+    let client = KafkaClient::connect(config(&cluster.bootstrap()))
+        .await
+        .unwrap();
     let outcomes = client
         .create_topics(&[NewTopic::new("dup", 1, 1)], false)
         .await
         .unwrap();
     assert!(outcomes[0].exists());
     let text = outcomes[0].error.as_ref().unwrap().to_string();
-    assert!(text.contains("CreateTopics") && text.contains("\"dup\"") && text.contains("TopicAlreadyExists") && text.contains("exists"), "{text}");
+    assert!(
+        text.contains("CreateTopics")
+            && text.contains("\"dup\"")
+            && text.contains("TopicAlreadyExists")
+            && text.contains("exists"),
+        "{text}"
+    );
     let _ = TopicName(StrBytes::from_static_str("unused"));
 }
 
@@ -433,7 +493,11 @@ fn sasl_handler(seen_token: Arc<Mutex<Vec<u8>>>, accept: bool) -> Handler {
         match req.api_key() {
             Some(ApiKey::SaslHandshake) => {
                 let body = req.body_as::<SaslHandshakeRequest>().unwrap();
-                let code = if body.mechanism.as_str() == "PLAIN" { 0 } else { 33 };
+                let code = if body.mechanism.as_str() == "PLAIN" {
+                    0
+                } else {
+                    33
+                };
                 Reply::Now(answer::<SaslHandshakeRequest>(
                     req,
                     &SaslHandshakeResponse::default()
@@ -493,7 +557,16 @@ async fn secrets_never_appear_in_debug_output_or_errors() {
     let client = KafkaClient::new(cfg).unwrap();
     assert!(!format!("{client:?}").contains(password));
     let err = client.refresh_metadata().await.unwrap_err();
-    assert!(matches!(err, WireError::Auth { mechanism: "PLAIN", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            WireError::Auth {
+                mechanism: "PLAIN",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let text = format!("{err} {err:?}");
     assert!(text.contains("Invalid username or password"), "{text}");
     assert!(!text.contains(password), "{text}");
@@ -521,7 +594,10 @@ async fn an_unreachable_bootstrap_is_one_clear_error() {
     let mut cfg = config(&format!("127.0.0.1:{port}"));
     cfg.retry.max_attempts = 2;
     let err = KafkaClient::connect(cfg).await.unwrap_err();
-    assert!(matches!(err, WireError::Network { op: "connect", .. }), "{err}");
+    assert!(
+        matches!(err, WireError::Network { op: "connect", .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains(&port.to_string()), "{err}");
     let bad = KafkaClient::new(ClientConfig::new("no-port-here")).unwrap_err();
     assert!(bad.to_string().contains("bootstrap"), "{bad}");

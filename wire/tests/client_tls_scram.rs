@@ -96,7 +96,13 @@ async fn tls_rejects_a_certificate_from_another_ca() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, WireError::Network { op: "TLS handshake", .. }),
+        matches!(
+            err,
+            WireError::Network {
+                op: "TLS handshake",
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -113,7 +119,13 @@ async fn tls_rejects_a_host_name_the_certificate_does_not_cover() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, WireError::Network { op: "TLS handshake", .. }),
+        matches!(
+            err,
+            WireError::Network {
+                op: "TLS handshake",
+                ..
+            }
+        ),
         "{err}"
     );
     // The certificate does name `localhost`.
@@ -137,9 +149,18 @@ async fn tls_insecure_accepts_any_certificate_and_a_missing_ca_is_a_config_error
     KafkaClient::connect(config(&cluster.bootstrap(), Some(insecure)))
         .await
         .unwrap();
-    let err = KafkaClient::new(config(&cluster.bootstrap(), Some(TlsConfig::default())))
-        .unwrap_err();
-    assert!(matches!(err, WireError::ClientConfig { field: "tls.ca_file", .. }), "{err}");
+    let err =
+        KafkaClient::new(config(&cluster.bootstrap(), Some(TlsConfig::default()))).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WireError::ClientConfig {
+                field: "tls.ca_file",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let missing = TlsConfig {
         ca_file: Some(fixture("no-such.pem")),
         ..TlsConfig::default()
@@ -170,14 +191,38 @@ struct ScramServer {
 
 const SALT: &[u8] = b"keel-salt-123456";
 
-fn keys(sha512: bool, password: &str) -> (hmac::Key, Vec<u8>, hmac::Algorithm, &'static digest::Algorithm) {
+fn keys(
+    sha512: bool,
+    password: &str,
+) -> (
+    hmac::Key,
+    Vec<u8>,
+    hmac::Algorithm,
+    &'static digest::Algorithm,
+) {
     let (palg, halg, dalg, len) = if sha512 {
-        (pbkdf2::PBKDF2_HMAC_SHA512, hmac::HMAC_SHA512, &digest::SHA512, 64)
+        (
+            pbkdf2::PBKDF2_HMAC_SHA512,
+            hmac::HMAC_SHA512,
+            &digest::SHA512,
+            64,
+        )
     } else {
-        (pbkdf2::PBKDF2_HMAC_SHA256, hmac::HMAC_SHA256, &digest::SHA256, 32)
+        (
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            hmac::HMAC_SHA256,
+            &digest::SHA256,
+            32,
+        )
     };
     let mut salted = vec![0u8; len];
-    pbkdf2::derive(palg, std::num::NonZeroU32::new(4096).unwrap(), SALT, password.as_bytes(), &mut salted);
+    pbkdf2::derive(
+        palg,
+        std::num::NonZeroU32::new(4096).unwrap(),
+        SALT,
+        password.as_bytes(),
+        &mut salted,
+    );
     let sk = hmac::Key::new(halg, &salted);
     let client_key = hmac::sign(&sk, b"Client Key");
     let stored = digest::digest(dalg, client_key.as_ref()).as_ref().to_vec();
@@ -186,7 +231,11 @@ fn keys(sha512: bool, password: &str) -> (hmac::Key, Vec<u8>, hmac::Algorithm, &
 
 /// A broker that speaks SCRAM (`sha512` picks the hash) for user `alice` / `password`.
 fn scram_handler(sha512: bool, password: &'static str, server: Arc<Mutex<ScramServer>>) -> Handler {
-    let mechanism = if sha512 { "SCRAM-SHA-512" } else { "SCRAM-SHA-256" };
+    let mechanism = if sha512 {
+        "SCRAM-SHA-512"
+    } else {
+        "SCRAM-SHA-256"
+    };
     Arc::new(move |_, req, state| {
         let mut apis = default_apis();
         apis.extend([ApiKey::SaslHandshake, ApiKey::SaslAuthenticate]);
@@ -196,7 +245,11 @@ fn scram_handler(sha512: bool, password: &'static str, server: Arc<Mutex<ScramSe
         match req.api_key() {
             Some(ApiKey::SaslHandshake) => {
                 let body = req.body_as::<SaslHandshakeRequest>().unwrap();
-                let code = if body.mechanism.as_str() == mechanism { 0 } else { 33 };
+                let code = if body.mechanism.as_str() == mechanism {
+                    0
+                } else {
+                    33
+                };
                 Reply::Now(answer::<SaslHandshakeRequest>(
                     req,
                     &SaslHandshakeResponse::default()
@@ -219,7 +272,10 @@ fn scram_handler(sha512: bool, password: &'static str, server: Arc<Mutex<ScramSe
                 } else {
                     let (without_proof, proof) = msg.rsplit_once(",p=").unwrap();
                     assert_eq!(without_proof, format!("c=biws,r={}", s.nonce));
-                    let auth = format!("{},{},{}", s.client_first_bare, s.server_first, without_proof);
+                    let auth = format!(
+                        "{},{},{}",
+                        s.client_first_bare, s.server_first, without_proof
+                    );
                     let (sk, stored, halg, dalg) = keys(sha512, password);
                     let sig = hmac::sign(&hmac::Key::new(halg, &stored), auth.as_bytes());
                     let proof = B64.decode(proof).unwrap();
@@ -227,7 +283,8 @@ fn scram_handler(sha512: bool, password: &'static str, server: Arc<Mutex<ScramSe
                         proof.iter().zip(sig.as_ref()).map(|(a, b)| a ^ b).collect();
                     if digest::digest(dalg, &client_key).as_ref() == stored.as_slice() {
                         let server_key = hmac::sign(&sk, b"Server Key");
-                        let v = hmac::sign(&hmac::Key::new(halg, server_key.as_ref()), auth.as_bytes());
+                        let v =
+                            hmac::sign(&hmac::Key::new(halg, server_key.as_ref()), auth.as_bytes());
                         SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(
                             format!("v={}", B64.encode(v.as_ref())).into_bytes(),
                         ))
@@ -258,14 +315,25 @@ fn scram_config(bootstrap: &str, mechanism: SaslMechanism, password: &str) -> Cl
 
 #[tokio::test]
 async fn scram_sha256_and_sha512_authenticate_against_a_scram_broker() {
-    for (sha512, mechanism) in [(false, SaslMechanism::ScramSha256), (true, SaslMechanism::ScramSha512)] {
+    for (sha512, mechanism) in [
+        (false, SaslMechanism::ScramSha256),
+        (true, SaslMechanism::ScramSha512),
+    ] {
         let server = Arc::new(Mutex::new(ScramServer::default()));
         let cluster = start(1, scram_handler(sha512, "correct horse", server)).await;
-        let client = KafkaClient::connect(scram_config(&cluster.bootstrap(), mechanism, "correct horse"))
-            .await
-            .unwrap();
+        let client = KafkaClient::connect(scram_config(
+            &cluster.bootstrap(),
+            mechanism,
+            "correct horse",
+        ))
+        .await
+        .unwrap();
         assert_eq!(client.cluster_metadata().await.unwrap().brokers.len(), 1);
-        assert_eq!(cluster.seen(0, ApiKey::SaslAuthenticate), 2, "two SCRAM round trips");
+        assert_eq!(
+            cluster.seen(0, ApiKey::SaslAuthenticate),
+            2,
+            "two SCRAM round trips"
+        );
     }
 }
 
@@ -274,10 +342,23 @@ async fn scram_with_a_wrong_password_fails_without_leaking_it() {
     let server = Arc::new(Mutex::new(ScramServer::default()));
     let cluster = start(1, scram_handler(false, "correct horse", server)).await;
     let wrong = "battery staple";
-    let err = KafkaClient::connect(scram_config(&cluster.bootstrap(), SaslMechanism::ScramSha256, wrong))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WireError::Auth { mechanism: "SCRAM-SHA-256", .. }), "{err}");
+    let err = KafkaClient::connect(scram_config(
+        &cluster.bootstrap(),
+        SaslMechanism::ScramSha256,
+        wrong,
+    ))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WireError::Auth {
+                mechanism: "SCRAM-SHA-256",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let text = format!("{err} {err:?}");
     assert!(text.contains("invalid credentials"), "{text}");
     assert!(!text.contains(wrong), "{text}");

@@ -94,7 +94,9 @@ pub fn parse_host_port(addr: &str) -> Result<(String, u16)> {
     if host.is_empty() {
         return Err(bad("empty host"));
     }
-    let port: u16 = port.parse().map_err(|_| bad("port is not a number in 1..=65535"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad("port is not a number in 1..=65535"))?;
     if port == 0 {
         return Err(bad("port 0"));
     }

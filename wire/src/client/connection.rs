@@ -137,7 +137,9 @@ impl Connection {
                 source,
             }
         };
-        let tcp = TcpStream::connect((host, port)).await.map_err(net("connect"))?;
+        let tcp = TcpStream::connect((host, port))
+            .await
+            .map_err(net("connect"))?;
         tcp.set_nodelay(true).map_err(net("set TCP_NODELAY"))?;
         let stream = match &settings.tls {
             None => BrokerStream::Plain(tcp),
@@ -213,15 +215,15 @@ impl Connection {
         for _ in 0..2 {
             let request = ApiVersionsRequest::default()
                 .with_client_software_name(StrBytes::from_static_str("keel"))
-                .with_client_software_version(StrBytes::from_static_str(env!(
-                    "CARGO_PKG_VERSION"
-                )));
+                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
             let request = if version >= 3 {
                 request
             } else {
                 ApiVersionsRequest::default()
             };
-            let decoded = self.send_raw::<ApiVersionsRequest>(version, &request).await?;
+            let decoded = self
+                .send_raw::<ApiVersionsRequest>(version, &request)
+                .await?;
             let response: ApiVersionsResponse = decode_api_versions_response(&decoded)?;
             if response.error_code == UNSUPPORTED_VERSION {
                 version = retry_version(&response).ok_or_else(|| WireError::Unsupported {
@@ -301,7 +303,8 @@ impl Connection {
         let timeout = self.settings.request_timeout;
         let outcome = tokio::time::timeout(timeout, async {
             self.write_frame(&frame).await?;
-            rx.await.map_err(|_| self.closed_error("awaiting a response"))?
+            rx.await
+                .map_err(|_| self.closed_error("awaiting a response"))?
         })
         .await;
         match outcome {
@@ -357,10 +360,7 @@ impl Connection {
         WireError::Network {
             broker: self.label.clone(),
             op,
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "connection is closed",
-            ),
+            source: std::io::Error::new(std::io::ErrorKind::NotConnected, "connection is closed"),
         }
     }
 }

@@ -135,7 +135,12 @@ impl KafkaClient {
     }
 
     /// A live connection to `host:port`, reusing or (re)connecting.
-    async fn connection_to(&self, host: &str, port: u16, node_id: Option<i32>) -> Result<Arc<Connection>> {
+    async fn connection_to(
+        &self,
+        host: &str,
+        port: u16,
+        node_id: Option<i32>,
+    ) -> Result<Arc<Connection>> {
         let slot = {
             let mut map = lock(&self.inner.connections);
             map.entry((host.to_owned(), port)).or_default().clone()
@@ -159,7 +164,10 @@ impl KafkaClient {
 
     /// Closes every pooled connection.
     pub fn close(&self) {
-        let slots: Vec<Slot> = lock(&self.inner.connections).drain().map(|(_, s)| s).collect();
+        let slots: Vec<Slot> = lock(&self.inner.connections)
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for slot in slots {
             if let Ok(guard) = slot.try_lock()
                 && let Some(conn) = guard.as_ref()
@@ -250,7 +258,8 @@ impl KafkaClient {
             context: super::ErrorContext::broker(id),
             message: Some("broker is not in cluster metadata".to_owned()),
         })?;
-        self.connection_to(&broker.host, broker.port, Some(id)).await
+        self.connection_to(&broker.host, broker.port, Some(id))
+            .await
     }
 
     /// The controller's id: DescribeCluster's answer when the broker supports it, else
@@ -288,7 +297,10 @@ impl KafkaClient {
                 let meta = self.cluster_metadata().await?;
                 let leader = match meta.leader_of(topic, *partition) {
                     Ok(l) => l,
-                    Err(_) => self.refresh_metadata().await?.leader_of(topic, *partition)?,
+                    Err(_) => self
+                        .refresh_metadata()
+                        .await?
+                        .leader_of(topic, *partition)?,
                 };
                 self.broker_connection(leader).await
             }
@@ -362,7 +374,10 @@ impl KafkaClient {
     /// Fetches Metadata (all topics when `None`) from any broker, with retries. It has its
     /// own retry loop: going through [`KafkaClient::call`] would make routing and metadata
     /// refresh mutually recursive futures.
-    pub(crate) async fn fetch_metadata(&self, topics: Option<&[String]>) -> Result<ClusterMetadata> {
+    pub(crate) async fn fetch_metadata(
+        &self,
+        topics: Option<&[String]>,
+    ) -> Result<ClusterMetadata> {
         let policy = self.inner.config.retry;
         let mut attempt = 0u32;
         loop {
@@ -392,7 +407,10 @@ impl KafkaClient {
         }
     }
 
-    async fn describe_cluster_once(&self, conn: &Connection) -> Result<super::ops::cluster::ClusterDescription> {
+    async fn describe_cluster_once(
+        &self,
+        conn: &Connection,
+    ) -> Result<super::ops::cluster::ClusterDescription> {
         let version = conn.version_for::<DescribeClusterRequest>(None)?;
         let response = conn
             .send(version, &DescribeClusterRequest::default())

@@ -46,9 +46,9 @@ pub mod secret;
 pub mod stream;
 pub mod tls;
 
+pub use cluster::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use config::{ClientConfig, RetryPolicy, SaslConfig, SaslMechanism, TlsConfig};
 pub use context::{ErrorContext, check_code, message_suffix};
-pub use cluster::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use kafka_client::{AdminClient, KafkaClient, Target};
 pub use ops::cluster::ClusterDescription;
 pub use ops::configs::{AlterConfigOp, ConfigChange, ConfigEntry, ConfigResource, ConfigSource};

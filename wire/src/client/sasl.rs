@@ -52,7 +52,8 @@ pub async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<()> {
     let version = conn.version_for::<SaslAuthenticateRequest>(None)?;
     match mechanism {
         SaslMechanism::Plain => {
-            let mut token = Vec::with_capacity(cfg.username.len() + cfg.password.expose().len() + 2);
+            let mut token =
+                Vec::with_capacity(cfg.username.len() + cfg.password.expose().len() + 2);
             token.push(0);
             token.extend_from_slice(cfg.username.as_bytes());
             token.push(0);
@@ -80,9 +81,13 @@ pub async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<()> {
             )
             .await?;
             let client_final = scram.client_final(&server_first).map_err(relabel)?;
-            let server_final =
-                round_trip(conn, mechanism, version, Bytes::from(client_final.into_bytes()))
-                    .await?;
+            let server_final = round_trip(
+                conn,
+                mechanism,
+                version,
+                Bytes::from(client_final.into_bytes()),
+            )
+            .await?;
             scram.verify_server_final(&server_final).map_err(relabel)
         }
     }
@@ -95,7 +100,10 @@ async fn round_trip(
     token: Bytes,
 ) -> Result<Bytes> {
     let response = conn
-        .send(version, &SaslAuthenticateRequest::default().with_auth_bytes(token))
+        .send(
+            version,
+            &SaslAuthenticateRequest::default().with_auth_bytes(token),
+        )
         .await?;
     if response.error_code != 0 {
         let message = response

@@ -67,7 +67,9 @@ pub const MAX_ITERATIONS: u32 = 1 << 20;
 enum State {
     Initial,
     /// client-final sent; holds the expected server signature.
-    AwaitingServerFinal { server_signature: Vec<u8> },
+    AwaitingServerFinal {
+        server_signature: Vec<u8>,
+    },
     Done,
 }
 
@@ -202,10 +204,7 @@ impl ScramClient {
         }
         let nonce = nonce.ok_or_else(|| auth_err(m, "server-first has no nonce (r=)"))?;
         if !nonce.starts_with(&self.client_nonce) || nonce.len() == self.client_nonce.len() {
-            return Err(auth_err(
-                m,
-                "server nonce does not extend the client nonce",
-            ));
+            return Err(auth_err(m, "server nonce does not extend the client nonce"));
         }
         let salt = B64
             .decode(salt.ok_or_else(|| auth_err(m, "server-first has no salt (s=)"))?)

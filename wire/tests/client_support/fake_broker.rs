@@ -62,7 +62,12 @@ impl FakeCluster {
     }
 
     pub fn seen(&self, broker: i32, key: ApiKey) -> usize {
-        *self.seen.lock().unwrap().get(&(broker, key as i16)).unwrap_or(&0)
+        *self
+            .seen
+            .lock()
+            .unwrap()
+            .get(&(broker, key as i16))
+            .unwrap_or(&0)
     }
 }
 
@@ -86,7 +91,11 @@ pub async fn start_with_tls(
         .map(|l| l.local_addr().unwrap().port())
         .collect();
     let state = Arc::new(Mutex::new(ClusterState {
-        brokers: ports.iter().enumerate().map(|(i, p)| (i as i32, *p)).collect(),
+        brokers: ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as i32, *p))
+            .collect(),
         leaders: HashMap::new(),
         controller: 0,
     }));
@@ -272,7 +281,32 @@ pub fn metadata(request: &DecodedRequest, state: &Arc<Mutex<ClusterState>>) -> B
     )
 }
 
-/// Answers ApiVersions and Metadata; `None` for anything else.
+/// A DescribeCluster answer from the shared state.
+pub fn describe_cluster(request: &DecodedRequest, state: &Arc<Mutex<ClusterState>>) -> Bytes {
+    use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+    use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
+    let s = state.lock().unwrap();
+    answer::<DescribeClusterRequest>(
+        request,
+        &DescribeClusterResponse::default()
+            .with_cluster_id(StrBytes::from_static_str("fake"))
+            .with_controller_id(BrokerId(s.controller))
+            .with_brokers(
+                s.brokers
+                    .iter()
+                    .map(|(id, port)| {
+                        DescribeClusterBroker::default()
+                            .with_broker_id(BrokerId(*id))
+                            .with_host(StrBytes::from_static_str("127.0.0.1"))
+                            .with_port(i32::from(*port))
+                            .with_rack(Some(StrBytes::from_string(format!("r{id}"))))
+                    })
+                    .collect(),
+            ),
+    )
+}
+
+/// Answers ApiVersions, Metadata and (when advertised) DescribeCluster; `None` otherwise.
 pub fn basics(
     request: &DecodedRequest,
     state: &Arc<Mutex<ClusterState>>,
@@ -281,6 +315,9 @@ pub fn basics(
     match request.api_key()? {
         ApiKey::ApiVersions => Some(api_versions(request, apis)),
         ApiKey::Metadata => Some(metadata(request, state)),
+        ApiKey::DescribeCluster if apis.contains(&ApiKey::DescribeCluster) => {
+            Some(describe_cluster(request, state))
+        }
         _ => None,
     }
 }

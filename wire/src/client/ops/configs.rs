@@ -175,9 +175,7 @@ impl KafkaClient {
                     DescribeConfigsResource::default()
                         .with_resource_type(type_code)
                         .with_resource_name(s(&name))
-                        .with_configuration_keys(
-                            keys.map(|k| k.iter().map(|n| s(n)).collect()),
-                        ),
+                        .with_configuration_keys(keys.map(|k| k.iter().map(|n| s(n)).collect())),
                 ])
             },
             |response, _, conn| {

@@ -100,3 +100,33 @@ impl KafkaClient {
         .await
     }
 }
+
+impl KafkaClient {
+    /// [`KafkaClient::describe_log_dirs`] on every broker in the cluster metadata, all at
+    /// once. Each broker has its own result, so one broker that lacks the API (an
+    /// [`crate::WireError::Unsupported`]) or is down does not hide the others.
+    pub async fn describe_all_log_dirs(
+        &self,
+    ) -> Result<std::collections::BTreeMap<i32, Result<Vec<LogDirInfo>>>> {
+        let meta = self.cluster_metadata().await?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for &broker in meta.brokers.keys() {
+            let client = self.clone();
+            tasks.spawn(async move { (broker, client.describe_log_dirs(broker, None).await) });
+        }
+        let mut out = std::collections::BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((broker, result)) => {
+                    out.insert(broker, result);
+                }
+                Err(e) => {
+                    return Err(crate::WireError::Protocol {
+                        reason: format!("DescribeLogDirs task failed: {e}"),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}

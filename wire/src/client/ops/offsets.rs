@@ -160,14 +160,14 @@ impl KafkaClient {
                                 .topic(topic.clone())
                                 .partition(*partition)
                         };
-                        let p = found
-                            .get(&(topic.clone(), *partition))
-                            .ok_or_else(|| WireError::Protocol {
+                        let p = found.get(&(topic.clone(), *partition)).ok_or_else(|| {
+                            WireError::Protocol {
                                 reason: format!(
                                     "ListOffsets answer lacks the partition{}",
                                     context()
                                 ),
-                            })?;
+                            }
+                        })?;
                         check_code("ListOffsets", p.error_code, None, context)?;
                         Ok(PartitionOffset {
                             topic: topic.clone(),

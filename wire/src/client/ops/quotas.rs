@@ -119,7 +119,12 @@ impl KafkaClient {
                         entity: e
                             .entity
                             .into_iter()
-                            .map(|d| (d.entity_type.to_string(), d.entity_name.map(|n| n.to_string())))
+                            .map(|d| {
+                                (
+                                    d.entity_type.to_string(),
+                                    d.entity_name.map(|n| n.to_string()),
+                                )
+                            })
                             .collect(),
                         values: e
                             .values
@@ -191,11 +196,13 @@ impl KafkaClient {
                         "AlterClientQuotas",
                         e.error_code,
                         e.error_message.as_deref(),
-                        || ErrorContext {
-                            broker: conn.node_id(),
-                            ..Default::default()
-                        }
-                        .resource(describe_entity(&entity)),
+                        || {
+                            ErrorContext {
+                                broker: conn.node_id(),
+                                ..Default::default()
+                            }
+                            .resource(describe_entity(&entity))
+                        },
                     )?;
                 }
                 Ok(())

@@ -118,7 +118,10 @@ impl KafkaClient {
                     "AlterPartitionReassignments",
                     response.error_code,
                     response.error_message.as_deref(),
-                    || ErrorContext { broker, ..Default::default() },
+                    || ErrorContext {
+                        broker,
+                        ..Default::default()
+                    },
                 )?;
                 let mut outcomes = Vec::new();
                 for t in response.responses {
@@ -128,7 +131,10 @@ impl KafkaClient {
                             return Err(WireError::Kafka {
                                 api: "AlterPartitionReassignments",
                                 error: ResponseError::NotController,
-                                context: ErrorContext { broker, ..Default::default() },
+                                context: ErrorContext {
+                                    broker,
+                                    ..Default::default()
+                                },
                                 message: None,
                             });
                         }
@@ -139,12 +145,14 @@ impl KafkaClient {
                                 "AlterPartitionReassignments",
                                 p.error_code,
                                 p.error_message.as_deref(),
-                                || ErrorContext {
-                                    broker,
-                                    ..Default::default()
-                                }
-                                .topic(topic.clone())
-                                .partition(p.partition_index),
+                                || {
+                                    ErrorContext {
+                                        broker,
+                                        ..Default::default()
+                                    }
+                                    .topic(topic.clone())
+                                    .partition(p.partition_index)
+                                },
                             )
                             .err(),
                         });
@@ -246,7 +254,10 @@ impl KafkaClient {
                             return Err(WireError::Kafka {
                                 api: "ElectLeaders",
                                 error: ResponseError::NotController,
-                                context: ErrorContext { broker, ..Default::default() },
+                                context: ErrorContext {
+                                    broker,
+                                    ..Default::default()
+                                },
                                 message: None,
                             });
                         }
@@ -262,12 +273,14 @@ impl KafkaClient {
                                 "ElectLeaders",
                                 code,
                                 p.error_message.as_deref(),
-                                || ErrorContext {
-                                    broker,
-                                    ..Default::default()
-                                }
-                                .topic(topic.clone())
-                                .partition(p.partition_id),
+                                || {
+                                    ErrorContext {
+                                        broker,
+                                        ..Default::default()
+                                    }
+                                    .topic(topic.clone())
+                                    .partition(p.partition_id)
+                                },
                             )
                             .err(),
                         });

@@ -100,7 +100,10 @@ impl KafkaClient {
                                                     CreatableReplicaAssignment::default()
                                                         .with_partition_index(i as i32)
                                                         .with_broker_ids(
-                                                            replicas.iter().map(|b| BrokerId(*b)).collect(),
+                                                            replicas
+                                                                .iter()
+                                                                .map(|b| BrokerId(*b))
+                                                                .collect(),
                                                         )
                                                 })
                                                 .collect(),
@@ -135,7 +138,10 @@ impl KafkaClient {
                             return Err(WireError::Kafka {
                                 api: "CreateTopics",
                                 error: ResponseError::NotController,
-                                context: ErrorContext { broker, ..Default::default() },
+                                context: ErrorContext {
+                                    broker,
+                                    ..Default::default()
+                                },
                                 message: None,
                             });
                         }
@@ -143,7 +149,13 @@ impl KafkaClient {
                             "CreateTopics",
                             t.error_code,
                             t.error_message.as_deref(),
-                            || ErrorContext { broker, ..Default::default() }.topic(name.clone()),
+                            || {
+                                ErrorContext {
+                                    broker,
+                                    ..Default::default()
+                                }
+                                .topic(name.clone())
+                            },
                         )
                         .err();
                         outcomes.push(TopicOutcome { name, error });
