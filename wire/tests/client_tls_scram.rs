@@ -52,6 +52,33 @@ fn acceptor() -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
+/// A TLS acceptor that requires a client certificate signed by `client-ca.pem`.
+fn mutual_acceptor() -> tokio_rustls::TlsAcceptor {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(fixture("server.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(fixture("client-ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 fn plain_handler() -> Handler {
     Arc::new(|_, req, state| match basics(req, state, &default_apis()) {
         Some(b) => Reply::Now(b),
@@ -362,4 +389,38 @@ async fn scram_with_a_wrong_password_fails_without_leaking_it() {
     let text = format!("{err} {err:?}");
     assert!(text.contains("invalid credentials"), "{text}");
     assert!(!text.contains(wrong), "{text}");
+}
+
+#[tokio::test]
+async fn mutual_tls_presents_the_client_certificate() {
+    let cluster = start_with_tls(1, plain_handler(), Some(mutual_acceptor())).await;
+    let with_cert = TlsConfig {
+        ca_file: Some(fixture("ca.pem")),
+        client_cert_file: Some(fixture("client.pem")),
+        client_key_file: Some(fixture("client.key")),
+        ..TlsConfig::default()
+    };
+    let client = KafkaClient::connect(config(&cluster.bootstrap(), Some(with_cert)))
+        .await
+        .unwrap();
+    assert_eq!(client.cluster_metadata().await.unwrap().brokers.len(), 1);
+
+    // Without a certificate the broker refuses the connection.
+    let without = TlsConfig {
+        ca_file: Some(fixture("ca.pem")),
+        ..TlsConfig::default()
+    };
+    let err = KafkaClient::connect(config(&cluster.bootstrap(), Some(without)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WireError::Network { .. }), "{err}");
+
+    // A certificate without its key is a configuration error.
+    let half = TlsConfig {
+        ca_file: Some(fixture("ca.pem")),
+        client_cert_file: Some(fixture("client.pem")),
+        ..TlsConfig::default()
+    };
+    let err = KafkaClient::new(config(&cluster.bootstrap(), Some(half))).unwrap_err();
+    assert!(matches!(err, WireError::ClientConfig { .. }), "{err}");
 }
