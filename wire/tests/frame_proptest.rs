@@ -12,7 +12,8 @@ use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataRespon
 use kafka_protocol::protocol::StrBytes;
 use keel_wire::WireError;
 use keel_wire::frame::{
-    Frame, FrameDecoder, InFlightRequests, decode_request_frame, decode_response_frame,
+    Frame, FrameDecoder, InFlightRequests, decode_api_versions_response, decode_request_frame,
+    decode_response_frame,
     encode_request_frame, encode_response_frame, request_header,
 };
 use proptest::prelude::*;
@@ -172,6 +173,29 @@ proptest! {
             }
             Err(other) => prop_assert!(false, "unexpected error {:?}", other),
         }
+    }
+
+    /// Arbitrary bytes as an ApiVersions response body at every version: an error or a
+    /// value, never a panic, and never a huge allocation from a claimed array length.
+    #[test]
+    fn api_versions_response_decoding_arbitrary_bytes_never_panics(
+        mut body in prop::collection::vec(any::<u8>(), 0..512),
+        version in 0i16..=4,
+        big_count in any::<bool>(),
+    ) {
+        if big_count && body.len() >= 6 {
+            // Make the api_keys array claim far more elements than there are bytes.
+            if version >= 3 {
+                body[2..6].copy_from_slice(&[0xff, 0xff, 0xff, 0x0f]);
+            } else {
+                body[2..6].copy_from_slice(&0x7fff_ffffi32.to_be_bytes());
+            }
+        }
+        let mut payload = 7i32.to_be_bytes().to_vec();
+        payload.extend_from_slice(&body);
+        let frame = Frame::new(payload);
+        let decoded = decode_response_frame(&frame, ApiKey::ApiVersions as i16, version).unwrap();
+        let _ = decode_api_versions_response(&decoded);
     }
 
     /// Arbitrary payloads go straight into the request and response header decoders.

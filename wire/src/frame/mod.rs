@@ -20,11 +20,14 @@
 //! and `ApiKey::response_header_version` in `kafka-protocol`), so callers never pick it.
 //!
 //! Bad bytes give a [`WireError::Frame`](crate::WireError::Frame) naming the byte position; the
-//! framing and header layers never panic. Message bodies are decoded by `kafka-protocol`, which
-//! pre-allocates arrays from their claimed length: a hostile peer can make it attempt a large
-//! allocation. Bodies are only decoded from frames that passed the size guard.
+//! framing and header layers never panic. Message bodies are decoded by `kafka-protocol` 0.18,
+//! which pre-allocates each array from its claimed length before reading it: hostile bytes can
+//! make it attempt a multi-gigabyte allocation (and abort). keel guards the ApiVersions response,
+//! the first thing read from any peer (`guard`); other bodies should only be decoded from peers
+//! that passed ApiVersions, and the proper fix is upstream (cap the capacity at the bytes left).
 
 pub mod decoder;
+mod guard;
 pub mod negotiate;
 pub mod request;
 pub mod response;

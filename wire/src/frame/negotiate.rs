@@ -13,6 +13,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Message, Request};
 
 use super::api_name;
+use super::guard::check_api_versions_response;
 use super::request::decode_body;
 use super::response::DecodedResponse;
 use crate::{Result, WireError};
@@ -78,14 +79,19 @@ pub fn negotiate<R: Request>(theirs: &ApiVersionsResponse) -> Result<i16> {
 /// Decodes an ApiVersions response, including the v0-format answer a broker gives (with error
 /// code 35, `UNSUPPORTED_VERSION`) to a request version it does not know. The caller then
 /// retries with [`retry_version`] when the error code is 35.
+///
+/// Arrays claiming more elements than the body could hold are refused before decoding (see
+/// [`guard`](super::guard)): a hostile peer cannot make keel attempt a huge allocation here.
 pub fn decode_api_versions_response(response: &DecodedResponse) -> Result<ApiVersionsResponse> {
-    let first_try = response.body_as::<ApiVersionsRequest>();
+    let first_try = check_api_versions_response(&response.body, response.api_version, response.body_position)
+        .and_then(|()| response.body_as::<ApiVersionsRequest>());
     match first_try {
         Ok(decoded) => Ok(decoded),
         Err(err) => {
             let error_code = (response.body.len() >= 2)
                 .then(|| i16::from_be_bytes([response.body[0], response.body[1]]));
             if response.api_version > 0 && error_code == Some(UNSUPPORTED_VERSION) {
+                check_api_versions_response(&response.body, 0, response.body_position)?;
                 decode_body::<ApiVersionsResponse>(&response.body, 0, response.body_position, "ApiVersions v0 fallback response")
             } else {
                 Err(err)
