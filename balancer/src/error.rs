@@ -51,6 +51,16 @@ pub enum BalancerError {
         /// What is wrong.
         message: String,
     },
+    /// A `__keel_state` record (executor plan or control record) cannot be decoded.
+    #[error("__keel_state {record} record, `{path}`: {message}")]
+    StateRecord {
+        /// Which record (`plan` or `control`).
+        record: String,
+        /// Field path or position in the record.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Result alias of this crate.

@@ -14,6 +14,7 @@
 //! and preferred-leader election ([KIP-460](https://cwiki.apache.org/confluence/display/KAFKA/KIP-460%3A+Admin+Leader+Election+RPC)).
 
 pub mod error;
+pub mod executor;
 pub mod goals;
 pub mod model;
 pub mod plan;

@@ -1,0 +1,571 @@
+//! The executor's state: per-partition tracking in dense vectors with incremental counters
+//! (done, in-flight load per broker, unhealthy sets), how observations and action results
+//! update it, and the operator commands. The step logic lives in `step.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::action::{ActionId, ObservedPartition};
+use super::desired::{BrokerId, DesiredState};
+
+/// `(partition, broker)` pairs of one topic's throttled-replica list.
+pub type ThrottledReplicas = BTreeSet<(i32, BrokerId)>;
+use super::record::{self, ControlRecord, Phase, PauseReason};
+use crate::error::{BalancerError, Result};
+
+/// Where one partition stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionStatus {
+    /// Not observed yet.
+    Unobserved,
+    /// Not at target, nothing in flight: waiting for a batch.
+    Pending,
+    /// A reassignment was sent and not yet answered.
+    Issued,
+    /// Answered (or failed, or timed out): the next observation says what happened.
+    Unconfirmed,
+    /// A reassignment is in flight in the cluster.
+    InFlight,
+    /// At target with nothing in flight.
+    Done,
+}
+
+/// A move that occupies brokers: issued, unconfirmed or in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct Charge {
+    /// Dense broker indices it counts against.
+    pub brokers: Vec<u16>,
+    /// Bytes it copies.
+    pub bytes: u64,
+    /// When it was first seen issued or in flight.
+    pub since_ms: u64,
+    /// In flight toward this plan's target (not someone else's reassignment).
+    pub own: bool,
+    /// A cancel was sent and not failed.
+    pub cancel_sent: bool,
+    /// Already alerted as stuck.
+    pub stuck_alerted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum OutstandingKind {
+    SetThrottles { rate_brokers: Vec<BrokerId> },
+    Alter { partitions: Vec<u32> },
+    Cancel { partitions: Vec<u32> },
+    ClearThrottles,
+    Elect,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Outstanding {
+    pub kind: OutstandingKind,
+    pub issued_at_ms: u64,
+    pub step: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PendingPersist {
+    pub seq: u64,
+    pub epoch: u64,
+    pub at_ms: u64,
+    pub with_plan: bool,
+}
+
+/// A summary for status lines and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Phase.
+    pub phase: Phase,
+    /// Partitions in the plan.
+    pub partitions: usize,
+    /// Partitions observed at least once.
+    pub observed: usize,
+    /// Partitions at target.
+    pub done: usize,
+    /// Moves occupying brokers (issued or in flight).
+    pub active_moves: usize,
+    /// Transient alerts since the last resume.
+    pub alerts: u32,
+    /// Whether this executor holds the lease at the last step's `now`.
+    pub holds_lease: bool,
+}
+
+/// The executor state machine. See the module docs.
+#[derive(Debug)]
+pub struct Executor {
+    pub(crate) desired: Arc<DesiredState>,
+    pub(crate) plan_id: String,
+    pub(crate) me: String,
+    pub(crate) now: u64,
+    pub(crate) step_no: u64,
+    pub(crate) next_id: u64,
+    // Lease and outbox.
+    pub(crate) lease: Option<ControlRecord>,
+    pub(crate) my_epoch: Option<u64>,
+    pub(crate) my_seq: u64,
+    pub(crate) claimed_at_ms: u64,
+    pub(crate) pending_persist: Option<PendingPersist>,
+    pub(crate) plan_persisted: bool,
+    pub(crate) dirty: bool,
+    pub(crate) phase: Phase,
+    pub(crate) fresh: bool,
+    // Partitions.
+    pub(crate) status: Vec<PartitionStatus>,
+    pub(crate) current: Vec<Vec<BrokerId>>,
+    pub(crate) observed: usize,
+    pub(crate) done: usize,
+    pub(crate) order: Vec<u32>,
+    pub(crate) head: usize,
+    pub(crate) charged: BTreeMap<u32, Charge>,
+    pub(crate) leader_off: BTreeSet<u32>,
+    // Brokers.
+    pub(crate) broker_ix: BTreeMap<BrokerId, u16>,
+    pub(crate) broker_ids: Vec<BrokerId>,
+    pub(crate) broker_load: Vec<u32>,
+    pub(crate) broker_alive: Vec<bool>,
+    pub(crate) saturated: usize,
+    pub(crate) rate_set: BTreeSet<BrokerId>,
+    pub(crate) throttled: BTreeMap<u32, (ThrottledReplicas, ThrottledReplicas)>,
+    // Health.
+    pub(crate) alerting: BTreeSet<u32>,
+    pub(crate) below_min: BTreeSet<u32>,
+    pub(crate) baseline: BTreeSet<u32>,
+    pub(crate) other_alerting: BTreeSet<(String, i32)>,
+    pub(crate) other_below_min: BTreeSet<(String, i32)>,
+    pub(crate) other_baseline: BTreeSet<(String, i32)>,
+    pub(crate) alerts: u32,
+    pub(crate) last_alert: String,
+    pub(crate) outstanding: BTreeMap<ActionId, Outstanding>,
+}
+
+impl Executor {
+    /// An executor for a new plan, held by `holder` (a stable, unique id of this process).
+    /// Feed it the control records already in `__keel_state` before the first step.
+    pub fn new(desired: DesiredState, holder: impl Into<String>) -> Executor {
+        let plan_id = record::plan_id(&desired);
+        Executor::build(Arc::new(desired), plan_id, holder.into(), None, Phase::Running, true, false)
+    }
+
+    /// An executor continuing a persisted execution: the plan record and the last control
+    /// record of that plan (later control records go to [`Executor::observe_control_record`]).
+    pub fn restore(desired: DesiredState, control: ControlRecord, holder: impl Into<String>) -> Result<Executor> {
+        let plan_id = record::plan_id(&desired);
+        if control.plan_id != plan_id {
+            return Err(BalancerError::StateRecord {
+                record: "control".into(),
+                path: "plan_id".into(),
+                message: format!("control record is for plan {}, the plan record is {plan_id}", control.plan_id),
+            });
+        }
+        let phase = control.phase.clone();
+        let baseline = control.baseline_unhealthy.clone();
+        let mut ex = Executor::build(Arc::new(desired), plan_id, holder.into(), Some(control), phase, false, true);
+        for (topic, partition) in baseline {
+            match ex.desired.index_of(&topic, partition) {
+                Some(i) => {
+                    ex.baseline.insert(i);
+                }
+                None => {
+                    ex.other_baseline.insert((topic, partition));
+                }
+            }
+        }
+        Ok(ex)
+    }
+
+    fn build(
+        desired: Arc<DesiredState>,
+        plan_id: String,
+        me: String,
+        lease: Option<ControlRecord>,
+        phase: Phase,
+        fresh: bool,
+        plan_persisted: bool,
+    ) -> Executor {
+        let n = desired.len();
+        Executor {
+            desired,
+            plan_id,
+            me,
+            now: 0,
+            step_no: 0,
+            next_id: 1,
+            lease,
+            my_epoch: None,
+            my_seq: 0,
+            claimed_at_ms: 0,
+            pending_persist: None,
+            plan_persisted,
+            dirty: false,
+            phase,
+            fresh,
+            status: vec![PartitionStatus::Unobserved; n],
+            current: vec![Vec::new(); n],
+            observed: 0,
+            done: 0,
+            order: Vec::new(),
+            head: 0,
+            charged: BTreeMap::new(),
+            leader_off: BTreeSet::new(),
+            broker_ix: BTreeMap::new(),
+            broker_ids: Vec::new(),
+            broker_load: Vec::new(),
+            broker_alive: Vec::new(),
+            saturated: 0,
+            rate_set: BTreeSet::new(),
+            throttled: BTreeMap::new(),
+            alerting: BTreeSet::new(),
+            below_min: BTreeSet::new(),
+            baseline: BTreeSet::new(),
+            other_alerting: BTreeSet::new(),
+            other_below_min: BTreeSet::new(),
+            other_baseline: BTreeSet::new(),
+            alerts: 0,
+            last_alert: String::new(),
+            outstanding: BTreeMap::new(),
+        }
+    }
+
+    /// The desired state.
+    pub fn desired(&self) -> &DesiredState {
+        &self.desired
+    }
+
+    /// The plan id (digest of the plan record).
+    pub fn plan_id(&self) -> &str {
+        &self.plan_id
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// Status of partition `i` (dense index).
+    pub fn partition_status(&self, i: u32) -> Option<PartitionStatus> {
+        self.status.get(i as usize).copied()
+    }
+
+    /// A summary.
+    pub fn status(&self) -> Status {
+        Status {
+            phase: self.phase.clone(),
+            partitions: self.desired.len(),
+            observed: self.observed,
+            done: self.done,
+            active_moves: self.charged.len(),
+            alerts: self.alerts,
+            holds_lease: self.holds_lease(self.now),
+        }
+    }
+
+    /// Whether this executor holds the lease at `now`.
+    pub fn holds_lease(&self, now: u64) -> bool {
+        match &self.lease {
+            Some(v) => v.holder == self.me && Some(v.epoch) == self.my_epoch && now < v.expires_at_ms,
+            None => false,
+        }
+    }
+
+    // ----- observations -----
+
+    /// Feeds one control record read from `__keel_state`, in log order. Applies the lease
+    /// rules (see the module docs) and acknowledges this executor's own pending write.
+    pub fn observe_control_record(&mut self, rec: &ControlRecord) {
+        let accept = match &self.lease {
+            None => true,
+            Some(v) => {
+                (rec.epoch == v.epoch && rec.holder == v.holder && rec.seq > v.seq)
+                    || (rec.epoch > v.epoch && (rec.holder == v.holder || rec.claimed_at_ms >= v.expires_at_ms))
+            }
+        };
+        if !accept {
+            return;
+        }
+        if let Some(p) = &self.pending_persist
+            && rec.holder == self.me
+            && rec.epoch == p.epoch
+            && rec.seq >= p.seq
+        {
+            if p.with_plan {
+                self.plan_persisted = true;
+            }
+            self.pending_persist = None;
+        }
+        self.lease = Some(rec.clone());
+    }
+
+    /// Feeds a broker's liveness (Metadata / DescribeCluster).
+    pub fn observe_broker(&mut self, id: BrokerId, alive: bool) {
+        let b = self.broker(id);
+        self.broker_alive[b as usize] = alive;
+    }
+
+    /// Feeds one partition's observation by name; partitions outside the plan count for health.
+    pub fn observe_partition(&mut self, topic: &str, partition: i32, obs: &ObservedPartition) {
+        match self.desired.index_of(topic, partition) {
+            Some(i) => self.observe_index(i, obs),
+            None => self.observe_other(topic, partition, obs),
+        }
+    }
+
+    /// Feeds one plan partition's observation by dense index ([`DesiredState::index_of`]).
+    pub fn observe_index(&mut self, i: u32, obs: &ObservedPartition) {
+        let iu = i as usize;
+        if iu >= self.status.len() {
+            return;
+        }
+        if self.status[iu] == PartitionStatus::Unobserved {
+            self.observed += 1;
+        }
+        let in_flight = obs.in_flight();
+        let unhealthy = obs.unhealthy();
+        if !unhealthy {
+            self.baseline.remove(&i);
+        }
+        if unhealthy && !in_flight && !self.baseline.contains(&i) {
+            self.alerting.insert(i);
+        } else {
+            self.alerting.remove(&i);
+        }
+        if obs.below_min_isr() {
+            self.below_min.insert(i);
+        } else {
+            self.below_min.remove(&i);
+        }
+        let target = self.desired.target(iu);
+        let t0 = target[0];
+        if obs.leader != Some(t0) && obs.isr.contains(&t0) {
+            self.leader_off.insert(i);
+        } else {
+            self.leader_off.remove(&i);
+        }
+        let at_target = !in_flight && obs.replicas == target;
+        let cur = &mut self.current[iu];
+        cur.clear();
+        cur.extend(obs.heading_to());
+        if in_flight {
+            let own = obs.heading_to().eq(target.iter().copied());
+            let size = self.desired.partitions[iu].size_bytes;
+            let bytes = size * obs.adding.len() as u64;
+            let brokers: Vec<u16> = obs.adding.iter().chain(obs.removing.iter()).map(|&b| self.broker(b)).collect();
+            self.charge(i, brokers, bytes, own);
+            if own {
+                let topic = self.desired.partitions[iu].topic;
+                let p = self.desired.partitions[iu].partition;
+                let lists = self.throttled.entry(topic).or_default();
+                for &b in &obs.replicas {
+                    if obs.adding.contains(&b) {
+                        lists.1.insert((p, b));
+                    } else {
+                        lists.0.insert((p, b));
+                    }
+                }
+            }
+            self.set_status(i, PartitionStatus::InFlight);
+        } else if at_target {
+            self.uncharge(i);
+            self.set_status(i, PartitionStatus::Done);
+        } else if self.status[iu] != PartitionStatus::Issued {
+            self.uncharge(i);
+            self.set_status(i, PartitionStatus::Pending);
+        }
+    }
+
+    fn observe_other(&mut self, topic: &str, partition: i32, obs: &ObservedPartition) {
+        let key = (topic.to_string(), partition);
+        let unhealthy = obs.unhealthy();
+        if !unhealthy {
+            self.other_baseline.remove(&key);
+        }
+        if obs.below_min_isr() {
+            self.other_below_min.insert(key.clone());
+        } else {
+            self.other_below_min.remove(&key);
+        }
+        if unhealthy && !obs.in_flight() && !self.other_baseline.contains(&key) {
+            self.other_alerting.insert(key);
+        } else {
+            self.other_alerting.remove(&key);
+        }
+    }
+
+    // ----- action results -----
+
+    /// Reports that action `id` succeeded.
+    pub fn action_succeeded(&mut self, id: ActionId) {
+        let Some(o) = self.outstanding.remove(&id) else { return };
+        match o.kind {
+            OutstandingKind::SetThrottles { .. } | OutstandingKind::Cancel { .. } => {}
+            OutstandingKind::Alter { partitions } => {
+                for i in partitions {
+                    if self.status[i as usize] == PartitionStatus::Issued {
+                        self.set_status(i, PartitionStatus::Unconfirmed);
+                    }
+                }
+            }
+            OutstandingKind::ClearThrottles => {
+                self.rate_set.clear();
+                self.throttled.clear();
+                match &mut self.phase {
+                    Phase::Finishing { throttles_cleared } | Phase::Cancelling { throttles_cleared } => {
+                        *throttles_cleared = true;
+                        self.dirty = true;
+                    }
+                    _ => {}
+                }
+            }
+            OutstandingKind::Elect => {
+                if matches!(self.phase, Phase::Finishing { .. }) {
+                    self.phase = Phase::Done { outcome: record::Outcome::Converged };
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Reports that action `id` failed (counts against the error budget). Actions of the
+    /// same step issued after it are taken as not carried out.
+    pub fn action_failed(&mut self, id: ActionId, message: &str) {
+        let Some(o) = self.outstanding.remove(&id) else { return };
+        self.alert(format!("{} failed: {message}", kind_name(&o.kind)));
+        self.revert(o.kind);
+        let later: Vec<ActionId> =
+            self.outstanding.iter().filter(|(k, v)| **k > id && v.step == o.step).map(|(k, _)| *k).collect();
+        for k in later {
+            if let Some(o) = self.outstanding.remove(&k) {
+                self.revert(o.kind);
+            }
+        }
+    }
+
+    pub(crate) fn revert(&mut self, kind: OutstandingKind) {
+        match kind {
+            OutstandingKind::SetThrottles { rate_brokers } => {
+                for b in rate_brokers {
+                    self.rate_set.remove(&b);
+                }
+            }
+            OutstandingKind::Alter { partitions } => {
+                // It may have reached the controller: wait for the next observation.
+                for i in partitions {
+                    if self.status[i as usize] == PartitionStatus::Issued {
+                        self.set_status(i, PartitionStatus::Unconfirmed);
+                    }
+                }
+            }
+            OutstandingKind::Cancel { partitions } => {
+                for i in partitions {
+                    if let Some(c) = self.charged.get_mut(&i) {
+                        c.cancel_sent = false;
+                    }
+                }
+            }
+            OutstandingKind::ClearThrottles | OutstandingKind::Elect => {}
+        }
+    }
+
+    pub(crate) fn alert(&mut self, what: String) {
+        self.alerts += 1;
+        self.last_alert = what;
+    }
+
+    // ----- commands -----
+
+    /// Pauses (persisted before it takes effect). Returns whether the phase changed.
+    pub fn pause(&mut self) -> bool {
+        if matches!(self.phase, Phase::Running) {
+            self.phase = Phase::Paused { reason: PauseReason::Command };
+            self.dirty = true;
+            return true;
+        }
+        false
+    }
+
+    /// Resumes a paused execution and resets the error budget.
+    pub fn resume(&mut self) -> bool {
+        if matches!(self.phase, Phase::Paused { .. }) {
+            self.phase = Phase::Running;
+            self.alerts = 0;
+            self.dirty = true;
+            return true;
+        }
+        false
+    }
+
+    /// Cancels: in-flight moves are rolled back with null targets, then throttles cleared.
+    pub fn cancel(&mut self) -> bool {
+        if matches!(self.phase, Phase::Running | Phase::Paused { .. } | Phase::Finishing { throttles_cleared: false }) {
+            self.phase = Phase::Cancelling { throttles_cleared: false };
+            self.dirty = true;
+            return true;
+        }
+        false
+    }
+
+    // ----- bookkeeping -----
+
+    pub(crate) fn broker(&mut self, id: BrokerId) -> u16 {
+        if let Some(&b) = self.broker_ix.get(&id) {
+            return b;
+        }
+        let b = self.broker_ids.len() as u16;
+        self.broker_ix.insert(id, b);
+        self.broker_ids.push(id);
+        self.broker_load.push(0);
+        self.broker_alive.push(true);
+        b
+    }
+
+    pub(crate) fn set_status(&mut self, i: u32, s: PartitionStatus) {
+        let old = std::mem::replace(&mut self.status[i as usize], s);
+        if old == PartitionStatus::Done && s != PartitionStatus::Done {
+            self.done -= 1;
+        } else if old != PartitionStatus::Done && s == PartitionStatus::Done {
+            self.done += 1;
+        }
+    }
+
+    pub(crate) fn charge(&mut self, i: u32, brokers: Vec<u16>, bytes: u64, own: bool) {
+        let prev = self.uncharge(i);
+        let cap = self.desired.limits.per_broker_concurrency;
+        for &b in &brokers {
+            let l = &mut self.broker_load[b as usize];
+            *l += 1;
+            if *l == cap {
+                self.saturated += 1;
+            }
+        }
+        let (since_ms, cancel_sent, stuck_alerted) =
+            prev.map_or((self.now, false, false), |c| (c.since_ms, c.cancel_sent, c.stuck_alerted));
+        self.charged.insert(i, Charge { brokers, bytes, since_ms, own, cancel_sent, stuck_alerted });
+    }
+
+    pub(crate) fn uncharge(&mut self, i: u32) -> Option<Charge> {
+        let c = self.charged.remove(&i)?;
+        let cap = self.desired.limits.per_broker_concurrency;
+        for &b in &c.brokers {
+            let l = &mut self.broker_load[b as usize];
+            if *l == cap {
+                self.saturated -= 1;
+            }
+            *l = l.saturating_sub(1);
+        }
+        Some(c)
+    }
+
+    /// Moves currently counted against broker `id` (for tests and metrics).
+    pub fn broker_moves(&self, id: BrokerId) -> u32 {
+        self.broker_ix.get(&id).map_or(0, |&b| self.broker_load[b as usize])
+    }
+}
+
+pub(crate) fn kind_name(k: &OutstandingKind) -> &'static str {
+    match k {
+        OutstandingKind::SetThrottles { .. } => "SetThrottles",
+        OutstandingKind::Alter { .. } => "AlterReassignments",
+        OutstandingKind::Cancel { .. } => "CancelReassignments",
+        OutstandingKind::ClearThrottles => "ClearThrottles",
+        OutstandingKind::Elect => "ElectPreferredLeaders",
+    }
+}
