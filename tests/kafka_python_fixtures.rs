@@ -3,6 +3,8 @@
 //! (`expected.json`). Also re-encodes each batch's records with keel's builder and checks
 //! the uncompressed records are byte-identical to kafka-python's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use keel_wire::batch::{
     BatchIter, ControlRecordType, Header, LogEntry, RecordBatch, RecordBatchBuilder,
 };

@@ -1,6 +1,8 @@
 //! Corrupt, truncated and random input: every decoder returns an error naming where, and
 //! none panics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use keel_wire::WireError;
 use keel_wire::batch::compression::decompress_into;
 use keel_wire::batch::{

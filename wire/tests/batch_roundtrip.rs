@@ -1,5 +1,7 @@
 //! Encode → decode → equal, over every codec, header flag combination and batch size.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use bytes::Bytes;
 use keel_wire::batch::{
     BatchIter, Compression, ControlRecord, ControlRecordType, EndTxnMarker, Header, LogEntry,
