@@ -2,6 +2,8 @@
 //! or an error naming the file kind and a position inside the input, and never panics.
 //! The cargo-fuzz targets in `fuzz/fuzz_targets/` do the same for longer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use keel_wire::WireError;
 use keel_wire::segment::{
     AbortedTxn, EpochEntry, LeaderEpochCheckpoint, OffsetCheckpoint, OffsetCheckpointEntry,

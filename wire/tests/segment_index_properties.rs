@@ -4,6 +4,8 @@
 //! `keel_wire::segment` docs); the golden test against real broker files is
 //! `segment_kafka_broker.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use keel_wire::batch::{BatchIter, RecordBatchBuilder};
 use keel_wire::segment::{
     OffsetIndex, SegmentIndexBuilder, SegmentIndexer, SegmentView, TimeIndex,

@@ -3,6 +3,8 @@
 //! settings). The broker's own `.index` and `.timeindex` files must come out of keel's
 //! builder byte for byte, and every reader must agree with what the `.log` files say.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use std::path::{Path, PathBuf};
 
 use keel_wire::batch::{BatchIter, LogEntry};
