@@ -155,11 +155,15 @@ pub fn generate(o: &GenOptions, sink: &mut dyn FnMut(&str) -> Result<()>) -> Res
     let partitions = (o.replicas / rf as u64).max(1);
     let hosts = (0..nb).filter(|&i| brokers[i].state.can_host());
     let cap = |r: usize| hosts.clone().map(|i| brokers[i].capacity[r]).sum::<f64>();
-    let avg_size = 0.45 * cap(0) / (partitions as f64 * rf as f64);
-    let avg_in = 0.40 * cap(1) / (partitions as f64 * rf as f64);
+    // Keep every replica small against the smallest broker (at most ~5% of it even at the
+    // top of the size distribution), so small clusters stay packable.
+    let smallest = |r: usize| hosts.clone().map(|i| brokers[i].capacity[r]).fold(f64::INFINITY, f64::min);
+    let cap_share = |r: usize| 0.02 * smallest(r);
+    let avg_size = (0.45 * cap(0) / (partitions as f64 * rf as f64)).min(cap_share(0));
+    let avg_in = (0.40 * cap(1) / (partitions as f64 * rf as f64)).min(cap_share(1) / 2.0);
     // nw-out per partition: bytes_out + (rf - 1) × bytes_in; bytes_out = 2 × bytes_in on average.
-    let out_factor = ((0.40 * cap(2) / partitions as f64) / avg_in - (rf as f64 - 1.0)).max(0.1);
-    let avg_cpu = 0.30 * cap(3) / (partitions as f64 * rf as f64);
+    let out_factor = ((0.40 * cap(2) / partitions as f64).min(cap_share(2)) / avg_in - (rf as f64 - 1.0)).max(0.1);
+    let avg_cpu = (0.30 * cap(3) / (partitions as f64 * rf as f64)).min(cap_share(3) / 2.0);
     let mut topic = 0u64;
     let mut left_in_topic = 0u64;
     let mut partition_no = 0i32;

@@ -64,6 +64,29 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
             ));
         }
     }
+    if g.enabled(GoalKind::Capacity) {
+        // A single replica larger than every broker's limit fits nowhere.
+        for (p, part) in c.partitions.iter().enumerate() {
+            let load = part.replica_load(false);
+            for r in 0..4 {
+                let best = hosts.iter().map(|&b| g.capacity_threshold[r] * c.brokers[b].capacity[r]).fold(0.0f64, f64::max);
+                if load[r] > best * (1.0 + 1e-12) {
+                    return Err(BalancerError::infeasible(
+                        "capacity",
+                        format!(
+                            "one replica of partition {} needs {} of {}, more than {} × the largest broker's capacity ({})",
+                            c.partition_name(p),
+                            fmt_resource(r, load[r]),
+                            Resource::ALL[r].name(),
+                            g.capacity_threshold[r],
+                            fmt_resource(r, best / g.capacity_threshold[r])
+                        ),
+                        "add larger brokers or split the partition's topic into more partitions",
+                    ));
+                }
+            }
+        }
+    }
     if g.enabled(GoalKind::ReplicaLimit) {
         let total = c.replica_count() as u64;
         let limit = u64::from(g.max_replicas_per_broker);

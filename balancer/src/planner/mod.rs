@@ -62,6 +62,9 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// Upper bound on soft-goal sweeps (they converge long before on every input we tried).
+const MAX_SWEEPS: usize = 40;
+
 pub(crate) fn goal_id(kind: GoalKind) -> u8 {
     GoalKind::ALL.iter().position(|g| *g == kind).unwrap_or(0) as u8
 }
@@ -84,10 +87,18 @@ pub fn plan(cluster: &Cluster, opts: &PlanOptions, progress: &mut dyn FnMut(Prog
     tick("fixing hard goals", progress);
     hard::fix_hard_goals(&mut st, opts, &scope)?;
     if opts.rebalance {
-        for sweep in 0..2 {
+        // Sweep all soft goals, locking each once optimised, until a sweep finds nothing.
+        // Every move strictly lowers its goal's violation without raising a higher-priority
+        // one, so sweeps converge; the last sweep is exactly what re-planning the result
+        // would run, which makes planning idempotent.
+        for sweep in 0..MAX_SWEEPS {
+            st.locked = [false; METRICS];
+            st.topic_locked = false;
             let mut moves = 0;
             for g in &soft {
-                tick(g.kind.name(), progress);
+                if sweep == 0 {
+                    tick(g.kind.name(), progress);
+                }
                 moves += run_soft_goal(&mut st, g.kind, opts);
                 if let Some(k) = g.kind.metric() {
                     st.locked[k] = true;
@@ -95,7 +106,7 @@ pub fn plan(cluster: &Cluster, opts: &PlanOptions, progress: &mut dyn FnMut(Prog
                     st.topic_locked = true;
                 }
             }
-            if sweep == 1 || moves == 0 {
+            if moves == 0 {
                 break;
             }
         }
@@ -259,7 +270,7 @@ fn run_soft_goal(st: &mut State<'_>, kind: GoalKind, _opts: &PlanOptions) -> u64
     let Some(k) = kind.metric() else { return 0 };
     let Some(band) = st.bands[k].clone() else { return 0 };
     let lead_first = kind.leadership_sensitive();
-    let allow_swaps = k != M_REPLICAS && k != M_LEADERS;
+    let allow_swaps = k != M_REPLICAS;
     let mut bal = balance::Balancer::new(st, k, band, id, lead_first, allow_swaps);
     bal.run(4);
     bal.moves
