@@ -287,3 +287,47 @@ fn txn_index_names_the_abort_marker_in_the_log() {
     assert!(txn.last_stable_offset > txn.first_offset);
     assert_eq!(idx.encode(), read(&seg.txn_index));
 }
+
+#[test]
+fn record_level_timestamp_lookup_matches_a_scan_of_every_record() {
+    for (topic, _) in TOPICS {
+        let dir = partition_dir(topic);
+        for seg in &dir.segments {
+            let log = read(&seg.log);
+            let index_bytes = read(&seg.offset_index);
+            let time_bytes = read(&seg.time_index);
+            let index = OffsetIndex::parse(&index_bytes, seg.base_offset).unwrap();
+            let time_index = TimeIndex::parse(&time_bytes, seg.base_offset).unwrap();
+            let view = SegmentView::new(seg.base_offset, &log, index, Some(time_index));
+            // (timestamp, offset) of every record, in log order (all codecs decoded).
+            let mut records = Vec::new();
+            for b in BatchIter::new(&log) {
+                let b = *b.unwrap().as_v2().unwrap();
+                for r in &b.records().unwrap() {
+                    let r = r.unwrap();
+                    records.push((r.timestamp(), r.offset()));
+                }
+            }
+            assert!(records.len() > 700, "{topic} {}", seg.base_offset);
+            let starts = [seg.base_offset, records[records.len() / 2].1];
+            for (i, &(ts, _)) in records.iter().enumerate().step_by(13) {
+                for target in [ts - 1, ts, ts + 1] {
+                    let start = starts[i % 2];
+                    let want = records
+                        .iter()
+                        .find(|r| r.0 >= target && r.1 >= start)
+                        .copied();
+                    let got = view
+                        .find_offset_by_timestamp(target, start)
+                        .unwrap()
+                        .map(|t| (t.timestamp, t.offset));
+                    assert_eq!(
+                        got, want,
+                        "{topic} {}: ts {target} from {start}",
+                        seg.base_offset
+                    );
+                }
+            }
+        }
+    }
+}

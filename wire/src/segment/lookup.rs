@@ -128,3 +128,69 @@ impl<'a> SegmentView<'a> {
         Ok(None)
     }
 }
+
+/// A record found by timestamp: Kafka's `FileRecords.TimestampAndOffset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampAndOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+    /// The batch's partition leader epoch, unless it is unset (-1).
+    pub leader_epoch: Option<i32>,
+    /// Position of the batch holding the record.
+    pub batch_position: u64,
+}
+
+impl SegmentView<'_> {
+    /// Kafka's `LogSegment.findOffsetByTimestamp`, down to the record: the first record at
+    /// or after `starting_offset` whose timestamp is `>= timestamp`. Batches whose max
+    /// timestamp is below the target are skipped without decoding; the others are decoded
+    /// (decompressed if needed) record by record, as `FileRecords.searchForTimestamp` does.
+    /// A legacy magic 1 message counts as one record with its own timestamp.
+    pub fn find_offset_by_timestamp(
+        &self,
+        timestamp: i64,
+        starting_offset: i64,
+    ) -> Result<Option<TimestampAndOffset>> {
+        let ts_floor = self
+            .time_index
+            .map_or(self.base_offset, |t| t.lookup(timestamp).offset);
+        let start = self
+            .offset_index
+            .lookup(ts_floor.max(starting_offset))
+            .position;
+        let mut scratch = Vec::new();
+        for entry in self.scan_from(start)? {
+            match entry? {
+                LogEntry::V2(b) => {
+                    if b.max_timestamp() < timestamp {
+                        continue;
+                    }
+                    let leader_epoch = Some(b.partition_leader_epoch()).filter(|e| *e >= 0);
+                    for r in b.records_with(&mut scratch)? {
+                        let r = r?;
+                        if r.timestamp() >= timestamp && r.offset() >= starting_offset {
+                            return Ok(Some(TimestampAndOffset {
+                                timestamp: r.timestamp(),
+                                offset: r.offset(),
+                                leader_epoch,
+                                batch_position: b.position(),
+                            }));
+                        }
+                    }
+                }
+                LogEntry::Legacy(m) => {
+                    let ts = m.timestamp().unwrap_or(super::NO_TIMESTAMP);
+                    if ts >= timestamp && m.offset() >= starting_offset {
+                        return Ok(Some(TimestampAndOffset {
+                            timestamp: ts,
+                            offset: m.offset(),
+                            leader_epoch: None,
+                            batch_position: m.position(),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -62,6 +62,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Timestamp lookups (Kafka's `ListOffsets` by time) are
+//! [`SegmentView::find_offset_by_timestamp`] (record-level, decoding the batch that matches)
+//! and [`SegmentView::find_batch_for_timestamp`] (batch-level, header only).
+//!
 //! Rebuilding `.index` and `.timeindex` bytes from a `.log` exactly as the broker writes them
 //! is [`SegmentIndexBuilder::build`] (or [`OffsetIndexBuilder`] / [`TimeIndexBuilder`] for
 //! one of them); [`SegmentIndexer`] does the same incrementally, batch by batch.
@@ -87,7 +91,7 @@ pub use index_builder::{
     BuiltIndexes, DEFAULT_INDEX_INTERVAL_BYTES, OffsetIndexBuilder, SegmentIndexBuilder,
     SegmentIndexer, TimeIndexBuilder,
 };
-pub use lookup::{BatchLocation, SegmentView};
+pub use lookup::{BatchLocation, SegmentView, TimestampAndOffset};
 pub use offset_index::{OffsetIndex, OffsetIndexEntry};
 pub use partition_dir::{PartitionDir, PartitionDirName, PartitionDirState, SegmentFiles};
 pub use producer_snapshot::{PRODUCER_SNAPSHOT_VERSION, ProducerSnapshot, ProducerSnapshotEntry};
