@@ -74,6 +74,7 @@ mod be;
 mod checkpoint;
 mod file_name;
 mod index_builder;
+mod indexer;
 mod lookup;
 mod offset_index;
 mod partition_dir;
@@ -87,10 +88,8 @@ pub use checkpoint::{
     RECOVERY_POINT_OFFSET_CHECKPOINT_FILE, REPLICATION_OFFSET_CHECKPOINT_FILE,
 };
 pub use file_name::{SegmentFileKind, SegmentFileName, TransientSuffix};
-pub use index_builder::{
-    BuiltIndexes, DEFAULT_INDEX_INTERVAL_BYTES, OffsetIndexBuilder, SegmentIndexBuilder,
-    SegmentIndexer, TimeIndexBuilder,
-};
+pub use index_builder::{OffsetIndexBuilder, SegmentIndexBuilder, TimeIndexBuilder};
+pub use indexer::{BuiltIndexes, DEFAULT_INDEX_INTERVAL_BYTES, SegmentIndexer};
 pub use lookup::{BatchLocation, SegmentView, TimestampAndOffset};
 pub use offset_index::{OffsetIndex, OffsetIndexEntry};
 pub use partition_dir::{PartitionDir, PartitionDirName, PartitionDirState, SegmentFiles};
