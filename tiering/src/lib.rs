@@ -47,4 +47,6 @@ pub use config::TierConfig;
 pub use error::{Result, TieringError};
 pub use keys::TopicPartition;
 pub use manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
+/// Re-exported so users (and keel's benches) name the same `object_store` version.
+pub use object_store;
 pub use store::TierStore;

@@ -138,8 +138,14 @@ pub fn decode(buf: &[u8], key: &str) -> Result<SegmentManifest> {
         r.pos -= 1;
         return Err(r.err(format!("unsupported version {version}")));
     }
-    let _flags = r.u8("flags")?;
-    let _reserved = r.take::<2>("reserved")?;
+    let flags = r.u8("flags")?;
+    let reserved = r.take::<2>("reserved")?;
+    if flags != 0 || reserved != [0, 0] {
+        r.pos -= 3;
+        return Err(r.err(format!(
+            "unknown flags {flags:#04x} / reserved {reserved:02x?} in version 1"
+        )));
+    }
     let generation = r.u64("generation")?;
     let leader_epoch = r.i32("leader epoch")?;
     let writer_id = r.u64("writer id")?;

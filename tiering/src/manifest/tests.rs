@@ -208,7 +208,9 @@ proptest! {
 
     #[test]
     fn manifest_decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let _ = decode(&bytes, "k");
+        if let Ok(m) = decode(&bytes, "k") {
+            prop_assert_eq!(encode(&m), bytes, "whatever decodes re-encodes to the same bytes");
+        }
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! Upload throughput: keel's segment upload (verify + CRC-32C + multipart + manifest
+//! commits) against a plain `object_store` multipart put of the same bytes, same part size
+//! and concurrency, to the same store in the same run. Local filesystem always; the S3
+//! server too when `KEEL_TEST_S3_BUCKET` and the `AWS_*` env from `./test.sh` are set.
+//! Run: `cargo bench --bench tiering_upload -- --warm-up-time 1 --measurement-time 3`
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // bench code: failing loudly is the point
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use keel_tiering::object_store::WriteMultipart;
+use keel_tiering::testing::{SegmentSpec, segment_bytes, write_segment};
+use keel_tiering::upload::{SegmentSource, UploadOptions, new_attempt_id, upload_segment};
+use keel_tiering::{SegmentManifest, TierStore, TopicPartition};
+
+const PART: usize = 8 << 20;
+const CONCURRENCY: usize = 4;
+
+fn stores() -> Vec<(String, TierStore)> {
+    let dir = std::env::temp_dir().join(format!("keel-bench-store-{}", std::process::id()));
+    let mut out = vec![(
+        "local fs".to_string(),
+        TierStore::open(&format!("file://{}", dir.display())).unwrap_or_else(|e| panic!("{e}")),
+    )];
+    if let Ok(bucket) = std::env::var("KEEL_TEST_S3_BUCKET") {
+        let url = format!("s3://{bucket}/bench-{}", std::process::id());
+        out.push((
+            "s3s-fs".to_string(),
+            TierStore::open(&url).unwrap_or_else(|e| panic!("{e}")),
+        ));
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = SegmentSpec {
+        batches: 128,
+        records_per_batch: 8,
+        value_len: 64 * 1024,
+    }; // ~64 MiB
+    let (log, next) = segment_bytes(0, spec, 0, 1).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_segment(dir.path(), 0, &log).unwrap_or_else(|e| panic!("{e}"));
+    let seg = |ext: &str| dir.path().join(format!("{:020}.{ext}", 0));
+    let src = SegmentSource {
+        base_offset: 0,
+        next_base_offset: next,
+        log: seg("log"),
+        offset_index: Some(seg("index")),
+        time_index: Some(seg("timeindex")),
+        txn_index: None,
+        producer_snapshot: None,
+        leader_epoch_checkpoint: None,
+    };
+    let data = Bytes::from(log);
+    let mut g = c.benchmark_group("upload");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    for (name, store) in stores() {
+        let opts = UploadOptions {
+            part_size: PART,
+            concurrency: CONCURRENCY,
+            ..UploadOptions::default()
+        };
+        g.bench_function(
+            format!("upload_segment ({} MiB, {name})", data.len() >> 20),
+            |b| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        // A fresh partition each time: one segment, manifest started + finished.
+                        let tp =
+                            TopicPartition::new("bench", (new_attempt_id() % 1_000_000) as i32);
+                        let mut m = SegmentManifest::new();
+                        upload_segment(&store, &tp, &src, 0, &mut m, &opts)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"))
+                    })
+                })
+            },
+        );
+        g.bench_function(
+            format!(
+                "ObjectStore::put_multipart ({} MiB, {name})",
+                data.len() >> 20
+            ),
+            |b| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        let key = store
+                            .prefix
+                            .child("plain")
+                            .child(format!("{:016x}", new_attempt_id()));
+                        let up = store
+                            .store
+                            .put_multipart(&key)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        let mut w = WriteMultipart::new_with_chunk_size(up, PART);
+                        for chunk in data.chunks(PART) {
+                            w.wait_for_capacity(CONCURRENCY)
+                                .await
+                                .unwrap_or_else(|e| panic!("{e}"));
+                            w.put(data.slice_ref(chunk));
+                        }
+                        w.finish().await.unwrap_or_else(|e| panic!("{e}"))
+                    })
+                })
+            },
+        );
+        let _ = Arc::clone(&store.store);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
