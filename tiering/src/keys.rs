@@ -176,7 +176,9 @@ mod tests {
             })
         ));
         assert_eq!(parse_object_name("junk"), None);
-        assert_eq!(TopicPartition::parse_dir_name("a-b--1"), None);
+        assert_eq!(TopicPartition::parse_dir_name("topic-x"), None);
+        assert_eq!(TopicPartition::parse_dir_name("-3"), None);
+        assert_eq!(TopicPartition::parse_dir_name("a b-3"), None);
         assert_eq!(
             TopicPartition::parse_dir_name("__consumer_offsets-3"),
             Some(TopicPartition::new("__consumer_offsets", 3))
