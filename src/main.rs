@@ -33,6 +33,29 @@ enum Command {
     /// Per-tenant quotas: `keel quota simulate --workload FILE [--json]` runs a quota workload
     /// through keel's enforcement and distribution code in simulated time.
     Quota(commands::quota::Args),
+    /// Compute a rebalance plan from a cluster snapshot (`keel.cluster/v1`).
+    ///
+    /// Runs the hard goals (rack awareness, capacity, replica limit, broker states) and the
+    /// soft balance goals (replica count, disk, network in/out, CPU, leader count, leader
+    /// bytes-in, topic replica distribution) with Cruise Control's defaults. Prints a
+    /// before/after table per goal, the cost (bytes moved, cross-rack bytes, peak extra disk,
+    /// estimated time) and replica moves against their lower bound. Writes Kafka's
+    /// reassignment JSON (`--out-kafka`) and keel's plan JSON (`--out`). Operations:
+    /// `--add-broker`, `--remove-broker`, `--demote`, `--fix-offline`, `--topics`/`--brokers`
+    /// (restricted), what-if (`--what-if-broker`, `--scale-load`, `--lose-rack`).
+    /// An infeasible input is an error naming the goal, what blocks it and what would help.
+    Plan(commands::plan::Args),
+    /// Run a plan in simulated time and write an HTML report.
+    ///
+    /// Replica moves run in batches under the per-broker concurrency and replication throttle,
+    /// then leadership moves, then a preferred-leader election. The report has per-broker
+    /// utilisation before/after for every resource and the movement timeline. Without
+    /// `--cluster` it uses the bundled skewed 48-broker example; without `--plan` it plans first.
+    Simulate(commands::simulate::Args),
+    /// Write a deterministic synthetic cluster snapshot (for tests, benches and demos).
+    ///
+    /// Example: `keel gen-cluster --brokers 215 --racks 10 --replicas 2800000 --skew 1 --out big.json`.
+    GenCluster(commands::gen_cluster::Args),
     /// Tiered storage (KIP-405) of Kafka log segments in blob storage: upload, expire, ls,
     /// fetch, gc.
     ///
@@ -52,6 +75,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::DumpSegment(args) => commands::dump_segment::run(args),
         Command::Quota(args) => commands::quota::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
+        Command::GenCluster(args) => commands::gen_cluster::run(args),
         Command::Tier(args) => commands::tier::run(args),
     };
     match result {

@@ -175,7 +175,7 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
                     disk[b as usize] -= t.size as f64;
                 }
             }
-            if completed % sample_every == 0 {
+            if completed.is_multiple_of(sample_every) {
                 progress.push((start + at, done_bytes));
             }
         }

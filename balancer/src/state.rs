@@ -195,7 +195,9 @@ impl<'c> State<'c> {
         let (lo, hi) = self.topic_band[t];
         let ca = f64::from(self.topic_count[t * nb + a]);
         let cb = f64::from(self.topic_count[t * nb + b]);
-        !(self.topic_participates[a] && ca - 1.0 < lo) && !(self.topic_participates[b] && cb + 1.0 > hi)
+        let source_drops = self.topic_participates[a] && ca - 1.0 < lo;
+        let dest_overflows = self.topic_participates[b] && cb + 1.0 > hi;
+        !source_drops && !dest_overflows
     }
 
     /// Whether moving replica `slot` to broker `to` keeps every hard goal and every locked

@@ -1,6 +1,9 @@
 //! Golden tests: small hand-written clusters under `tests/golden/` with the plan a reader
 //! can work out by hand (the reasoning is next to each case).
 
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use keel_balancer::{PlanOptions, plan, snapshot};
 use serde_json::Value;
 

@@ -1,6 +1,9 @@
 //! Property tests on random generated clusters (size, racks, replication factor, dead and
 //! new brokers, mixed capacities, skew). Each test is named after the invariant it checks.
 
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::needless_range_loop)]
+
 use std::collections::BTreeSet;
 
 use keel_balancer::generate::{GenOptions, generate_string};

@@ -1,6 +1,9 @@
 //! Malformed snapshots give errors naming the field path; infeasible inputs give an
 //! `Infeasible` error naming the goal, what blocks it and what would make it feasible.
 
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use keel_balancer::{BalancerError, PlanOptions, plan, snapshot};
 
 fn broker(id: i32, rack: &str) -> String {

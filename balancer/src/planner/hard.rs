@@ -1,6 +1,9 @@
 //! Hard goals: feasibility checks with actionable errors, and the fixes that run before any
 //! soft goal (drain dead/removing brokers, rack awareness, capacity, replica limit, demotion).
 
+// Index loops over parallel per-broker / per-resource arrays read better than zips here.
+#![allow(clippy::needless_range_loop)]
+
 use super::{PlanOptions, Scope, goal_id};
 use crate::error::{BalancerError, Result};
 use crate::goals::{GoalKind, M_LEADERS, M_REPLICAS};
@@ -66,10 +69,14 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
     }
     if g.enabled(GoalKind::Capacity) {
         // A single replica larger than every broker's limit fits nowhere.
+        let mut largest = [0.0f64; 4];
+        for r in 0..4 {
+            largest[r] = hosts.iter().map(|&b| g.capacity_threshold[r] * c.brokers[b].capacity[r]).fold(0.0f64, f64::max);
+        }
         for (p, part) in c.partitions.iter().enumerate() {
             let load = part.replica_load(false);
             for r in 0..4 {
-                let best = hosts.iter().map(|&b| g.capacity_threshold[r] * c.brokers[b].capacity[r]).fold(0.0f64, f64::max);
+                let best = largest[r];
                 if load[r] > best * (1.0 + 1e-12) {
                     return Err(BalancerError::infeasible(
                         "capacity",
