@@ -8,7 +8,9 @@
 use bytes::Bytes;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
-use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, BrokerId, MetadataRequest, MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use keel_wire::WireError;
 use keel_wire::frame::{
@@ -110,6 +112,32 @@ proptest! {
         prop_assert_eq!(&decoded.header, &header);
         prop_assert_eq!(decoded.api_key(), Some(ApiKey::Metadata));
         prop_assert_eq!(decoded.body_as::<MetadataRequest>().unwrap(), body);
+    }
+
+    #[test]
+    fn api_versions_requests_round_trip_with_header_tagged_fields(
+        version in 0i16..=4,
+        correlation_id in any::<i32>(),
+        client_id in prop::option::of(name()),
+        software in ("[a-z]{1,10}", "[0-9.]{1,8}"),
+        tagged in prop::collection::btree_map(0i32..50, prop::collection::vec(any::<u8>(), 0..20), 0..4),
+    ) {
+        let flexible = version >= 3;
+        let mut header = request_header::<ApiVersionsRequest>(version, correlation_id, client_id.as_deref());
+        let mut body = ApiVersionsRequest::default();
+        if flexible {
+            // Header v2 and flexible bodies carry tagged fields and the client software.
+            header = header.with_unknown_tagged_fields(tagged.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect());
+            body = body
+                .with_client_software_name(StrBytes::from_string(software.0))
+                .with_client_software_version(StrBytes::from_string(software.1));
+        }
+        let wire = encode_request_frame(&header, &body).unwrap();
+        let mut decoder = FrameDecoder::new();
+        decoder.push(&wire);
+        let decoded = decode_request_frame(&decoder.next_frame().unwrap().unwrap()).unwrap();
+        prop_assert_eq!(&decoded.header, &header);
+        prop_assert_eq!(decoded.body_as::<ApiVersionsRequest>().unwrap(), body);
     }
 
     #[test]
