@@ -136,6 +136,8 @@ pub struct Executor {
     pub(crate) alerts: u32,
     pub(crate) last_alert: String,
     pub(crate) outstanding: BTreeMap<ActionId, Outstanding>,
+    /// Move timings from the restored control record: partition → (since, stuck alerted).
+    pub(crate) restored_moves: BTreeMap<u32, (u64, bool)>,
 }
 
 impl Executor {
@@ -159,7 +161,15 @@ impl Executor {
         }
         let phase = control.phase.clone();
         let baseline = control.baseline_unhealthy.clone();
+        let (alerts, last_alert, moves) = (control.alerts, control.last_alert.clone(), control.moves.clone());
         let mut ex = Executor::build(Arc::new(desired), plan_id, holder.into(), Some(control), phase, false, true);
+        ex.alerts = alerts;
+        ex.last_alert = last_alert;
+        for m in moves {
+            if let Some(i) = ex.desired.index_of(&m.topic, m.partition) {
+                ex.restored_moves.insert(i, (m.since_ms, m.stuck_alerted));
+            }
+        }
         for (topic, partition) in baseline {
             match ex.desired.index_of(&topic, partition) {
                 Some(i) => {
@@ -223,6 +233,7 @@ impl Executor {
             alerts: 0,
             last_alert: String::new(),
             outstanding: BTreeMap::new(),
+            restored_moves: BTreeMap::new(),
         }
     }
 
@@ -468,6 +479,8 @@ impl Executor {
     pub(crate) fn alert(&mut self, what: String) {
         self.alerts += 1;
         self.last_alert = what;
+        // Persisted before the next cluster action, so the budget survives a restart.
+        self.dirty = true;
     }
 
     // ----- commands -----
@@ -537,7 +550,12 @@ impl Executor {
             }
         }
         let (since_ms, cancel_sent, stuck_alerted) =
-            prev.map_or((self.now, false, false), |c| (c.since_ms, c.cancel_sent, c.stuck_alerted));
+            // Before the first step `now` is unknown: the first step stamps it.
+            match (prev, self.restored_moves.remove(&i)) {
+                (Some(c), _) => (c.since_ms, c.cancel_sent, c.stuck_alerted),
+                (None, Some((since, stuck))) => (since, false, stuck),
+                (None, None) => (if self.step_no == 0 { u64::MAX } else { self.now }, false, false),
+            };
         self.charged.insert(i, Charge { brokers, bytes, since_ms, own, cancel_sent, stuck_alerted });
     }
 

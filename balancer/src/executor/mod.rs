@@ -49,4 +49,4 @@ pub mod testing;
 pub use action::{Action, ActionId, Move, ObservedPartition, Step, Throttles, TopicThrottle};
 pub use core::{Executor, PartitionStatus, Status, ThrottledReplicas};
 pub use desired::{BrokerId, DesiredPartition, DesiredState, Limits, TargetPartition};
-pub use record::{ControlRecord, Outcome, Phase, PauseReason};
+pub use record::{ControlRecord, MoveProgress, Outcome, Phase, PauseReason};

@@ -114,6 +114,27 @@ pub struct ControlRecord {
     pub phase: Phase,
     /// Partitions already under-replicated or offline when the plan started (tolerated).
     pub baseline_unhealthy: Vec<(String, i32)>,
+    /// Transient alerts since the last resume (the error budget survives restarts).
+    pub alerts: u32,
+    /// The last alert.
+    pub last_alert: String,
+    /// Moves of this plan in flight at the time of writing: when each was first seen, so a
+    /// restarted executor keeps timing it.
+    pub moves: Vec<MoveProgress>,
+}
+
+/// Progress of one move in flight, as persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveProgress {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// First seen issued or in flight, ms.
+    pub since_ms: u64,
+    /// Already counted as stuck.
+    pub stuck_alerted: bool,
 }
 
 impl ControlRecord {

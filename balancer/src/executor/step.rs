@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::action::{Action, ActionId, Move, Step, Throttles, TopicThrottle};
 use super::core::{Executor, Outstanding, OutstandingKind, PartitionStatus, PendingPersist, kind_name};
 use super::desired::BrokerId;
-use super::record::{CONTROL_FORMAT, ControlRecord, Outcome, PauseReason, Phase};
+use super::record::{CONTROL_FORMAT, ControlRecord, MoveProgress, Outcome, PauseReason, Phase};
 
 enum LeaseState {
     Held,
@@ -23,6 +23,13 @@ impl Executor {
         self.now = self.now.max(now);
         let now = self.now;
         self.step_no += 1;
+        if self.step_no == 1 {
+            for c in self.charged.values_mut() {
+                if c.since_ms == u64::MAX {
+                    c.since_ms = now;
+                }
+            }
+        }
         let poll = self.desired.limits.poll_ms;
         let mut out = Vec::new();
         self.expire_actions(now);
@@ -124,6 +131,19 @@ impl Executor {
             expires_at_ms: now + self.desired.limits.lease_ms,
             phase: self.phase.clone(),
             baseline_unhealthy: baseline,
+            alerts: self.alerts,
+            last_alert: self.last_alert.clone(),
+            moves: self
+                .charged
+                .iter()
+                .filter(|(_, c)| c.own && c.since_ms != u64::MAX)
+                .map(|(&i, c)| MoveProgress {
+                    topic: self.desired.topic_of(i as usize).to_string(),
+                    partition: self.desired.partitions[i as usize].partition,
+                    since_ms: c.since_ms,
+                    stuck_alerted: c.stuck_alerted,
+                })
+                .collect(),
         };
         let with_plan = !self.plan_persisted;
         self.pending_persist = Some(PendingPersist { seq: self.my_seq, epoch, at_ms: now, with_plan });
@@ -186,7 +206,7 @@ impl Executor {
             if c.own && !c.stuck_alerted {
                 let copy_ms = c.bytes.saturating_mul(1000) / limits.throttle_bytes_per_sec;
                 let allowed = copy_ms.saturating_mul(u64::from(limits.stuck_factor)) + limits.stuck_grace_ms;
-                if now >= c.since_ms + allowed {
+                if now >= c.since_ms.saturating_add(allowed) {
                     c.stuck_alerted = true;
                     stuck.push(i);
                 }
@@ -213,6 +233,12 @@ impl Executor {
             if self.charged.is_empty()
                 && let Some(detail) = blocked
             {
+                self.pause_with(now, PauseReason::Blocked { detail }, out);
+            } else if let Some((&i, _)) = self.charged.iter().next()
+                && self.charged.values().all(|c| c.stuck_alerted)
+            {
+                // Nothing can go and everything in flight is stuck: waiting would not end.
+                let detail = format!("{} move(s) stuck, first {}", self.charged.len(), self.name(i));
                 self.pause_with(now, PauseReason::Blocked { detail }, out);
             }
             return;
@@ -394,8 +420,11 @@ impl Executor {
     }
 
     fn clear_throttles(&mut self, now: u64) -> Action {
+        // Every broker known, not only those of this incarnation's moves: an earlier
+        // incarnation may have throttled a source broker that no longer holds a replica.
         let mut brokers: BTreeSet<BrokerId> = self.desired.replicas.iter().copied().collect();
         brokers.extend(self.current.iter().flatten().copied());
+        brokers.extend(self.broker_ids.iter().copied());
         let id = self.next_id(OutstandingKind::ClearThrottles, now);
         Action::ClearThrottles { id, brokers: brokers.into_iter().collect(), topics: self.desired.topics.clone() }
     }

@@ -430,6 +430,8 @@ pub struct RunOptions {
     pub max_advance_ms: u64,
     /// A paused executor counts as settled after this much simulated time without resuming.
     pub settle_paused_ms: u64,
+    /// Print every step's actions to stderr (debugging).
+    pub trace: bool,
 }
 
 impl Default for RunOptions {
@@ -441,6 +443,7 @@ impl Default for RunOptions {
             max_steps: 100_000,
             max_advance_ms: 5_000,
             settle_paused_ms: 600_000,
+            trace: false,
         }
     }
 }
@@ -491,11 +494,14 @@ pub struct RunReport {
 fn rebuild(sim: &SimCluster, desired: &DesiredState, holder: &str) -> Executor {
     let restored = sim.plan_record.as_ref().and_then(|p| {
         let d = record::decode_plan(p.as_bytes()).ok()?;
-        let last = sim.control_log.iter().rev().filter_map(|c| ControlRecord::decode(c.as_bytes()).ok()).find(|c| c.plan_id == record::plan_id(&d))?;
+        let id = record::plan_id(&d);
+        let last = sim.control_log.iter().rev().filter_map(|c| ControlRecord::decode(c.as_bytes()).ok()).find(|c| c.plan_id == id)?;
         Executor::restore(d, last, holder).ok()
     });
     let mut ex = restored.unwrap_or_else(|| Executor::new(desired.clone(), holder));
-    for c in &sim.control_log {
+    // The tail of the log is enough here: every incarnation shares one holder id.
+    let tail = sim.control_log.len().saturating_sub(8);
+    for c in &sim.control_log[tail..] {
         if let Ok(rec) = ControlRecord::decode(c.as_bytes()) {
             ex.observe_control_record(&rec);
         }
@@ -521,6 +527,9 @@ pub fn run(sim: &mut SimCluster, desired: &DesiredState, opts: &RunOptions) -> R
         report.steps += 1;
         sim.observe_into(&mut ex);
         let step: Step = ex.step(sim.now_ms);
+        if opts.trace {
+            eprintln!("step {} at {} ms, phase {:?}: {:?}", report.steps, sim.now_ms, ex.phase(), step.actions);
+        }
         // Carry out the actions in order, stopping at the first failure; with kills, stop
         // part-way at a seeded point without reporting results.
         life = life.saturating_sub(1);
