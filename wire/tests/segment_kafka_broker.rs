@@ -331,3 +331,45 @@ fn record_level_timestamp_lookup_matches_a_scan_of_every_record() {
         }
     }
 }
+
+#[test]
+fn log_dir_helpers_read_checkpoints_and_list_partition_dirs() {
+    let cps = keel_wire::segment::LogDirCheckpoints::read(&fixtures().join("log-dir")).unwrap();
+    for (topic, _) in TOPICS {
+        let leo = log_end_offset(&partition_dir(topic));
+        assert_eq!(cps.high_watermark(topic, 0), Some(leo));
+        assert_eq!(cps.recovery_points.offset(topic, 0), Some(leo));
+    }
+    // A directory without checkpoints reads as empty, as Kafka treats missing files.
+    let empty =
+        keel_wire::segment::LogDirCheckpoints::read(&fixtures().join("keel-fixture-dense-0"))
+            .unwrap();
+    assert!(empty.high_watermarks.entries.is_empty());
+    // The fixture root holds the two partition dirs and `log-dir`, which is not one.
+    let listing = keel_wire::segment::list_partition_dirs(&fixtures()).unwrap();
+    let names: Vec<(String, i32)> = listing
+        .partitions
+        .iter()
+        .map(|(n, _)| (n.topic.clone(), n.partition))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("keel-fixture-dense".to_owned(), 0),
+            ("keel-fixture-sparse".to_owned(), 0)
+        ]
+    );
+    assert_eq!(listing.other, vec![fixtures().join("log-dir")]);
+}
+
+#[test]
+fn a_malformed_checkpoint_names_the_kafka_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("keel-segment-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(REPLICATION_OFFSET_CHECKPOINT_FILE);
+    std::fs::write(&path, "0\n2\norders 0 10\norders one 11\n").unwrap();
+    let err = OffsetCheckpoint::read_file(&path).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(err.contains("replication-offset-checkpoint"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+}

@@ -143,9 +143,15 @@ pub struct LeaderEpochCheckpoint {
 impl LeaderEpochCheckpoint {
     const FILE_KIND: &'static str = LEADER_EPOCH_CHECKPOINT_FILE;
 
-    /// Parses the file's bytes.
+    /// Parses the file's bytes (errors say "offset checkpoint").
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let kind = Self::FILE_KIND;
+        Self::parse_as(bytes, Self::FILE_KIND)
+    }
+
+    /// Parses the file's bytes, naming the file `file_kind` in errors (for instance
+    /// [`REPLICATION_OFFSET_CHECKPOINT_FILE`]).
+    pub fn parse_as(bytes: &[u8], file_kind: &'static str) -> Result<Self> {
+        let kind = file_kind;
         let entries = read_checkpoint(bytes, kind, |line, parts| {
             let bad = |reason: String| WireError::Checkpoint {
                 file_kind: kind,
@@ -236,9 +242,15 @@ pub struct OffsetCheckpoint {
 impl OffsetCheckpoint {
     const FILE_KIND: &'static str = "offset checkpoint";
 
-    /// Parses the file's bytes.
+    /// Parses the file's bytes (errors say "offset checkpoint").
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let kind = Self::FILE_KIND;
+        Self::parse_as(bytes, Self::FILE_KIND)
+    }
+
+    /// Parses the file's bytes, naming the file `file_kind` in errors (for instance
+    /// [`REPLICATION_OFFSET_CHECKPOINT_FILE`]).
+    pub fn parse_as(bytes: &[u8], file_kind: &'static str) -> Result<Self> {
+        let kind = file_kind;
         let entries = read_checkpoint(bytes, kind, |line, parts| {
             let bad = |reason: String| WireError::Checkpoint {
                 file_kind: kind,
@@ -264,9 +276,22 @@ impl OffsetCheckpoint {
         Ok(OffsetCheckpoint { entries })
     }
 
-    /// Reads and parses the file at `path`.
+    /// Reads and parses the file at `path`; errors name the file by its Kafka name when it
+    /// has one of the three log-dir checkpoint names.
     pub fn read_file(path: &Path) -> Result<Self> {
-        Self::parse(&read_file_bytes(path)?)
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let kind = [
+            REPLICATION_OFFSET_CHECKPOINT_FILE,
+            RECOVERY_POINT_OFFSET_CHECKPOINT_FILE,
+            LOG_START_OFFSET_CHECKPOINT_FILE,
+        ]
+        .into_iter()
+        .find(|k| *k == name)
+        .unwrap_or(Self::FILE_KIND);
+        Self::parse_as(&read_file_bytes(path)?, kind)
     }
 
     /// The file's text as Kafka writes it.

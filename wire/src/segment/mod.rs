@@ -75,6 +75,7 @@ mod checkpoint;
 mod file_name;
 mod index_builder;
 mod indexer;
+mod log_dir;
 mod lookup;
 mod offset_index;
 mod partition_dir;
@@ -90,6 +91,7 @@ pub use checkpoint::{
 pub use file_name::{SegmentFileKind, SegmentFileName, TransientSuffix};
 pub use index_builder::{OffsetIndexBuilder, SegmentIndexBuilder, TimeIndexBuilder};
 pub use indexer::{BuiltIndexes, DEFAULT_INDEX_INTERVAL_BYTES, SegmentIndexer};
+pub use log_dir::{LogDirCheckpoints, LogDirListing, list_partition_dirs};
 pub use lookup::{BatchLocation, SegmentView, TimestampAndOffset};
 pub use offset_index::{OffsetIndex, OffsetIndexEntry};
 pub use partition_dir::{PartitionDir, PartitionDirName, PartitionDirState, SegmentFiles};
