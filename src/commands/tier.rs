@@ -95,6 +95,10 @@ struct UploadArgs {
     /// Upload rate limit in bytes/s (all partitions together).
     #[arg(long)]
     rate: Option<u64>,
+    /// Compress segment data with zstd at this level, in independent 1 MiB chunks (reads
+    /// stay ranged).
+    #[arg(long)]
+    zstd_level: Option<i32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -185,6 +189,8 @@ async fn upload(a: UploadArgs) -> anyhow::Result<ExitCode> {
             concurrency: a.concurrency,
             rate: a.rate.map(|r| Arc::new(RateLimiter::new(r))),
             writer_id: new_attempt_id(),
+            zstd_level: a.zstd_level,
+            chunk_size: keel_tiering::chunks::DEFAULT_CHUNK_SIZE,
         },
         now_ms: now_ms(),
         delete_local: a.delete_local,

@@ -20,6 +20,7 @@ use object_store::{GetOptions, GetRange};
 use parking_lot::Mutex;
 
 use crate::cache::ObjectCache;
+use crate::chunks::{ChunkTable, decompress_frames};
 use crate::error::{Result, TieringError};
 use crate::keys::{TopicPartition, segment_key};
 use crate::manifest::{ObjectKind, RemoteSegment, SegmentManifest};
@@ -114,6 +115,20 @@ impl RemoteReader {
                 });
             }
         }
+        if kind == ObjectKind::Log && seg.checksums.zstd_chunks {
+            let table = ChunkTable::parse_tail(&bytes, key.as_ref())?;
+            let n = table.offsets.len().saturating_sub(1);
+            if n == 0 {
+                return Ok(Bytes::new());
+            }
+            return Ok(Bytes::from(decompress_frames(
+                &bytes,
+                &table,
+                0,
+                n - 1,
+                key.as_ref(),
+            )?));
+        }
         if kind != ObjectKind::Log {
             self.cache.insert(key.as_ref(), bytes.clone());
         }
@@ -174,7 +189,7 @@ impl RemoteReader {
             seg.attempt,
             ObjectKind::Log,
         );
-        let data = self.get_range(&log_key, start, end).await?;
+        let data = self.read_raw(&seg, &log_key, start, end).await?;
         match select_batches(&data, start, offset, max_bytes, log_key.as_ref())? {
             Selection::Found { from, to } => Ok(FetchResult {
                 records: data.slice(from..to),
@@ -184,7 +199,7 @@ impl RemoteReader {
             Selection::NeedMore { position, len } => {
                 // Only when the index points further back than Kafka's does: a second GET.
                 let data = self
-                    .get_range(&log_key, position, (position + len).min(size))
+                    .read_raw(&seg, &log_key, position, (position + len).min(size))
                     .await?;
                 Ok(FetchResult {
                     records: data,
@@ -193,6 +208,73 @@ impl RemoteReader {
                 })
             }
         }
+    }
+
+    /// Raw segment bytes `start..end` with one ranged GET (through the chunk table for
+    /// compressed objects; the table is fetched once and cached).
+    async fn read_raw(
+        &self,
+        seg: &RemoteSegment,
+        key: &object_store::path::Path,
+        start: u64,
+        end: u64,
+    ) -> Result<Bytes> {
+        if !seg.checksums.zstd_chunks {
+            return self.get_range(key, start, end).await;
+        }
+        let table = self.chunk_table(key).await?;
+        let (first, last, range) = table.frames_for(start, end);
+        let data = self.get_range(key, range.start, range.end).await?;
+        let raw = Bytes::from(decompress_frames(&data, &table, first, last, key.as_ref())?);
+        let off = usize::try_from(start - first as u64 * u64::from(table.chunk_size))
+            .unwrap_or(usize::MAX)
+            .min(raw.len());
+        let len = usize::try_from(end - start).unwrap_or(usize::MAX);
+        Ok(raw.slice(off..off.saturating_add(len).min(raw.len())))
+    }
+
+    async fn chunk_table(&self, key: &object_store::path::Path) -> Result<ChunkTable> {
+        let cache_key = format!("{key}#chunk-table");
+        if let Some(tail) = self.cache.get(&cache_key) {
+            return ChunkTable::parse_tail(&tail, key.as_ref());
+        }
+        // HEAD + bounded range rather than a suffix range: not every S3 server supports the latter.
+        let size = self
+            .store
+            .store
+            .head(key)
+            .await
+            .map_err(|e| TieringError::store("head", key, e))?
+            .size;
+        let mut want = (64 * 1024u64).min(size);
+        for _ in 0..2 {
+            let opts = GetOptions {
+                range: Some(GetRange::Bounded(size - want..size)),
+                ..GetOptions::default()
+            };
+            let r = self
+                .store
+                .store
+                .get_opts(key, opts)
+                .await
+                .map_err(|e| TieringError::store("get chunk table", key, e))?;
+            let tail = r
+                .bytes()
+                .await
+                .map_err(|e| TieringError::store("read", key, e))?;
+            let need =
+                ChunkTable::encoded_len(ChunkTable::count_from_tail(&tail, key.as_ref())?) as u64;
+            if need <= tail.len() as u64 {
+                let table = ChunkTable::parse_tail(&tail, key.as_ref())?;
+                self.cache.insert(&cache_key, tail);
+                return Ok(table);
+            }
+            want = need.min(size);
+        }
+        Err(TieringError::RemoteFormat {
+            key: key.to_string(),
+            reason: "chunk table larger than announced".into(),
+        })
     }
 
     async fn get_range(

@@ -18,12 +18,13 @@
 //!   manifest commit (conditional put of a new generation);
 //! - [`verify`], [`upload`], [`sync`]: verification before upload, the upload shell, and
 //!   the sidecar's pass over a broker's log dir;
-//! - [`fetch`] (+ [`cache`]): the remote read path; [`expire`]: remote retention;
+//! - [`fetch`] (+ [`cache`], [`chunks`] for zstd-chunked objects): the remote read path; [`expire`]: remote retention;
 //!   [`gc`]: orphan collection;
 //! - [`fault`]: a fault-injecting store wrapper for crash-safety tests;
 //! - [`ratelimit`]: byte-rate limits; [`testing`]: synthetic log dirs for tests and benches.
 
 pub mod cache;
+pub mod chunks;
 pub mod config;
 pub mod eligibility;
 pub mod error;

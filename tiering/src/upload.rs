@@ -13,6 +13,9 @@
 //! 4. commit the manifest with COPY_SEGMENT_FINISHED and every object's CRC-32C (the
 //!    commit point; a writer that lost the conditional put gets an error and must reload).
 //!
+//! With `zstd_level` set, the `.log` is stored as independent zstd frames per chunk plus a
+//! chunk table ([`crate::chunks`]); the manifest flags it.
+//!
 //! A failed attempt deletes what it wrote (best effort; [`crate::gc`] catches the rest).
 
 use std::hash::{BuildHasher, Hasher};
@@ -49,6 +52,10 @@ pub struct UploadOptions {
     pub rate: Option<Arc<RateLimiter>>,
     /// Id of this writer process, recorded in the manifest.
     pub writer_id: u64,
+    /// Compress the `.log` with zstd at this level, chunk by chunk ([`crate::chunks`]).
+    pub zstd_level: Option<i32>,
+    /// Raw chunk size for compression (a divisor of `part_size`, else `part_size` is used).
+    pub chunk_size: usize,
 }
 
 impl Default for UploadOptions {
@@ -58,6 +65,8 @@ impl Default for UploadOptions {
             concurrency: DEFAULT_CONCURRENCY,
             rate: None,
             writer_id: new_attempt_id(),
+            zstd_level: None,
+            chunk_size: crate::chunks::DEFAULT_CHUNK_SIZE,
         }
     }
 }
@@ -169,8 +178,9 @@ async fn upload_objects(
         seg.attempt,
         ObjectKind::Log,
     );
-    let (crc, summary) =
+    let (crc, summary, compressed) =
         upload_log(store, &log_key, &src.log, u64::from(seg.size_bytes), opts).await?;
+    checksums.zstd_chunks = compressed;
     if summary.first_offset.is_some_and(|f| f < src.base_offset)
         || summary
             .last_offset
@@ -244,33 +254,59 @@ async fn read_full(
     Ok(())
 }
 
-/// Streams the `.log` to `key`, verifying each part before it is sent. Returns the
-/// object's CRC-32C and the walk summary.
+/// Streams the `.log` to `key`, verifying each part before it is sent (and compressing it
+/// chunk by chunk when `opts.zstd_level` is set). Returns the stored object's CRC-32C, the
+/// walk summary and whether the object is compressed.
 pub async fn upload_log(
     store: &TierStore,
     key: &Key,
     path: &Path,
     size: u64,
     opts: &UploadOptions,
-) -> Result<(u32, SegmentSummary)> {
+) -> Result<(u32, SegmentSummary, bool)> {
     let part_size = opts.part_size.max(1);
+    let chunk_size = if opts.chunk_size > 0 && part_size.is_multiple_of(opts.chunk_size) {
+        opts.chunk_size
+    } else {
+        part_size
+    };
     let mut file = tokio::fs::File::open(path)
         .await
         .map_err(|e| TieringError::io("open", path, e))?;
     let mut verifier = SegmentVerifier::new(path);
     let mut crc = 0u32;
+    let mut lens: Vec<u32> = Vec::new();
+    // Raw part -> bytes to store (compressed frames when asked).
+    let encode = |buf: Vec<u8>, lens: &mut Vec<u32>| -> Result<Vec<u8>> {
+        match opts.zstd_level {
+            None => Ok(buf),
+            Some(level) => {
+                let mut out = Vec::with_capacity(buf.len() / 2);
+                crate::chunks::compress_into(&buf, chunk_size, level, &mut out, lens)?;
+                Ok(out)
+            }
+        }
+    };
+    let table = |lens: &[u32]| {
+        crate::chunks::ChunkTable::new(u32::try_from(chunk_size).unwrap_or(u32::MAX), size, lens)
+            .encode()
+    };
     if size <= part_size as u64 {
         let mut buf = Vec::new();
         read_full(&mut file, path, &mut buf, part_size).await?;
         verifier.feed(&buf)?;
         let summary = verifier.finish()?;
         check_size(path, size, summary.bytes)?;
-        crc = crc32c::crc32c(&buf);
-        if let Some(rate) = &opts.rate {
-            rate.acquire(buf.len() as u64).await;
+        let mut stored = encode(buf, &mut lens)?;
+        if opts.zstd_level.is_some() {
+            stored.extend(table(&lens));
         }
-        store.put(key, Bytes::from(buf)).await?;
-        return Ok((crc, summary));
+        crc = crc32c::crc32c(&stored);
+        if let Some(rate) = &opts.rate {
+            rate.acquire(stored.len() as u64).await;
+        }
+        store.put(key, Bytes::from(stored)).await?;
+        return Ok((crc, summary, opts.zstd_level.is_some()));
     }
     let upload = store
         .store
@@ -286,18 +322,28 @@ pub async fn upload_log(
                 break;
             }
             verifier.feed(&buf)?;
-            crc = crc32c::crc32c_append(crc, &buf);
+            let stored = encode(buf, &mut lens)?;
+            crc = crc32c::crc32c_append(crc, &stored);
             if let Some(rate) = &opts.rate {
-                rate.acquire(buf.len() as u64).await;
+                rate.acquire(stored.len() as u64).await;
             }
             writer
                 .wait_for_capacity(opts.concurrency.max(1))
                 .await
                 .map_err(|e| TieringError::store("upload part", key, e))?;
-            writer.put(Bytes::from(buf));
+            if opts.zstd_level.is_some() {
+                writer.write(&stored);
+            } else {
+                writer.put(Bytes::from(stored));
+            }
         }
         let summary = std::mem::replace(&mut verifier, SegmentVerifier::new(path)).finish()?;
         check_size(path, size, summary.bytes)?;
+        if opts.zstd_level.is_some() {
+            let t = table(&lens);
+            crc = crc32c::crc32c_append(crc, &t);
+            writer.write(&t);
+        }
         Ok(summary)
     }
     .await;
@@ -307,7 +353,7 @@ pub async fn upload_log(
                 .finish()
                 .await
                 .map_err(|e| TieringError::store("complete multipart", key, e))?;
-            Ok((crc, summary))
+            Ok((crc, summary, opts.zstd_level.is_some()))
         }
         Err(e) => {
             let _ = writer.abort().await;

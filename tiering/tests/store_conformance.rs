@@ -36,6 +36,10 @@ macro_rules! conformance_suite {
                 suite::expire_advances_log_start_before_deleting($open).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn zstd_chunked_upload_roundtrips_and_reads_with_one_get() {
+                suite::zstd_chunked_upload_roundtrips_and_reads_with_one_get($open).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn gc_removes_only_old_orphans() {
                 suite::gc_removes_only_old_orphans($open).await;
             }

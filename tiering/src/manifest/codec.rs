@@ -6,7 +6,7 @@
 //!
 //! Entry: base offset i64 · last-offset delta u32 · max timestamp i64 · size u32 ·
 //! leader epoch i32 · attempt u64 · state u8 · object mask u8 · one CRC-32C u32 per bit set
-//! in the mask (bit i = [`ObjectKind::ALL`]\[i\]).
+//! in the mask (bit i = [`ObjectKind::ALL`]\[i\]; bit 7 = the `.log` is zstd-chunked).
 //!
 //! Trailer: CRC-32C u32 of every byte before it.
 
@@ -172,13 +172,16 @@ pub fn decode(buf: &[u8], key: &str) -> Result<SegmentManifest> {
             return Err(r.err(format!("segment {i}: unknown state {state_id}")));
         };
         let mask = r.u8("object mask")?;
-        if mask & 0b1100_0000 != 0 {
+        if mask & 0b0100_0000 != 0 {
             r.pos -= 1;
             return Err(r.err(format!(
                 "segment {i}: unknown object bits in mask {mask:#04x}"
             )));
         }
-        let mut checksums = ObjectChecksums::default();
+        let mut checksums = ObjectChecksums {
+            zstd_chunks: mask & 0x80 != 0,
+            ..ObjectChecksums::default()
+        };
         for kind in ObjectKind::ALL {
             if mask & (1 << kind.bit()) != 0 {
                 checksums.set(kind, r.u32("object checksum")?);

@@ -99,10 +99,12 @@ impl ObjectKind {
     }
 }
 
-/// CRC-32C of each object present for a segment.
+/// CRC-32C of each object present for a segment, and whether the `.log` object is
+/// zstd-compressed chunk by chunk ([`crate::chunks`]; bit 7 of the encoded mask).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct ObjectChecksums {
     crcs: [Option<u32>; 6],
+    pub zstd_chunks: bool,
 }
 
 impl ObjectChecksums {
@@ -127,7 +129,9 @@ impl ObjectChecksums {
         self.crcs
             .iter()
             .enumerate()
-            .fold(0u8, |m, (i, c)| if c.is_some() { m | (1 << i) } else { m })
+            .fold(u8::from(self.zstd_chunks) << 7, |m, (i, c)| {
+                if c.is_some() { m | (1 << i) } else { m }
+            })
     }
 }
 

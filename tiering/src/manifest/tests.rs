@@ -165,7 +165,10 @@ fn arb_manifest() -> impl Strategy<Value = SegmentManifest> {
             let mut next = 0i64;
             for (gap, len, ts, size, attempt, mask, crcs) in specs {
                 let base = next + gap;
-                let mut checksums = ObjectChecksums::default();
+                let mut checksums = ObjectChecksums {
+                    zstd_chunks: mask & 32 != 0,
+                    ..ObjectChecksums::default()
+                };
                 for k in ObjectKind::ALL {
                     if mask & (1 << k.bit()) != 0 {
                         checksums.set(k, crcs[k.bit()]);

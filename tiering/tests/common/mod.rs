@@ -379,6 +379,73 @@ pub mod suite {
         assert_eq!(r.log_start_after, 300);
     }
 
+    pub async fn zstd_chunked_upload_roundtrips_and_reads_with_one_get(store: TierStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let tp = TopicPartition::new("zstd", 2);
+        let spec = keel_tiering::testing::SegmentSpec {
+            batches: 400,
+            records_per_batch: 3,
+            value_len: 20_000,
+        };
+        make_log_dir(
+            dir.path(),
+            &[(tp.clone(), vec![spec, small(), small()])],
+            1_000,
+        );
+        let mut st = settings();
+        st.opts.zstd_level = Some(3);
+        st.opts.chunk_size = MIB;
+        sync_log_dir(&store, dir.path(), &st).await.unwrap();
+        let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
+        let first = m.readable().next().copied().unwrap();
+        assert!(first.checksums.zstd_chunks);
+        let local = std::fs::read(seg_path(dir.path(), &tp, 0, "log")).unwrap();
+        assert!(
+            local.len() > 20 * MIB,
+            "spans several parts and many chunks"
+        );
+        let stored: u64 = store
+            .list_all(&store.prefix)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|o| {
+                o.location.as_ref().ends_with(".log")
+                    && o.location.as_ref().contains("/00000000000000000000-")
+            })
+            .map(|o| o.size)
+            .sum();
+        assert!(
+            stored < local.len() as u64 / 2,
+            "compressible data shrinks: {stored} of {}",
+            local.len()
+        );
+        let (counted, faults) = faulty(&store);
+        let reader = RemoteReader::new(counted, 1 << 20, None);
+        let whole = reader
+            .get_object(&tp, &first, ObjectKind::Log)
+            .await
+            .unwrap();
+        assert!(
+            whole[..] == local[..],
+            "decompressed object equals the local segment"
+        );
+        reader.fetch(&tp, 0, 1).await.unwrap(); // warms manifest, index and chunk table
+        for offset in [0i64, 1, 599, 600, 1199] {
+            faults.reset_counts();
+            let r = reader.fetch(&tp, offset, 100_000).await.unwrap();
+            assert_eq!(faults.count(Op::Get), 1, "one GET for offset {offset}");
+            let pos = r.position as usize;
+            assert_eq!(&local[pos..pos + r.records.len()], &r.records[..]);
+            let b = keel_wire::batch::BatchIter::new(&r.records)
+                .next()
+                .unwrap()
+                .unwrap();
+            let b = b.as_v2().unwrap();
+            assert!(b.base_offset() <= offset && offset <= b.last_offset());
+        }
+    }
+
     pub async fn gc_removes_only_old_orphans(store: TierStore) {
         let dir = tempfile::tempdir().unwrap();
         let tp = TopicPartition::new("gc", 0);
