@@ -177,6 +177,23 @@ proptest! {
         }
     }
 
+    /// `upper_bound_by_position` and `lookup` agree with linear searches over the entries.
+    #[test]
+    fn index_searches_match_linear_searches((base, specs, interval) in segment(), probe in any::<u32>()) {
+        let (log, _) = build_log(base, &specs);
+        let built = SegmentIndexBuilder::new(base).index_interval_bytes(interval).build(&log).unwrap();
+        let index = OffsetIndex::parse(&built.offset_index, base).unwrap();
+        let entries: Vec<_> = index.iter().collect();
+        let position = u64::from(probe) % (log.len() as u64 + 2);
+        prop_assert_eq!(
+            index.upper_bound_by_position(position),
+            entries.iter().copied().find(|e| u64::from(e.position) >= position)
+        );
+        let target = base + i64::from(probe % 1_000);
+        let floor = entries.iter().copied().rev().find(|e| e.offset <= target);
+        prop_assert_eq!(index.lookup(target).position, floor.map_or(0, |e| e.position));
+    }
+
     /// An active segment's index is preallocated and zero-filled; reading it gives the same
     /// entries as the trimmed file.
     #[test]

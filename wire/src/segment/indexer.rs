@@ -30,6 +30,9 @@
 //! error when an offset does not fit the segment's 32-bit relative range or a batch
 //! does not increase the offset; so does this builder, naming the batch's byte position.
 //!
+//! Kafka rolls a segment before its preallocated index fills (`segment.index.bytes`, 10 MiB:
+//! 1,310,720 offset entries, 873,813 time entries); these builders do not cap the count.
+//!
 //! Checked byte for byte against the `.index` and `.timeindex` files of a real Kafka 3.9.1
 //! broker (`tests/fixtures/kafka-broker/`, test `wire/tests/segment_kafka_broker.rs`).
 

@@ -169,6 +169,26 @@ impl<'a> OffsetIndex<'a> {
     }
 }
 
+impl OffsetIndex<'_> {
+    /// Kafka's `fetchUpperBoundOffset`: the first entry whose position is `>= position`
+    /// (for a read of `fetch_size` bytes from `start`, pass `start + fetch_size`), which
+    /// bounds how far a read must go. `None` when every entry is before `position`.
+    pub fn upper_bound_by_position(&self, position: u64) -> Option<OffsetIndexEntry> {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            // Positions were checked non-negative by `parse`.
+            let p = i32_from(self.entries, mid * Self::ENTRY_SIZE + 4).unwrap_or(i32::MAX) as u64;
+            if p < position {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.entry(lo)
+    }
+}
+
 /// Appends one `.index` entry (relative offset, position) to `out`.
 pub(crate) fn encode_entry(out: &mut Vec<u8>, relative_offset: i32, position: i32) {
     out.extend_from_slice(&relative_offset.to_be_bytes());
@@ -199,6 +219,17 @@ mod tests {
         assert_eq!(idx.lookup(1025).position, 8500);
         assert_eq!(idx.lookup(i64::MAX).position, 12800);
         assert_eq!(idx.lookup(i64::MIN).position, 0);
+    }
+
+    #[test]
+    fn upper_bound_by_position_finds_first_entry_at_or_after() {
+        let b = bytes(&[(10, 4200), (25, 8500), (40, 12800)]);
+        let idx = OffsetIndex::parse(&b, 1000).unwrap();
+        assert_eq!(idx.upper_bound_by_position(0).unwrap().offset, 1010);
+        assert_eq!(idx.upper_bound_by_position(4200).unwrap().offset, 1010);
+        assert_eq!(idx.upper_bound_by_position(4201).unwrap().offset, 1025);
+        assert_eq!(idx.upper_bound_by_position(12800).unwrap().position, 12800);
+        assert!(idx.upper_bound_by_position(12801).is_none());
     }
 
     #[test]
