@@ -33,7 +33,12 @@ fn bootstrap() -> Vec<String> {
              or start it yourself and `set -a; . .keel-test/kafka.env; set +a`."
         )
     };
-    let brokers: Vec<String> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let brokers: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     assert!(!brokers.is_empty(), "KEEL_KAFKA_BOOTSTRAP is empty");
     brokers
 }
@@ -48,9 +53,12 @@ struct Connection {
 
 impl Connection {
     fn open(address: &str) -> Connection {
-        let stream = TcpStream::connect(address)
-            .unwrap_or_else(|e| panic!("connect to {address}: {e} (is the cluster up? run ./test.sh)"));
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let stream = TcpStream::connect(address).unwrap_or_else(|e| {
+            panic!("connect to {address}: {e} (is the cluster up? run ./test.sh)")
+        });
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
         Connection {
             address: address.to_owned(),
@@ -74,8 +82,16 @@ impl Connection {
                     .complete(&frame)
                     .unwrap_or_else(|e| panic!("response from {}: {e}", self.address));
             }
-            let n = self.stream.read(&mut buf).unwrap_or_else(|e| panic!("read from {}: {e}", self.address));
-            assert!(n > 0, "{} closed the connection ({} bytes buffered)", self.address, self.decoder.buffered_len());
+            let n = self
+                .stream
+                .read(&mut buf)
+                .unwrap_or_else(|e| panic!("read from {}: {e}", self.address));
+            assert!(
+                n > 0,
+                "{} closed the connection ({} bytes buffered)",
+                self.address,
+                self.decoder.buffered_len()
+            );
             self.decoder.push(&buf[..n]);
         }
     }
@@ -92,11 +108,20 @@ impl Connection {
         if response.error_code == 0 {
             return (newest, response);
         }
-        assert_eq!(response.error_code, 35, "ApiVersions v{newest} to {}: unexpected error", self.address);
-        let version = retry_version(&response).expect("the broker lists an ApiVersions range we share");
+        assert_eq!(
+            response.error_code, 35,
+            "ApiVersions v{newest} to {}: unexpected error",
+            self.address
+        );
+        let version =
+            retry_version(&response).expect("the broker lists an ApiVersions range we share");
         self.send(version, &request);
         let response = decode_api_versions_response(&self.receive()).unwrap();
-        assert_eq!(response.error_code, 0, "ApiVersions v{version} to {}", self.address);
+        assert_eq!(
+            response.error_code, 0,
+            "ApiVersions v{version} to {}",
+            self.address
+        );
         (version, response)
     }
 }
@@ -107,11 +132,21 @@ fn every_real_broker_answers_keel_framed_api_versions_and_metadata() {
     for address in &brokers {
         let mut conn = Connection::open(address);
         let (api_versions_version, versions) = conn.api_versions();
-        assert!(api_versions_version >= 3, "{address}: ApiVersions v{api_versions_version}, a 3.x+ broker has v3");
-        assert!(versions.api_keys.len() > 20, "{address} lists only {} APIs", versions.api_keys.len());
+        assert!(
+            api_versions_version >= 3,
+            "{address}: ApiVersions v{api_versions_version}, a 3.x+ broker has v3"
+        );
+        assert!(
+            versions.api_keys.len() > 20,
+            "{address} lists only {} APIs",
+            versions.api_keys.len()
+        );
 
         let metadata_version = negotiate::<MetadataRequest>(&versions).unwrap();
-        assert!(metadata_version >= 9, "{address}: Metadata v{metadata_version} is not a flexible version");
+        assert!(
+            metadata_version >= 9,
+            "{address}: Metadata v{metadata_version} is not a flexible version"
+        );
         assert_eq!(
             negotiate_version(ApiKey::Metadata, 0..=metadata_version, &versions).unwrap(),
             metadata_version
@@ -119,7 +154,10 @@ fn every_real_broker_answers_keel_framed_api_versions_and_metadata() {
 
         // Pipeline two requests (a flexible and a non-flexible Metadata version) before reading:
         // responses must come back in order and match their correlation ids and header versions.
-        conn.send(metadata_version, &MetadataRequest::default().with_topics(None));
+        conn.send(
+            metadata_version,
+            &MetadataRequest::default().with_topics(None),
+        );
         conn.send(1, &MetadataRequest::default().with_topics(None));
         assert_eq!(conn.in_flight.len(), 2);
         for expected_version in [metadata_version, 1] {
@@ -129,17 +167,34 @@ fn every_real_broker_answers_keel_framed_api_versions_and_metadata() {
             let seen: BTreeSet<(i32, String, i32, Option<String>)> = metadata
                 .brokers
                 .iter()
-                .map(|b| (b.node_id.0, b.host.to_string(), b.port, b.rack.as_ref().map(|r| r.to_string())))
+                .map(|b| {
+                    (
+                        b.node_id.0,
+                        b.host.to_string(),
+                        b.port,
+                        b.rack.as_ref().map(|r| r.to_string()),
+                    )
+                })
                 .collect();
             let racks: BTreeSet<Option<String>> = seen.iter().map(|b| b.3.clone()).collect();
-            assert_eq!(seen.len(), 3, "{address} (Metadata v{expected_version}) sees brokers {seen:?}");
+            assert_eq!(
+                seen.len(),
+                3,
+                "{address} (Metadata v{expected_version}) sees brokers {seen:?}"
+            );
             assert_eq!(
                 racks,
-                ["r0", "r1", "r2"].iter().map(|r| Some(r.to_string())).collect(),
+                ["r0", "r1", "r2"]
+                    .iter()
+                    .map(|r| Some(r.to_string()))
+                    .collect(),
                 "{address}: racks of {seen:?}"
             );
             for (_, host, port, _) in &seen {
-                assert!(brokers.contains(&format!("{host}:{port}")), "{host}:{port} is not in KEEL_KAFKA_BOOTSTRAP {brokers:?}");
+                assert!(
+                    brokers.contains(&format!("{host}:{port}")),
+                    "{host}:{port} is not in KEEL_KAFKA_BOOTSTRAP {brokers:?}"
+                );
             }
         }
         assert!(conn.in_flight.is_empty());
@@ -165,6 +220,9 @@ fn every_api_versions_version_the_broker_lists_round_trips_through_keel_frames()
         conn.send(version, &request);
         let response = decode_api_versions_response(&conn.receive()).unwrap();
         assert_eq!(response.error_code, 0, "ApiVersions v{version}");
-        assert_eq!(keel_wire::frame::supported_range(ApiKey::ApiVersions as i16, &response), Some(theirs.clone()));
+        assert_eq!(
+            keel_wire::frame::supported_range(ApiKey::ApiVersions as i16, &response),
+            Some(theirs.clone())
+        );
     }
 }

@@ -48,7 +48,9 @@ fuzz_target!(|data: &[u8]| {
                             again.push(&wire);
                             let frame = again.next_frame().ok().flatten();
                             let decoded = frame.and_then(|f| decode_request_frame(&f).ok());
-                            let body_again = decoded.as_ref().and_then(|d| d.body_as::<ApiVersionsRequest>().ok());
+                            let body_again = decoded
+                                .as_ref()
+                                .and_then(|d| d.body_as::<ApiVersionsRequest>().ok());
                             assert_eq!(body_again.as_ref(), Some(&body));
                         }
                     }

@@ -68,7 +68,8 @@ fn api_versions_v3_request_has_these_exact_bytes() {
 #[test]
 fn metadata_v1_request_uses_header_v1_without_tagged_fields() {
     let header = request_header::<MetadataRequest>(1, 7, None);
-    let frame = encode_request_frame(&header, &MetadataRequest::default().with_topics(None)).unwrap();
+    let frame =
+        encode_request_frame(&header, &MetadataRequest::default().with_topics(None)).unwrap();
     #[rustfmt::skip]
     let expected: &[u8] = &[
         0, 0, 0, 14,
@@ -83,12 +84,19 @@ fn metadata_v1_request_uses_header_v1_without_tagged_fields() {
 #[test]
 fn api_versions_response_v3_has_header_v0() {
     let body = ApiVersionsResponse::default().with_api_keys(vec![
-        ApiVersion::default().with_api_key(3).with_min_version(0).with_max_version(12),
+        ApiVersion::default()
+            .with_api_key(3)
+            .with_min_version(0)
+            .with_max_version(12),
     ]);
     let frame = encode_response_frame::<ApiVersionsRequest>(42, 3, &body).unwrap();
     // size, correlation id, then the body right away: no header tagged-field byte.
     assert_eq!(&frame[4..8], &42i32.to_be_bytes());
-    assert_eq!(&frame[8..10], &0i16.to_be_bytes(), "error code starts the body");
+    assert_eq!(
+        &frame[8..10],
+        &0i16.to_be_bytes(),
+        "error code starts the body"
+    );
     let mut in_flight = InFlightRequests::starting_at(42);
     in_flight.register(ApiKey::ApiVersions as i16, 3);
     let decoded = in_flight.complete(&Frame::new(frame.slice(4..))).unwrap();
@@ -118,7 +126,8 @@ fn responses_must_arrive_in_request_order() {
     let first = in_flight.register(ApiKey::Metadata as i16, 12);
     let second = in_flight.register(ApiKey::Metadata as i16, 12);
     assert_eq!((first, second), (0, 1));
-    let response = encode_response_frame::<MetadataRequest>(second, 12, &MetadataResponse::default()).unwrap();
+    let response =
+        encode_response_frame::<MetadataRequest>(second, 12, &MetadataResponse::default()).unwrap();
     let mut decoder = FrameDecoder::new();
     decoder.push(&response);
     let frame = decoder.next_frame().unwrap().unwrap();
@@ -135,8 +144,12 @@ fn responses_must_arrive_in_request_order() {
 
 #[test]
 fn response_without_request_in_flight_is_refused() {
-    let frame = encode_response_frame::<MetadataRequest>(5, 1, &MetadataResponse::default()).unwrap();
-    let err = InFlightRequests::new().complete(&Frame::new(frame.slice(4..))).unwrap_err().to_string();
+    let frame =
+        encode_response_frame::<MetadataRequest>(5, 1, &MetadataResponse::default()).unwrap();
+    let err = InFlightRequests::new()
+        .complete(&Frame::new(frame.slice(4..)))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no request in flight"), "{err}");
 }
 
@@ -150,32 +163,59 @@ fn correlation_ids_wrap_to_zero() {
 #[test]
 fn body_of_another_api_or_with_leftover_bytes_is_refused() {
     let header = request_header::<MetadataRequest>(1, 1, None);
-    let frame = encode_request_frame(&header, &MetadataRequest::default().with_topics(None)).unwrap();
+    let frame =
+        encode_request_frame(&header, &MetadataRequest::default().with_topics(None)).unwrap();
     let decoded = decode_request_frame(&Frame::new(frame.slice(4..))).unwrap();
-    let err = decoded.body_as::<ApiVersionsRequest>().unwrap_err().to_string();
-    assert!(err.contains("expected a ApiVersions request, the header says Metadata"), "{err}");
+    let err = decoded
+        .body_as::<ApiVersionsRequest>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expected a ApiVersions request, the header says Metadata"),
+        "{err}"
+    );
 
     let mut padded = frame.slice(4..).to_vec();
     padded.extend_from_slice(&[9, 9, 9]);
     let decoded = decode_request_frame(&Frame::new(padded)).unwrap();
-    let err = decoded.body_as::<MetadataRequest>().unwrap_err().to_string();
+    let err = decoded
+        .body_as::<MetadataRequest>()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("3 bytes left over"), "{err}");
 }
 
 #[test]
 fn mismatched_header_and_body_do_not_encode() {
     let header = request_header::<ApiVersionsRequest>(0, 1, None);
-    let err = encode_request_frame(&header, &MetadataRequest::default()).unwrap_err().to_string();
-    assert!(err.contains("names ApiVersions but the body is a Metadata request"), "{err}");
+    let err = encode_request_frame(&header, &MetadataRequest::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("names ApiVersions but the body is a Metadata request"),
+        "{err}"
+    );
     let header = request_header::<MetadataRequest>(99, 1, None);
-    let err = encode_request_frame(&header, &MetadataRequest::default()).unwrap_err().to_string();
+    let err = encode_request_frame(&header, &MetadataRequest::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Metadata v99 is outside"), "{err}");
 }
 
 #[test]
 fn short_or_unknown_request_frames_are_errors_with_positions() {
-    let err = decode_request_frame(&Frame { position: 100, payload: Bytes::from_static(&[0, 3, 0]) }).unwrap_err();
-    assert!(matches!(err, WireError::Frame { position: 104, .. }), "{err:?}");
-    let err = decode_request_frame(&Frame::new(Bytes::from_static(&[0x7f, 0, 0, 1, 0, 0, 0, 1]))).unwrap_err();
+    let err = decode_request_frame(&Frame {
+        position: 100,
+        payload: Bytes::from_static(&[0, 3, 0]),
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, WireError::Frame { position: 104, .. }),
+        "{err:?}"
+    );
+    let err = decode_request_frame(&Frame::new(Bytes::from_static(&[
+        0x7f, 0, 0, 1, 0, 0, 0, 1,
+    ])))
+    .unwrap_err();
     assert!(err.to_string().contains("unknown API key 32512"), "{err}");
 }

@@ -15,14 +15,17 @@ use kafka_protocol::protocol::StrBytes;
 use keel_wire::WireError;
 use keel_wire::frame::{
     Frame, FrameDecoder, InFlightRequests, decode_api_versions_response, decode_request_frame,
-    decode_response_frame,
-    encode_request_frame, encode_response_frame, request_header,
+    decode_response_frame, encode_request_frame, encode_response_frame, request_header,
 };
 use proptest::prelude::*;
 
 /// Pushes `stream` into a decoder in pieces cut at `cuts` (positions, any order, any count) and
 /// returns the frames and the final result of `finish`.
-fn decode_in_pieces(decoder: &mut FrameDecoder, stream: &[u8], cuts: &[usize]) -> (Vec<Frame>, Result<(), WireError>) {
+fn decode_in_pieces(
+    decoder: &mut FrameDecoder,
+    stream: &[u8],
+    cuts: &[usize],
+) -> (Vec<Frame>, Result<(), WireError>) {
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
     cuts.push(0);
     cuts.push(stream.len());

@@ -229,9 +229,18 @@ mod tests {
         assert_eq!(
             frames,
             vec![
-                Frame { position: 0, payload: Bytes::from_static(b"hello") },
-                Frame { position: 9, payload: Bytes::new() },
-                Frame { position: 13, payload: Bytes::from_static(b"world!") },
+                Frame {
+                    position: 0,
+                    payload: Bytes::from_static(b"hello")
+                },
+                Frame {
+                    position: 9,
+                    payload: Bytes::new()
+                },
+                Frame {
+                    position: 13,
+                    payload: Bytes::from_static(b"world!")
+                },
             ]
         );
     }
@@ -251,7 +260,10 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         // The stream stays failed.
-        assert!(matches!(decoder.next_frame(), Err(WireError::Frame { position: 12, .. })));
+        assert!(matches!(
+            decoder.next_frame(),
+            Err(WireError::Frame { position: 12, .. })
+        ));
     }
 
     #[test]
@@ -272,7 +284,12 @@ mod tests {
         assert!(decoder.next_frame().unwrap().is_some());
         assert!(decoder.next_frame().unwrap().is_none());
         match decoder.finish().unwrap_err() {
-            WireError::Truncated { position, needed, available, .. } => {
+            WireError::Truncated {
+                position,
+                needed,
+                available,
+                ..
+            } => {
                 assert_eq!((position, needed, available), (7, 9, 6));
             }
             other => panic!("unexpected {other:?}"),

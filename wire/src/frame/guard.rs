@@ -84,14 +84,18 @@ impl Walker<'_> {
     }
 
     fn compact_count(&mut self, min_len: usize, what: &str) -> Result<Option<u64>> {
-        let Ok(n) = self.uvarint() else { return Ok(None) };
+        let Ok(n) = self.uvarint() else {
+            return Ok(None);
+        };
         let count = u64::from(n.saturating_sub(1));
         self.check_count(count, min_len, what)?;
         Ok(Some(count))
     }
 
     fn features(&mut self) -> Result<Option<()>> {
-        let Some(count) = self.compact_count(FEATURE_MIN_LEN, "features")? else { return Ok(None) };
+        let Some(count) = self.compact_count(FEATURE_MIN_LEN, "features")? else {
+            return Ok(None);
+        };
         for _ in 0..count {
             let walked = (|| {
                 let name_len = self.uvarint()?.saturating_sub(1) as usize;
@@ -109,7 +113,11 @@ impl Walker<'_> {
 /// Refuses an ApiVersions response body (at `version`, starting at stream `position`) whose
 /// arrays claim more elements than its bytes could hold.
 pub(crate) fn check_api_versions_response(body: &[u8], version: i16, position: u64) -> Result<()> {
-    let mut w = Walker { bytes: body, at: 0, position };
+    let mut w = Walker {
+        bytes: body,
+        at: 0,
+        position,
+    };
     if w.skip(2).is_err() {
         return Ok(());
     }
@@ -138,7 +146,9 @@ pub(crate) fn check_api_versions_response(body: &[u8], version: i16, position: u
     }
     let Ok(tags) = w.uvarint() else { return Ok(()) };
     for _ in 0..tags {
-        let (Ok(tag), Ok(size)) = (w.uvarint(), w.uvarint()) else { return Ok(()) };
+        let (Ok(tag), Ok(size)) = (w.uvarint(), w.uvarint()) else {
+            return Ok(());
+        };
         let walked = match tag {
             0 | 2 => w.features()?,
             1 => w.skip(8).ok(),
@@ -159,7 +169,9 @@ mod tests {
     #[test]
     fn huge_v0_api_keys_count_is_refused() {
         let body = [0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 18, 0, 0, 0, 3];
-        let err = check_api_versions_response(&body, 0, 100).unwrap_err().to_string();
+        let err = check_api_versions_response(&body, 0, 100)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("claims 2147483647 API versions"), "{err}");
         assert!(err.contains("byte 106"), "{err}");
     }
@@ -168,7 +180,9 @@ mod tests {
     fn huge_supported_features_count_is_refused() {
         // v3: error 0, no api keys, throttle 0, one tagged field (tag 0) claiming 2^28 features.
         let body = [0, 0, 1, 0, 0, 0, 0, 1, 0, 5, 0x80, 0x80, 0x80, 0x80, 0x01];
-        let err = check_api_versions_response(&body, 3, 0).unwrap_err().to_string();
+        let err = check_api_versions_response(&body, 3, 0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("features"), "{err}");
     }
 

@@ -11,7 +11,7 @@
 //! - [`response`]: response headers v0/v1, encoding and decoding responses, and
 //!   [`InFlightRequests`], which hands out correlation ids and matches each response to its
 //!   request (Kafka answers the requests of one connection in order).
-//! - [`negotiate`]: picking the highest version both sides support from an ApiVersions response
+//! - [`negotiate`](mod@negotiate): picking the highest version both sides support from an ApiVersions response
 //!   ([KIP-35](https://cwiki.apache.org/confluence/display/KAFKA/KIP-35+-+Retrieving+protocol+version),
 //!   [KIP-511](https://cwiki.apache.org/confluence/display/KAFKA/KIP-511%3A+Collect+and+Expose+Client%27s+Name+and+Version+in+the+Brokers)
 //!   for the v0 fallback answer to an ApiVersions version the broker does not know).

@@ -81,10 +81,11 @@ pub fn negotiate<R: Request>(theirs: &ApiVersionsResponse) -> Result<i16> {
 /// retries with [`retry_version`] when the error code is 35.
 ///
 /// Arrays claiming more elements than the body could hold are refused before decoding (see
-/// [`guard`](super::guard)): a hostile peer cannot make keel attempt a huge allocation here.
+/// `frame/guard.rs`): a hostile peer cannot make keel attempt a huge allocation here.
 pub fn decode_api_versions_response(response: &DecodedResponse) -> Result<ApiVersionsResponse> {
-    let first_try = check_api_versions_response(&response.body, response.api_version, response.body_position)
-        .and_then(|()| response.body_as::<ApiVersionsRequest>());
+    let first_try =
+        check_api_versions_response(&response.body, response.api_version, response.body_position)
+            .and_then(|()| response.body_as::<ApiVersionsRequest>());
     match first_try {
         Ok(decoded) => Ok(decoded),
         Err(err) => {
@@ -92,7 +93,12 @@ pub fn decode_api_versions_response(response: &DecodedResponse) -> Result<ApiVer
                 .then(|| i16::from_be_bytes([response.body[0], response.body[1]]));
             if response.api_version > 0 && error_code == Some(UNSUPPORTED_VERSION) {
                 check_api_versions_response(&response.body, 0, response.body_position)?;
-                decode_body::<ApiVersionsResponse>(&response.body, 0, response.body_position, "ApiVersions v0 fallback response")
+                decode_body::<ApiVersionsResponse>(
+                    &response.body,
+                    0,
+                    response.body_position,
+                    "ApiVersions v0 fallback response",
+                )
             } else {
                 Err(err)
             }
@@ -130,29 +136,51 @@ mod tests {
     #[test]
     fn picks_the_highest_common_version() {
         let theirs = broker(&[(3, 0, 12), (18, 0, 3)]);
-        assert_eq!(negotiate_version(ApiKey::Metadata, 4..=13, &theirs).unwrap(), 12);
-        assert_eq!(negotiate_version(ApiKey::Metadata, 0..=7, &theirs).unwrap(), 7);
-        assert_eq!(negotiate_version(ApiKey::ApiVersions, 3..=3, &theirs).unwrap(), 3);
+        assert_eq!(
+            negotiate_version(ApiKey::Metadata, 4..=13, &theirs).unwrap(),
+            12
+        );
+        assert_eq!(
+            negotiate_version(ApiKey::Metadata, 0..=7, &theirs).unwrap(),
+            7
+        );
+        assert_eq!(
+            negotiate_version(ApiKey::ApiVersions, 3..=3, &theirs).unwrap(),
+            3
+        );
     }
 
     #[test]
     fn no_overlap_names_the_api_and_both_ranges() {
         let theirs = broker(&[(3, 0, 12)]);
-        let err = negotiate_version(ApiKey::Metadata, 13..=13, &theirs).unwrap_err().to_string();
-        assert!(err.contains("Metadata") && err.contains("13..=13") && err.contains("0..=12"), "{err}");
+        let err = negotiate_version(ApiKey::Metadata, 13..=13, &theirs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Metadata") && err.contains("13..=13") && err.contains("0..=12"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_api_names_the_api() {
         let theirs = broker(&[(3, 0, 12)]);
-        let err = negotiate_version(ApiKey::DescribeLogDirs, 0..=4, &theirs).unwrap_err().to_string();
-        assert!(err.contains("does not support DescribeLogDirs (API key 35)"), "{err}");
+        let err = negotiate_version(ApiKey::DescribeLogDirs, 0..=4, &theirs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("does not support DescribeLogDirs (API key 35)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn negotiate_uses_the_crates_range() {
         use kafka_protocol::messages::MetadataRequest;
         let theirs = broker(&[(3, 0, 12)]);
-        assert_eq!(negotiate::<MetadataRequest>(&theirs).unwrap(), 12.min(MetadataRequest::VERSIONS.max));
+        assert_eq!(
+            negotiate::<MetadataRequest>(&theirs).unwrap(),
+            12.min(MetadataRequest::VERSIONS.max)
+        );
     }
 }

@@ -55,7 +55,10 @@ pub fn encode_request_frame<R: Request>(header: &RequestHeader, body: &R) -> Res
     }
     if version < R::VERSIONS.min || version > R::VERSIONS.max {
         return Err(WireError::Protocol {
-            reason: format!("{name} v{version} is outside the versions keel can encode ({})", R::VERSIONS),
+            reason: format!(
+                "{name} v{version} is outside the versions keel can encode ({})",
+                R::VERSIONS
+            ),
         });
     }
     let header_version = R::header_version(version);
@@ -156,22 +159,20 @@ pub fn decode_request_frame(frame: &Frame) -> Result<DecodedRequest> {
     }
     let api_key = i16::from_be_bytes([payload[0], payload[1]]);
     let api_version = i16::from_be_bytes([payload[2], payload[3]]);
-    let header_version = request_header_version(api_key, api_version).map_err(|_| {
-        WireError::Frame {
+    let header_version =
+        request_header_version(api_key, api_version).map_err(|_| WireError::Frame {
             position,
             reason: format!("unknown API key {api_key} (version {api_version})"),
-        }
-    })?;
+        })?;
     let mut cursor = payload.clone();
-    let header = RequestHeader::decode(&mut cursor, header_version).map_err(|e| {
-        WireError::Frame {
+    let header =
+        RequestHeader::decode(&mut cursor, header_version).map_err(|e| WireError::Frame {
             position,
             reason: format!(
                 "cannot decode request header v{header_version} of {} v{api_version}: {e}",
                 api_name(api_key)
             ),
-        }
-    })?;
+        })?;
     let header_len = payload.len() - cursor.len();
     Ok(DecodedRequest {
         header,

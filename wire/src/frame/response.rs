@@ -99,17 +99,22 @@ impl DecodedResponse {
 }
 
 /// Splits a response frame to an `api_key` request at `api_version` into its header and body.
-pub fn decode_response_frame(frame: &Frame, api_key: i16, api_version: i16) -> Result<DecodedResponse> {
+pub fn decode_response_frame(
+    frame: &Frame,
+    api_key: i16,
+    api_version: i16,
+) -> Result<DecodedResponse> {
     let position = frame.payload_position();
     let header_version = response_header_version(api_key, api_version)?;
     let mut cursor = frame.payload.clone();
-    let header = ResponseHeader::decode(&mut cursor, header_version).map_err(|e| WireError::Frame {
-        position,
-        reason: format!(
-            "cannot decode response header v{header_version} of {} v{api_version}: {e}",
-            api_name(api_key)
-        ),
-    })?;
+    let header =
+        ResponseHeader::decode(&mut cursor, header_version).map_err(|e| WireError::Frame {
+            position,
+            reason: format!(
+                "cannot decode response header v{header_version} of {} v{api_version}: {e}",
+                api_name(api_key)
+            ),
+        })?;
     let header_len = frame.payload.len() - cursor.len();
     Ok(DecodedResponse {
         api_key,
@@ -156,7 +161,11 @@ impl InFlightRequests {
     /// Registers a request about to be sent and returns its correlation id.
     pub fn register(&mut self, api_key: i16, api_version: i16) -> i32 {
         let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = if correlation_id == i32::MAX { 0 } else { correlation_id + 1 };
+        self.next_correlation_id = if correlation_id == i32::MAX {
+            0
+        } else {
+            correlation_id + 1
+        };
         self.pending.push_back(PendingRequest {
             correlation_id,
             api_key,
@@ -166,7 +175,12 @@ impl InFlightRequests {
     }
 
     /// Registers an `R` request at `api_version` and encodes it into a frame.
-    pub fn encode<R: Request>(&mut self, api_version: i16, client_id: Option<&str>, body: &R) -> Result<Bytes> {
+    pub fn encode<R: Request>(
+        &mut self,
+        api_version: i16,
+        client_id: Option<&str>,
+        body: &R,
+    ) -> Result<Bytes> {
         let correlation_id = self.next_correlation_id;
         let header = request_header::<R>(api_version, correlation_id, client_id);
         let frame = super::request::encode_request_frame(&header, body)?;
@@ -208,7 +222,9 @@ impl InFlightRequests {
         let Some(expected) = self.pending.front().copied() else {
             return Err(WireError::Frame {
                 position,
-                reason: format!("response with correlation id {correlation_id} but no request in flight"),
+                reason: format!(
+                    "response with correlation id {correlation_id} but no request in flight"
+                ),
             });
         };
         if correlation_id != expected.correlation_id {
