@@ -26,8 +26,9 @@
 //!
 //! Every reader works on bytes already in memory (`&[u8]`) and returns a
 //! [`WireError`](crate::WireError) naming the file kind and the byte position (binary files)
-//! or line (text files); none panics on any input. Only [`PartitionDir::scan`] and the
-//! `read_*_file` helpers touch the file system.
+//! or line (text files); none panics on any input. Only [`PartitionDir::scan`],
+//! [`list_partition_dirs`], [`LogDirCheckpoints::read`] and the `read_file` helpers touch
+//! the file system.
 //!
 //! # How to use
 //!
