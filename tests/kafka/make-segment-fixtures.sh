@@ -8,14 +8,14 @@
 # idempotent and transactional producers, one aborted transaction), stops the cluster cleanly so
 # every checkpoint is written, and copies broker 0's (the leader's) closed segments.
 #
-#   tests/kafka/make-segment-fixtures.sh
+#   tests/kafka/make-segment-fixtures.sh    # KEEL_FIXTURE_OUT=DIR writes elsewhere
 #
 # The output is not byte-for-byte reproducible (timestamps, producer ids, random payloads), but
 # its shape is: see tests/fixtures/kafka-broker/README.md.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-out="$repo/tests/fixtures/kafka-broker"
+out="${KEEL_FIXTURE_OUT:-$repo/tests/fixtures/kafka-broker}"
 export KEEL_TEST_HOME="$repo/.keel-test/fixture-run"
 export KEEL_KAFKA_PORT_BASE=19192
 bootstrap="127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194"
