@@ -42,6 +42,7 @@
 mod action;
 mod core;
 mod desired;
+mod observe;
 pub mod record;
 mod step;
 pub mod testing;
