@@ -16,6 +16,9 @@ pub const SIZE_PREFIX_LEN: usize = 4;
 /// The default frame size limit: 100 MiB, Kafka's `socket.request.max.bytes` default.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
 
+/// How far ahead of the received bytes the decoder reserves buffer space for a partial frame.
+const RESERVE_STEP: usize = 1 << 20;
+
 /// One whole frame: the bytes after the length prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
@@ -153,8 +156,9 @@ impl FrameDecoder {
         };
         let total = SIZE_PREFIX_LEN + payload_len;
         if self.buffer.len() < total {
-            // Make room for the rest of the frame once, instead of growing per push.
-            self.buffer.reserve(total - self.buffer.len());
+            // Make room for the rest of the frame, but never more than RESERVE_STEP ahead of
+            // the bytes that arrived: a 4-byte prefix alone must not cost a 100 MiB allocation.
+            self.buffer.reserve((total - self.buffer.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         let position = self.buffer_position;
@@ -264,6 +268,14 @@ mod tests {
             decoder.next_frame(),
             Err(WireError::Frame { position: 12, .. })
         ));
+    }
+
+    #[test]
+    fn a_size_prefix_alone_does_not_reserve_the_whole_frame() {
+        let mut decoder = FrameDecoder::new();
+        decoder.push(&(90 * 1024 * 1024i32).to_be_bytes());
+        assert!(decoder.next_frame().unwrap().is_none());
+        assert!(decoder.buffer.capacity() <= RESERVE_STEP + 64, "{}", decoder.buffer.capacity());
     }
 
     #[test]
