@@ -2,6 +2,7 @@
 //! ([KIP-700](https://cwiki.apache.org/confluence/display/KAFKA/KIP-700%3A+Add+Describe+Cluster+API)).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -145,11 +146,11 @@ pub(crate) fn parse_describe_cluster(
 
 impl KafkaClient {
     /// Metadata for `topics` (all topics when `None`), fresh from a broker. A full fetch
-    /// also refreshes the routing cache.
-    pub async fn metadata(&self, topics: Option<&[String]>) -> Result<ClusterMetadata> {
+    /// also refreshes the routing cache (and is shared with it, not copied).
+    pub async fn metadata(&self, topics: Option<&[String]>) -> Result<Arc<ClusterMetadata>> {
         match topics {
-            None => Ok((*self.refresh_metadata().await?).clone()),
-            Some(_) => self.fetch_metadata(topics).await,
+            None => self.refresh_metadata().await,
+            Some(_) => Ok(Arc::new(self.fetch_metadata(topics).await?)),
         }
     }
 
