@@ -74,7 +74,7 @@ fn check_rack_awareness(after: &Cluster) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn plan_never_loses_or_duplicates_a_replica(o in gen_options()) {
@@ -194,6 +194,11 @@ proptest! {
             }
         }
     }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     #[test]
     fn moves_stay_within_1_2x_of_the_lower_bound_on_skewed_clusters(seed in any::<u64>(), skew in 1.0f64..2.0) {

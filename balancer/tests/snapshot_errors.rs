@@ -128,19 +128,25 @@ fn replication_factor_above_broker_count_is_infeasible() {
 
 #[test]
 fn total_load_above_capacity_is_infeasible() {
-    let text = snap(
-        &three_brokers(),
-        &[
-            r#"{"topic":"t","partition":0,"replicas":[1],"size_bytes":900}"#,
-            r#"{"topic":"t","partition":1,"replicas":[2],"size_bytes":900}"#,
-            r#"{"topic":"t","partition":2,"replicas":[3],"size_bytes":900}"#,
-        ],
-    );
+    // Nine 300 B replicas (2.7 KB) on three 1 KB brokers whose limit is 0.8 KB each.
+    let parts: Vec<String> =
+        (0..9).map(|i| format!(r#"{{"topic":"t","partition":{i},"replicas":[{}],"size_bytes":300}}"#, 1 + i % 3)).collect();
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let text = snap(&three_brokers(), &refs);
     let (goal, blocking, remedy) = infeasible(&text, &PlanOptions::default());
     assert_eq!(goal, "capacity");
     assert!(blocking.contains("disk") && blocking.contains("2.7 KB"), "{blocking}");
     // 2.7 KB / 0.8 = 3.375 KB of capacity needed, 3 KB present: one more 1 KB broker.
     assert!(remedy.contains("add at least 1 broker(s)"), "{remedy}");
+}
+
+#[test]
+fn replica_larger_than_any_broker_is_infeasible() {
+    let text = snap(&three_brokers(), &[r#"{"topic":"big","partition":4,"replicas":[1],"size_bytes":900}"#]);
+    let (goal, blocking, remedy) = infeasible(&text, &PlanOptions::default());
+    assert_eq!(goal, "capacity");
+    assert!(blocking.contains("big-4") && blocking.contains("900.0 B"), "{blocking}");
+    assert!(remedy.contains("larger brokers"), "{remedy}");
 }
 
 #[test]
