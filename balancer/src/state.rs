@@ -224,6 +224,9 @@ impl<'c> State<'c> {
 
     /// Whether making the replica at position `pos` of `p` the leader is acceptable.
     pub fn leadership_ok(&self, p: usize, pos: usize) -> bool {
+        if !self.movable[p] {
+            return false;
+        }
         let start = self.c.partitions[p].start as usize;
         let (a, b) = (self.assign[start] as usize, self.assign[start + pos] as usize);
         let d = leadership_delta(self.c, p);
