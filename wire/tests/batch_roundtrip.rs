@@ -372,3 +372,36 @@ fn builder_rejects_offsets_that_do_not_increase() {
     assert!(b.append_at(1, 0, None, None, &[]).is_err());
     assert_eq!(b.append(0, None, None, &[]).unwrap(), 4);
 }
+
+/// Owned records of an uncompressed batch held in `Bytes` share its memory; those of a
+/// compressed batch are copies. Both equal the copied form.
+#[test]
+fn owned_records_share_the_source_bytes_when_uncompressed() {
+    for codec in [Compression::None, Compression::Lz4] {
+        let mut b = RecordBatchBuilder::new(0).compression(codec);
+        for i in 0..10u8 {
+            b.append(
+                i64::from(i),
+                Some(&[i; 8]),
+                Some(&[i; 100]),
+                &[Header { key: b"h", value: Some(&[i]) }],
+            )
+            .unwrap();
+        }
+        let source = Bytes::from(b.build().unwrap());
+        let batch = RecordBatch::new(&source, 0).unwrap();
+        let records = batch.records().unwrap();
+        let range = source.as_ptr() as usize..source.as_ptr() as usize + source.len();
+        for r in &records {
+            let r = r.unwrap();
+            let shared = r.to_owned_record_in(&source);
+            assert_eq!(shared, r.to_owned_record());
+            let v = shared.value.as_ref().unwrap();
+            assert_eq!(
+                range.contains(&(v.as_ptr() as usize)),
+                codec == Compression::None,
+                "{codec:?}"
+            );
+        }
+    }
+}

@@ -200,6 +200,26 @@ impl<'a> Record<'a> {
             ControlRecordType::Other(_) => None,
         }
     }
+    /// The record in owned form without copying: keys, values and headers become slices of
+    /// `source` when they lie inside it (an uncompressed batch read into a `Bytes`), and
+    /// copies otherwise (a decompressed batch).
+    pub fn to_owned_record_in(&self, source: &Bytes) -> OwnedRecord {
+        let share = |b: &[u8]| share_or_copy(source, b);
+        OwnedRecord {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(share),
+            value: self.value.map(share),
+            headers: self
+                .headers()
+                .map(|h| OwnedHeader {
+                    key: share(h.key),
+                    value: h.value.map(share),
+                })
+                .collect(),
+        }
+    }
+
     /// Copies the record into an owned form.
     pub fn to_owned_record(&self) -> OwnedRecord {
         OwnedRecord {
@@ -215,6 +235,17 @@ impl<'a> Record<'a> {
                 })
                 .collect(),
         }
+    }
+}
+
+/// `part` as a slice of `source` when it lies inside it, else a copy.
+fn share_or_copy(source: &Bytes, part: &[u8]) -> Bytes {
+    let start = source.as_ptr() as usize;
+    let p = part.as_ptr() as usize;
+    if p >= start && p + part.len() <= start + source.len() {
+        source.slice(p - start..p - start + part.len())
+    } else {
+        Bytes::copy_from_slice(part)
     }
 }
 
