@@ -358,3 +358,34 @@ fn kill_at_every_step_and_every_action_position_does_no_work_twice() {
     }
     assert!(cases >= 20, "only {cases} kill points");
 }
+
+#[test]
+fn executes_a_balancer_plan_onto_a_new_broker_with_kills() {
+    use keel_balancer::generate::{GenOptions, generate_string};
+    let text = generate_string(&GenOptions { brokers: 7, racks: 3, replicas: 300, new_brokers: 1, seed: 5, ..GenOptions::default() }).unwrap();
+    let cluster = keel_balancer::snapshot::parse_str(&text).unwrap();
+    let plan = keel_balancer::plan(&cluster, &keel_balancer::PlanOptions::default(), &mut |_| {}).unwrap();
+    assert!(!plan.reassignments.is_empty(), "the new broker should attract moves");
+    let limits = Limits { throttle_bytes_per_sec: 1 << 30, ..Limits::default() };
+    let d = DesiredState::from_plan(&cluster, &plan.reassignments, limits).unwrap();
+    let ids: Vec<i32> = cluster.brokers.iter().map(|b| b.id).collect();
+    let parts = (0..cluster.partitions.len())
+        .map(|p| {
+            let part = &cluster.partitions[p];
+            let reps = cluster.replicas_of(p).iter().map(|&b| cluster.brokers[b as usize].id).collect();
+            SimPartition::new(&cluster.topics[part.topic as usize], part.partition, reps, part.size_bytes, 1)
+        })
+        .collect();
+    let mut sim = SimCluster::new(&ids, parts);
+    let r = run(&mut sim, &d, &RunOptions { kill: Kill::Randomly, seed: 3, ..RunOptions::default() });
+    assert_eq!(r.end, RunEnd::Done(Outcome::Converged), "{r:?}");
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert!(at_target(&sim, &d));
+    assert!(sim.starts.iter().all(|&s| s <= 1));
+    // The cluster now matches the plan's final assignment.
+    let after = keel_balancer::plan::apply(&cluster, &plan.reassignments);
+    for (p, sp) in sim.partitions.iter().enumerate() {
+        let want: Vec<i32> = after.replicas_of(p).iter().map(|&b| after.brokers[b as usize].id).collect();
+        assert_eq!(sp.replicas, want, "{}-{}", sp.topic, sp.partition);
+    }
+}
