@@ -41,6 +41,7 @@ fn librdkafka_producer_rate_converges_to_the_quota() {
         .unwrap_or_else(|e| panic!("bad client output ({e}): {}", String::from_utf8_lossy(&out.stdout)));
     let acked: Vec<f64> = v["acked_bytes_per_sec"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     let max_throttle = v["max_throttle_ms"].as_f64().unwrap();
+    eprintln!("librdkafka acked bytes per second: {acked:?}; largest throttle seen: {max_throttle} ms");
     // Seconds 0-1 include the 1 s burst; from second 3 on the client must sit at the quota.
     let steady = &acked[3..];
     let mean = steady.iter().sum::<f64>() / steady.len() as f64;

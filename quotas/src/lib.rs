@@ -14,8 +14,18 @@
 //! [KIP-546](https://cwiki.apache.org/confluence/display/KAFKA/KIP-546%3A+Add+Client+Quota+APIs+to+the+Admin+Client)
 //! and [KIP-599](https://cwiki.apache.org/confluence/display/KAFKA/KIP-599%3A+Throttle+Create+Topic%2C+Create+Partition+and+Delete+Topic+Operations).
 
+//! ## Map
+//! - Hot path: [`QuotaRegistry::resolve`] (once per connection) → [`QuotaHandle::record`] /
+//!   [`QuotaHandle::cap_fetch`] per request, with `now` from a [`CoarseClock`].
+//! - Limiters: [`bucket`] (GCRA, default) and [`kafka_window`] (Kafka's windowed rate).
+//! - Entities: [`entity`] (Kafka precedence, [`TenantResolver`]).
+//! - Cluster-wide: [`report`] (broker side: demand reports, share keeper, transport) and
+//!   [`distributor`] (pure: reports in, shares out).
+//! - [`telemetry`] (metrics with bounded labels) and [`sim`] (the workload simulator).
+
 pub mod bucket;
 pub mod clock;
+pub mod distributor;
 pub mod entity;
 pub mod error;
 pub mod handle;
@@ -23,19 +33,18 @@ pub mod kafka_window;
 mod keymap;
 pub mod kind;
 pub mod registry;
+pub mod report;
+pub mod sim;
+pub mod telemetry;
 
 pub use bucket::{BucketCounters, BucketParams, BucketState};
 pub use clock::{CoarseClock, NANOS_PER_MS, NANOS_PER_SEC, Nanos};
+pub use distributor::{Distributor, DistributorConfig, TenantShares, compute_shares, uniform_broker_value};
 pub use entity::{EntityName, QuotaEntity, RequestIdentity, TenantResolver};
 pub use error::{QuotaError, Result};
 pub use handle::{LimiterRef, QuotaHandle, Throttle};
 pub use kafka_window::{KafkaLimiter, KafkaRate, KafkaWindowConfig, kafka_throttle_ms};
 pub use kind::{Mode, QuotaKind};
 pub use registry::{ConnectionAdmission, ConnectionGuard, QuotaRegistry, RegistryConfig, TenantUsage};
-pub mod distributor;
-pub mod report;
-pub use distributor::{Distributor, DistributorConfig, TenantShares, compute_shares, uniform_broker_value};
 pub use report::{BrokerReport, DemandMeter, InMemoryTransport, ReportTransport, ShareKeeper, TenantDemand};
-pub mod sim;
-pub mod telemetry;
 pub use telemetry::QuotaMetrics;
