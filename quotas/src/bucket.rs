@@ -184,6 +184,24 @@ impl BucketState {
     /// `fetch_add`.
     #[inline]
     pub fn record(&self, units: u64, now: Nanos) -> u64 {
+        let (over, _) = self.advance(units, now);
+        self.add_admitted(units);
+        over
+    }
+
+    /// Adds `units` to the admitted counter (for callers that batch it, see
+    /// [`Self::advance`]).
+    #[inline]
+    pub fn add_admitted(&self, units: u64) {
+        if units > 0 {
+            self.admitted.fetch_add(units, Ordering::Relaxed);
+        }
+    }
+
+    /// Like [`Self::record`] but leaves the admitted counter to the caller (one CAS only);
+    /// returns how far over the burst the bucket now is and the cost of `units`, both in ns.
+    #[inline]
+    pub fn advance(&self, units: u64, now: Nanos) -> (u64, u64) {
         let cost = self.cost_ns(units);
         let tol = self.tolerance_ns();
         let mut cur = self.tat.load(Ordering::Relaxed);
@@ -197,12 +215,11 @@ impl BucketState {
                 Err(actual) => cur = actual,
             }
         };
-        self.admitted.fetch_add(units, Ordering::Relaxed);
         let over = new.saturating_sub(now).saturating_sub(tol);
         if over > 0 {
             self.note_excess(units.min(self.units_for_ns(over)));
         }
-        over
+        (over, cost)
     }
 
     #[cold]

@@ -1,7 +1,8 @@
 //! The hot path: a [`QuotaHandle`] is resolved once per connection and kind, then
 //! [`QuotaHandle::record`] is called per request. Recording is lock-free in `bucket` mode
-//! (one CAS on the shared bucket, plain arithmetic on the connection's own fairness clock)
-//! and never allocates.
+//! (one CAS on the shared bucket, plain arithmetic on the connection's own fairness clock;
+//! the tenant's admitted-units counter is bumped once per millisecond of quota, on a throttle
+//! and on drop, not per request) and never allocates.
 //!
 //! Fairness within a tenant: every handle on a tenant bucket keeps its own "client TAT",
 //! advanced by its own requests at `active_clients ×` the tenant cost (its fair share of the
@@ -138,8 +139,16 @@ pub struct QuotaHandle {
     tenant: Option<LimiterRef>,
     client: Option<LimiterRef>,
     client_tat: Cell<u64>,
+    /// Units recorded on the tenant bucket but not yet added to its admitted counter, and
+    /// their cost (ns). Published every millisecond of quota, on a throttle and on drop, so
+    /// the common record is one atomic operation.
+    unpublished: Cell<u64>,
+    unpublished_cost: Cell<u64>,
     epoch: u64,
 }
+
+/// Unpublished cost (ns of quota) after which a handle adds its units to the shared counter.
+const PUBLISH_EVERY_NS: u64 = 1_000_000;
 
 impl QuotaHandle {
     pub(crate) fn new(
@@ -164,6 +173,8 @@ impl QuotaHandle {
             tenant,
             client,
             client_tat: Cell::new(start),
+            unpublished: Cell::new(0),
+            unpublished_cost: Cell::new(0),
             epoch,
         }
     }
@@ -176,6 +187,15 @@ impl QuotaHandle {
     /// The quota kind.
     pub fn kind(&self) -> QuotaKind {
         self.kind
+    }
+
+    /// Adds the units this handle recorded but has not yet published to the tenant's admitted
+    /// counter (done by itself every millisecond of quota, on a throttle and on drop).
+    pub fn publish(&self) {
+        if let Some(LimiterRef::Bucket(b)) = &self.tenant {
+            b.add_admitted(self.unpublished.replace(0));
+            self.unpublished_cost.set(0);
+        }
     }
 
     /// Config epoch the handle was resolved at; re-resolve when the registry's epoch moves.
@@ -215,8 +235,18 @@ impl QuotaHandle {
 
     #[inline]
     fn record_fair(&self, b: &BucketState, units: u64, now: Nanos) -> u64 {
-        let over_tenant = b.record(units, now);
-        let share_cost = b.cost_ns(units).saturating_mul(b.active_clients());
+        let (over_tenant, cost) = b.advance(units, now);
+        let pending = self.unpublished.get().wrapping_add(units);
+        let pending_cost = self.unpublished_cost.get().saturating_add(cost);
+        if pending_cost >= PUBLISH_EVERY_NS || over_tenant > 0 {
+            b.add_admitted(pending);
+            self.unpublished.set(0);
+            self.unpublished_cost.set(0);
+        } else {
+            self.unpublished.set(pending);
+            self.unpublished_cost.set(pending_cost);
+        }
+        let share_cost = cost.saturating_mul(b.active_clients());
         let tat = self.client_tat.get().max(now).saturating_add(share_cost);
         self.client_tat.set(tat);
         if over_tenant == 0 {
@@ -243,6 +273,7 @@ impl QuotaHandle {
 impl Drop for QuotaHandle {
     fn drop(&mut self) {
         if let Some(LimiterRef::Bucket(b)) = &self.tenant {
+            b.add_admitted(self.unpublished.get());
             b.detach_client();
         }
     }
@@ -288,6 +319,25 @@ mod tests {
         a.record(3000, now);
         let fresh = QuotaHandle::new(QuotaKind::Produce, Some(LimiterRef::Bucket(b.clone())), None, 0, now);
         assert!(fresh.record(10, now).throttle_time_ms >= 2000);
+    }
+
+    #[test]
+    fn admitted_units_are_published_every_millisecond_of_quota_and_on_drop() {
+        let b = bucket(1_000_000.0);
+        let h = QuotaHandle::new(QuotaKind::Produce, Some(LimiterRef::Bucket(b.clone())), None, 0, 0);
+        let now = 100 * NANOS_PER_SEC;
+        h.record(100, now);
+        assert_eq!(b.counters().admitted, 0, "100 B = 0.1 ms of quota: not yet published");
+        for _ in 0..9 {
+            h.record(100, now);
+        }
+        assert_eq!(b.counters().admitted, 1000, "1 ms of quota: published");
+        h.record(7, now);
+        h.publish();
+        assert_eq!(b.counters().admitted, 1007);
+        h.record(5, now);
+        drop(h);
+        assert_eq!(b.counters().admitted, 1012);
     }
 
     #[test]
