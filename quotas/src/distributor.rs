@@ -21,7 +21,7 @@
 //! [`uniform_broker_value`] gives the per-broker value that best holds the cluster quota given
 //! where the tenant's traffic lands.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::clock::{NANOS_PER_SEC, Nanos};
 use crate::error::{QuotaError, Result, invalid};
@@ -265,7 +265,7 @@ pub struct TenantShares {
 pub struct Distributor {
     cfg: DistributorConfig,
     last_report: Vec<Option<Nanos>>,
-    tenants: HashMap<(String, QuotaKind), TenantState>,
+    tenants: BTreeMap<(String, QuotaKind), TenantState>,
 }
 
 impl Distributor {
@@ -275,7 +275,7 @@ impl Distributor {
         Ok(Self {
             cfg,
             last_report: vec![None; cfg.brokers],
-            tenants: HashMap::new(),
+            tenants: BTreeMap::new(),
         })
     }
 
@@ -328,8 +328,17 @@ impl Distributor {
         Ok(())
     }
 
-    /// Computes every tenant's shares at `now`, stores them as the shares in force and returns them.
+    /// Computes every tenant's shares at `now`, stores them as the shares in force and returns
+    /// them, sorted by tenant and kind.
     pub fn compute(&mut self, now: Nanos) -> Vec<TenantShares> {
+        let mut out = Vec::new();
+        self.compute_into(now, &mut out);
+        out
+    }
+
+    /// Like [`Self::compute`], writing into `out`. When `out` holds the previous result for the
+    /// same tenants (the steady state), its entries are updated in place without allocating.
+    pub fn compute_into(&mut self, now: Nanos, out: &mut Vec<TenantShares>) {
         let stale: Vec<Option<u64>> = self
             .last_report
             .iter()
@@ -339,32 +348,39 @@ impl Distributor {
                 None => Some(now),
             })
             .collect();
-        let mut out_buf = vec![0.0; self.cfg.brokers];
-        let mut out = Vec::with_capacity(self.tenants.len());
-        for ((tenant, kind), st) in &mut self.tenants {
+        let reuse = out.len() == self.tenants.len()
+            && out.iter().zip(self.tenants.keys()).all(|(o, (t, k))| o.kind == *k && &o.tenant == t);
+        if !reuse {
+            out.clear();
+        }
+        let n = self.cfg.brokers;
+        for (i, ((tenant, kind), st)) in self.tenants.iter_mut().enumerate() {
+            if !reuse {
+                out.push(TenantShares {
+                    tenant: tenant.clone(),
+                    kind: *kind,
+                    quota: 0.0,
+                    shares: vec![0.0; n],
+                    uniform: 0.0,
+                });
+            }
+            let o = &mut out[i];
             let row = TenantRow {
                 quota: st.quota,
                 demand: &st.demand,
                 throttled: &st.throttled,
                 held: &st.held,
             };
-            compute_shares(&self.cfg, &stale, &row, &mut out_buf);
-            st.shares.copy_from_slice(&out_buf);
+            compute_shares(&self.cfg, &stale, &row, &mut o.shares);
+            st.shares.copy_from_slice(&o.shares);
             for (b, s) in stale.iter().enumerate() {
                 if s.is_none() {
-                    st.held[b] = out_buf[b];
+                    st.held[b] = o.shares[b];
                 }
             }
-            out.push(TenantShares {
-                tenant: tenant.clone(),
-                kind: *kind,
-                quota: st.quota,
-                shares: out_buf.clone(),
-                uniform: uniform_broker_value(st.quota, &st.demand),
-            });
+            o.quota = st.quota;
+            o.uniform = uniform_broker_value(st.quota, &st.demand);
         }
-        out.sort_by(|a, b| (&a.tenant, a.kind).cmp(&(&b.tenant, b.kind)));
-        out
     }
 }
 
@@ -408,6 +424,23 @@ mod tests {
         let low = [5.0, 47.5, 47.5];
         let s = run(100.0, &[0.0, 200.0, 200.0], &[false, true, true], &long, &low);
         assert_eq!(s[0], 5.0, "a share below the equal split is held");
+    }
+
+    #[test]
+    fn compute_into_reuses_its_buffer_and_agrees_with_compute() {
+        let mut d = Distributor::new(DistributorConfig::new(3)).unwrap();
+        d.set_quota("b", QuotaKind::Produce, 30.0).unwrap();
+        d.set_quota("a", QuotaKind::Fetch, 60.0).unwrap();
+        let mut out = d.compute(0);
+        assert_eq!(out.iter().map(|s| s.tenant.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let ptr = out[0].shares.as_ptr();
+        let mut fresh = d.clone();
+        d.compute_into(NANOS_PER_SEC, &mut out);
+        assert_eq!(out[0].shares.as_ptr(), ptr, "steady state reuses the allocation");
+        assert_eq!(out, fresh.compute(NANOS_PER_SEC));
+        d.set_quota("c", QuotaKind::Produce, 9.0).unwrap();
+        d.compute_into(2 * NANOS_PER_SEC, &mut out);
+        assert_eq!(out.len(), 3);
     }
 
     #[test]
