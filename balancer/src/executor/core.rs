@@ -273,9 +273,15 @@ impl Executor {
     /// Whether this executor holds the lease at `now`.
     pub fn holds_lease(&self, now: u64) -> bool {
         match &self.lease {
-            Some(v) => v.holder == self.me && Some(v.epoch) == self.my_epoch && now < v.expires_at_ms,
+            Some(v) => v.holder == self.me && Some(v.epoch) == self.my_epoch && now < self.act_until(v),
             None => false,
         }
+    }
+
+    /// The holder stops acting a tenth of a lease before its expiry, a margin for clock skew
+    /// between its host and a successor's.
+    pub(crate) fn act_until(&self, v: &ControlRecord) -> u64 {
+        v.expires_at_ms.saturating_sub(self.desired.limits.lease_ms / 10)
     }
 
     // ----- action results -----

@@ -20,7 +20,9 @@
 //! **Single writer.** The control record carries a fenced lease (holder, epoch, expiry). The
 //! host feeds every control record it reads, in log order; the first claim of an epoch wins,
 //! a claim counts only once the previous lease has expired (or comes from the same holder),
-//! and the executor acts only while the winning record is its own and unexpired.
+//! and the executor acts only while the winning record is its own and more than a tenth of a
+//! lease from expiry (a margin for clock skew between hosts). The host should use one stable,
+//! unique holder id per executor process identity; the same holder may re-claim at once.
 //!
 //! **Batches.** Moves are issued smallest first (bytes copied, ties by `(topic, partition)`),
 //! under a per-broker cap (a move counts against every broker it adds to or removes from) and

@@ -105,7 +105,7 @@ impl Executor {
     fn lease_state(&self, now: u64) -> LeaseState {
         match &self.lease {
             None => LeaseState::Claimable,
-            Some(v) if v.holder == self.me && Some(v.epoch) == self.my_epoch && now < v.expires_at_ms => LeaseState::Held,
+            Some(v) if v.holder == self.me && Some(v.epoch) == self.my_epoch && now < self.act_until(v) => LeaseState::Held,
             Some(v) if v.holder == self.me || now >= v.expires_at_ms => LeaseState::Claimable,
             Some(v) => LeaseState::Fenced { until_ms: v.expires_at_ms },
         }
