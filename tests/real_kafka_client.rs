@@ -30,7 +30,13 @@ fn bootstrap() -> String {
 async fn client() -> KafkaClient {
     let mut cfg = ClientConfig::new(&bootstrap());
     cfg.client_id = "keel-real-kafka-test".into();
-    KafkaClient::connect(cfg).await.unwrap()
+    match KafkaClient::connect(cfg).await {
+        Ok(client) => client,
+        Err(e) => panic!(
+            "cannot reach the Kafka cluster at KEEL_KAFKA_BOOTSTRAP: {e}; \
+             is it running? run ./test.sh (or tests/servers/kafka-start.sh)"
+        ),
+    }
 }
 
 /// A topic name no earlier run used.
