@@ -134,31 +134,33 @@ fn record(c: &mut Criterion) {
 }
 
 fn resolve(c: &mut Criterion) {
-    const ENTITIES: usize = 1_000_000;
-    const TENANTS: usize = 1000;
+    // `cargo test --all-targets` runs benches once without `--bench` (debug build): keep that
+    // smoke run small; `cargo bench` passes `--bench` and gets 1M entities.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (entities, tenants_n) = if full { (1_000_000, 1000) } else { (10_000, 100) };
     let cfg = RegistryConfig { max_entities_per_tenant: 10_000, ..RegistryConfig::default() };
     let reg = QuotaRegistry::new(cfg, TenantResolver::new()).unwrap();
-    let tenants: Vec<String> = (0..TENANTS).map(|i| format!("tenant-{i:04}")).collect();
+    let tenants: Vec<String> = (0..tenants_n).map(|i| format!("tenant-{i:04}")).collect();
     for t in &tenants {
         reg.set_quota(&QuotaEntity::Tenant(t.clone()), QuotaKind::Produce, 1e9, 0).unwrap();
     }
     reg.set_quota(&QuotaEntity::from_parts(&[("client-id", None)], "bench").unwrap(), QuotaKind::Produce, 1e7, 0)
         .unwrap();
-    let clients: Vec<String> = (0..ENTITIES).map(|i| format!("producer-{i:07}")).collect();
+    let clients: Vec<String> = (0..entities).map(|i| format!("producer-{i:07}")).collect();
     for (i, cid) in clients.iter().enumerate() {
-        drop(reg.resolve_in_tenant(&tenants[i % TENANTS], &id(cid), QuotaKind::Produce, 0));
+        drop(reg.resolve_in_tenant(&tenants[i % tenants_n], &id(cid), QuotaKind::Produce, 0));
     }
-    assert_eq!(reg.live_entities(), ENTITIES);
+    assert_eq!(reg.live_entities(), entities);
     // Visit entities in a scattered order so lookups miss the caches as they would in a broker.
-    let order: Vec<usize> = (0..ENTITIES).map(|i| (i * 7_919 + 13) % ENTITIES).collect();
+    let order: Vec<usize> = (0..entities).map(|i| (i * 7_919 + 13) % entities).collect();
     let mut g = c.benchmark_group("quota_resolve");
     g.throughput(Throughput::Elements(1));
     let mut k = 0;
     g.bench_function("QuotaRegistry::resolve (1M entities)", |b| {
         b.iter(|| {
-            let i = order[k % ENTITIES];
+            let i = order[k % entities];
             k += 1;
-            black_box(reg.resolve_in_tenant(&tenants[i % TENANTS], &id(&clients[i]), QuotaKind::Produce, 0))
+            black_box(reg.resolve_in_tenant(&tenants[i % tenants_n], &id(&clients[i]), QuotaKind::Produce, 0))
         })
     });
     let keyed = RateLimiter::keyed(governor_quota());
@@ -168,7 +170,7 @@ fn resolve(c: &mut Criterion) {
     let mut k = 0;
     g.bench_function("governor keyed check_key (1M keys)", |b| {
         b.iter(|| {
-            let i = order[k % ENTITIES];
+            let i = order[k % entities];
             k += 1;
             black_box(keyed.check_key(&clients[i]))
         })
