@@ -1,5 +1,8 @@
 //! The cluster-wide distributor at scale: 100k tenants on 100 brokers.
 
+// Bench setup: a failed unwrap is a broken bench.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

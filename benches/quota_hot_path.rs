@@ -3,6 +3,9 @@
 //! the accounting itself). keel reads `now` from its `CoarseClock` (one atomic load); governor
 //! reads its default clock, as its users do.
 
+// Bench setup: a failed unwrap is a broken bench.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Barrier};
