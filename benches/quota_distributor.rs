@@ -16,7 +16,8 @@ fn distributor(c: &mut Criterion) {
     let mut d = Distributor::new(DistributorConfig::new(brokers)).unwrap();
     let names: Vec<String> = (0..tenants).map(|i| format!("tenant-{i:06}")).collect();
     for (i, n) in names.iter().enumerate() {
-        d.set_quota(n, QuotaKind::Produce, 1e6 * (1 + i % 50) as f64).unwrap();
+        d.set_quota(n, QuotaKind::Produce, 1e6 * (1 + i % 50) as f64)
+            .unwrap();
     }
     for b in 0..brokers {
         let demand = names
@@ -34,7 +35,12 @@ fn distributor(c: &mut Criterion) {
                 }
             })
             .collect();
-        d.ingest(&BrokerReport { broker: b as u32, at: 1_000_000_000, demand }).unwrap();
+        d.ingest(&BrokerReport {
+            broker: b as u32,
+            at: 1_000_000_000,
+            demand,
+        })
+        .unwrap();
     }
     let mut g = c.benchmark_group("quota_distributor");
     g.sample_size(10);

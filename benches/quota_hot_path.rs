@@ -13,20 +13,32 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
-use keel_quotas::{CoarseClock, QuotaEntity, QuotaKind, QuotaRegistry, RegistryConfig, RequestIdentity, TenantResolver};
+use keel_quotas::{
+    CoarseClock, QuotaEntity, QuotaKind, QuotaRegistry, RegistryConfig, RequestIdentity,
+    TenantResolver,
+};
 
 const BYTES: u64 = 1024;
 
 fn registry(tenants: &[&str]) -> QuotaRegistry {
     let reg = QuotaRegistry::new(RegistryConfig::default(), TenantResolver::new()).unwrap();
     for t in tenants {
-        reg.set_quota(&QuotaEntity::Tenant((*t).into()), QuotaKind::Produce, 1e15, 0).unwrap();
+        reg.set_quota(
+            &QuotaEntity::Tenant((*t).into()),
+            QuotaKind::Produce,
+            1e15,
+            0,
+        )
+        .unwrap();
     }
     reg
 }
 
 fn id(c: &str) -> RequestIdentity<'_> {
-    RequestIdentity { principal: "bench", client_id: c }
+    RequestIdentity {
+        principal: "bench",
+        client_id: c,
+    }
 }
 
 fn governor_quota() -> Quota {
@@ -83,7 +95,10 @@ fn record(c: &mut Criterion) {
             })
         })
     });
-    let directs = [RateLimiter::direct(governor_quota()), RateLimiter::direct(governor_quota())];
+    let directs = [
+        RateLimiter::direct(governor_quota()),
+        RateLimiter::direct(governor_quota()),
+    ];
     g.bench_function("governor direct (2 threads, different limiters)", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, |t, n| {
@@ -98,7 +113,8 @@ fn record(c: &mut Criterion) {
             two_threads(iters, |t, n| {
                 let key = ["a", "b"][t];
                 for _ in 0..n {
-                    let _ = black_box(keyed.check_key_n(&key, NonZeroU32::new(BYTES as u32).unwrap()));
+                    let _ =
+                        black_box(keyed.check_key_n(&key, NonZeroU32::new(BYTES as u32).unwrap()));
                 }
             })
         })
@@ -128,7 +144,8 @@ fn record(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_threads(iters, |_, n| {
                 for _ in 0..n {
-                    let _ = black_box(keyed.check_key_n(&"a", NonZeroU32::new(BYTES as u32).unwrap()));
+                    let _ =
+                        black_box(keyed.check_key_n(&"a", NonZeroU32::new(BYTES as u32).unwrap()));
                 }
             })
         })
@@ -140,15 +157,28 @@ fn resolve(c: &mut Criterion) {
     // `cargo test --all-targets` runs benches once without `--bench` (debug build): keep that
     // smoke run small; `cargo bench` passes `--bench` and gets 1M entities.
     let full = std::env::args().any(|a| a == "--bench");
-    let (entities, tenants_n) = if full { (1_000_000, 1000) } else { (10_000, 100) };
-    let cfg = RegistryConfig { max_entities_per_tenant: 10_000, ..RegistryConfig::default() };
+    let (entities, tenants_n) = if full {
+        (1_000_000, 1000)
+    } else {
+        (10_000, 100)
+    };
+    let cfg = RegistryConfig {
+        max_entities_per_tenant: 10_000,
+        ..RegistryConfig::default()
+    };
     let reg = QuotaRegistry::new(cfg, TenantResolver::new()).unwrap();
     let tenants: Vec<String> = (0..tenants_n).map(|i| format!("tenant-{i:04}")).collect();
     for t in &tenants {
-        reg.set_quota(&QuotaEntity::Tenant(t.clone()), QuotaKind::Produce, 1e9, 0).unwrap();
+        reg.set_quota(&QuotaEntity::Tenant(t.clone()), QuotaKind::Produce, 1e9, 0)
+            .unwrap();
     }
-    reg.set_quota(&QuotaEntity::from_parts(&[("client-id", None)], "bench").unwrap(), QuotaKind::Produce, 1e7, 0)
-        .unwrap();
+    reg.set_quota(
+        &QuotaEntity::from_parts(&[("client-id", None)], "bench").unwrap(),
+        QuotaKind::Produce,
+        1e7,
+        0,
+    )
+    .unwrap();
     let clients: Vec<String> = (0..entities).map(|i| format!("producer-{i:07}")).collect();
     for (i, cid) in clients.iter().enumerate() {
         drop(reg.resolve_in_tenant(&tenants[i % tenants_n], &id(cid), QuotaKind::Produce, 0));
@@ -163,7 +193,12 @@ fn resolve(c: &mut Criterion) {
         b.iter(|| {
             let i = order[k % entities];
             k += 1;
-            black_box(reg.resolve_in_tenant(&tenants[i % tenants_n], &id(&clients[i]), QuotaKind::Produce, 0))
+            black_box(reg.resolve_in_tenant(
+                &tenants[i % tenants_n],
+                &id(&clients[i]),
+                QuotaKind::Produce,
+                0,
+            ))
         })
     });
     let keyed = RateLimiter::keyed(governor_quota());

@@ -20,18 +20,21 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use keel_quotas::{
-    CoarseClock, QuotaEntity, QuotaHandle, QuotaKind, QuotaRegistry, RegistryConfig, RequestIdentity, TenantResolver,
-};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsResponse, BrokerId, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, decode_request_header_from_buffer};
+use keel_quotas::{
+    CoarseClock, QuotaEntity, QuotaHandle, QuotaKind, QuotaRegistry, RegistryConfig,
+    RequestIdentity, TenantResolver,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -54,9 +57,21 @@ pub struct QuotaBroker {
 impl QuotaBroker {
     /// A broker whose every client belongs to tenant `demo` with `produce_bytes_per_sec`.
     pub fn new(produce_bytes_per_sec: f64) -> anyhow::Result<Arc<Self>> {
-        let registry = QuotaRegistry::new(RegistryConfig::default(), TenantResolver::new().default_tenant("demo"))?;
-        registry.set_quota(&QuotaEntity::Tenant("demo".into()), QuotaKind::Produce, produce_bytes_per_sec, 0)?;
-        Ok(Arc::new(Self { registry, clock: CoarseClock::new(), next_offset: AtomicI64::new(0) }))
+        let registry = QuotaRegistry::new(
+            RegistryConfig::default(),
+            TenantResolver::new().default_tenant("demo"),
+        )?;
+        registry.set_quota(
+            &QuotaEntity::Tenant("demo".into()),
+            QuotaKind::Produce,
+            produce_bytes_per_sec,
+            0,
+        )?;
+        Ok(Arc::new(Self {
+            registry,
+            clock: CoarseClock::new(),
+            next_offset: AtomicI64::new(0),
+        }))
     }
 }
 
@@ -84,7 +99,11 @@ pub async fn serve(listener: TcpListener, broker: Arc<QuotaBroker>) -> anyhow::R
     }
 }
 
-async fn connection(mut sock: TcpStream, broker: Arc<QuotaBroker>, port: u16) -> anyhow::Result<()> {
+async fn connection(
+    mut sock: TcpStream,
+    broker: Arc<QuotaBroker>,
+    port: u16,
+) -> anyhow::Result<()> {
     let mut handle: Option<QuotaHandle> = None;
     let mut muted_until = 0u64;
     loop {
@@ -105,7 +124,8 @@ async fn connection(mut sock: TcpStream, broker: Arc<QuotaBroker>, port: u16) ->
         sock.read_exact(&mut frame).await?;
         let mut buf = Bytes::from(frame);
         let header = decode_request_header_from_buffer(&mut buf).context("request header")?;
-        let key = ApiKey::try_from(header.request_api_key).map_err(|_| anyhow::anyhow!("unknown api key"))?;
+        let key = ApiKey::try_from(header.request_api_key)
+            .map_err(|_| anyhow::anyhow!("unknown api key"))?;
         let version = header.request_api_version;
         let mut out = BytesMut::new();
         match key {
@@ -168,7 +188,10 @@ async fn connection(mut sock: TcpStream, broker: Arc<QuotaBroker>, port: u16) ->
                 let now = broker.clock.now();
                 let h = handle.get_or_insert_with(|| {
                     let client_id = header.client_id.as_deref().unwrap_or("");
-                    let id = RequestIdentity { principal: "", client_id };
+                    let id = RequestIdentity {
+                        principal: "",
+                        client_id,
+                    };
                     broker.registry.resolve(&id, QuotaKind::Produce, now)
                 });
                 let bytes: usize = req
@@ -183,7 +206,8 @@ async fn connection(mut sock: TcpStream, broker: Arc<QuotaBroker>, port: u16) ->
                     continue;
                 }
                 let mut resp = ProduceResponse::default();
-                resp.throttle_time_ms = i32::try_from(throttle.throttle_time_ms).unwrap_or(i32::MAX);
+                resp.throttle_time_ms =
+                    i32::try_from(throttle.throttle_time_ms).unwrap_or(i32::MAX);
                 resp.responses = req
                     .topic_data
                     .iter()
@@ -212,7 +236,13 @@ async fn connection(mut sock: TcpStream, broker: Arc<QuotaBroker>, port: u16) ->
     }
 }
 
-fn respond<M: Encodable>(out: &mut BytesMut, req: &RequestHeader, key: ApiKey, version: i16, body: &M) -> anyhow::Result<()> {
+fn respond<M: Encodable>(
+    out: &mut BytesMut,
+    req: &RequestHeader,
+    key: ApiKey,
+    version: i16,
+    body: &M,
+) -> anyhow::Result<()> {
     let mut frame = BytesMut::new();
     let mut header = ResponseHeader::default();
     header.correlation_id = req.correlation_id;
@@ -229,8 +259,16 @@ fn respond<M: Encodable>(out: &mut BytesMut, req: &RequestHeader, key: ApiKey, v
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9092".into());
-    let rate: f64 = args.next().map_or(Ok(2_000_000.0), |s| s.parse()).context("produce bytes/s")?;
-    let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
-    eprintln!("quota_broker: listening on {}, tenant `demo` produce quota {rate} B/s", listener.local_addr()?);
+    let rate: f64 = args
+        .next()
+        .map_or(Ok(2_000_000.0), |s| s.parse())
+        .context("produce bytes/s")?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    eprintln!(
+        "quota_broker: listening on {}, tenant `demo` produce quota {rate} B/s",
+        listener.local_addr()?
+    );
     serve(listener, QuotaBroker::new(rate)?).await
 }

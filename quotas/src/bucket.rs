@@ -35,11 +35,19 @@ impl BucketParams {
     /// entry for errors.
     pub fn new(rate: f64, burst_secs: f64, max_throttle_ms: u64, field: &str) -> Result<Self> {
         if !rate.is_finite() || rate <= 0.0 {
-            return Err(invalid(field, rate, "a quota rate must be a finite number > 0"));
+            return Err(invalid(
+                field,
+                rate,
+                "a quota rate must be a finite number > 0",
+            ));
         }
         // The cost of one unit must fit the 40.24 fixed point (rate ≥ ~0.001/s).
         if NANOS_PER_SEC as f64 / rate >= (1u64 << (64 - FP_SHIFT)) as f64 {
-            return Err(invalid(field, rate, "rate too small (minimum 0.001 units/s)"));
+            return Err(invalid(
+                field,
+                rate,
+                "rate too small (minimum 0.001 units/s)",
+            ));
         }
         if !burst_secs.is_finite() || burst_secs <= 0.0 || burst_secs > 3600.0 {
             return Err(invalid(
@@ -139,18 +147,22 @@ impl BucketState {
                 let v = u128::from(ns) * u128::from(new_fp) / u128::from(old_fp);
                 u64::try_from(v).unwrap_or(u64::MAX)
             };
-            let _ = self.tat.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
-                let used = tat.checked_sub(now).filter(|u| *u > 0)?;
-                let new_used = if used > old_tol {
-                    new_tol.saturating_add(scale(used - old_tol))
-                } else {
-                    new_tol.saturating_sub(scale(old_tol - used))
-                };
-                Some(now.saturating_add(new_used))
-            });
+            let _ = self
+                .tat
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
+                    let used = tat.checked_sub(now).filter(|u| *u > 0)?;
+                    let new_used = if used > old_tol {
+                        new_tol.saturating_add(scale(used - old_tol))
+                    } else {
+                        new_tol.saturating_sub(scale(old_tol - used))
+                    };
+                    Some(now.saturating_add(new_used))
+                });
         }
-        self.tolerance_ns.store(params.tolerance_ns(), Ordering::Relaxed);
-        self.max_throttle_ns.store(params.max_throttle_ns, Ordering::Relaxed);
+        self.tolerance_ns
+            .store(params.tolerance_ns(), Ordering::Relaxed);
+        self.max_throttle_ns
+            .store(params.max_throttle_ns, Ordering::Relaxed);
     }
 
     /// Cost of `units` in ns at the current rate.
@@ -266,7 +278,10 @@ impl BucketState {
             admitted: self.admitted.load(Ordering::Relaxed),
             excess: self.excess.load(Ordering::Relaxed),
             throttled_ns: self.throttled_ns.load(Ordering::Relaxed),
-            throttled_until: self.tat.load(Ordering::Relaxed).saturating_sub(self.tolerance_ns()),
+            throttled_until: self
+                .tat
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.tolerance_ns()),
         }
     }
 
@@ -325,7 +340,10 @@ mod tests {
     #[test]
     fn bad_params_name_the_field() {
         let e = BucketParams::new(0.0, 1.0, 1, "tenants[2].produce_bytes_per_sec").unwrap_err();
-        assert!(e.to_string().contains("tenants[2].produce_bytes_per_sec"), "{e}");
+        assert!(
+            e.to_string().contains("tenants[2].produce_bytes_per_sec"),
+            "{e}"
+        );
         assert!(BucketParams::new(-5.0, 1.0, 1, "x").is_err());
         assert!(BucketParams::new(f64::NAN, 1.0, 1, "x").is_err());
         let e = BucketParams::new(5.0, 0.0, 1, "x").unwrap_err();

@@ -58,13 +58,25 @@ impl DistributorConfig {
     /// Validates every field, naming the bad one.
     pub fn validate(&self) -> Result<()> {
         if self.brokers == 0 {
-            return Err(invalid("distributor.brokers", 0, "need at least one broker"));
+            return Err(invalid(
+                "distributor.brokers",
+                0,
+                "need at least one broker",
+            ));
         }
         if !(0.0..=1.0).contains(&self.floor_fraction) {
-            return Err(invalid("distributor.floor_fraction", self.floor_fraction, "must be within 0..=1"));
+            return Err(invalid(
+                "distributor.floor_fraction",
+                self.floor_fraction,
+                "must be within 0..=1",
+            ));
         }
         if !(0.0..=10.0).contains(&self.headroom) {
-            return Err(invalid("distributor.headroom", self.headroom, "must be within 0..=10"));
+            return Err(invalid(
+                "distributor.headroom",
+                self.headroom,
+                "must be within 0..=10",
+            ));
         }
         if self.decay_half_life == 0 {
             return Err(invalid("distributor.decay_half_life", 0, "must be > 0"));
@@ -101,7 +113,12 @@ pub struct TenantRow<'a> {
 #[allow(clippy::needless_range_loop)]
 /// Computes one tenant's shares into `out` (len = brokers). `stale_for[b]` is `None` for a
 /// fresh broker, or how long its reports have been missing. Pure; no allocation.
-pub fn compute_shares(cfg: &DistributorConfig, stale_for: &[Option<u64>], row: &TenantRow<'_>, out: &mut [f64]) {
+pub fn compute_shares(
+    cfg: &DistributorConfig,
+    stale_for: &[Option<u64>],
+    row: &TenantRow<'_>,
+    out: &mut [f64],
+) {
     let n = out.len();
     let q = row.quota.max(0.0);
     let equal = q / n as f64;
@@ -157,7 +174,11 @@ pub fn compute_shares(cfg: &DistributorConfig, stale_for: &[Option<u64>], row: &
     let mut satisfied_sum = 0.0;
     // Iterate: level = (left − Σ wants below level) / #unsatisfied, until stable.
     for _ in 0..64 {
-        let new_level = if unsat == 0 { f64::INFINITY } else { (left - satisfied_sum) / unsat as f64 };
+        let new_level = if unsat == 0 {
+            f64::INFINITY
+        } else {
+            (left - satisfied_sum) / unsat as f64
+        };
         let mut s_sum = 0.0;
         let mut u = 0;
         for b in 0..n {
@@ -287,16 +308,23 @@ impl Distributor {
     /// Sets a tenant's cluster quota (units/s).
     pub fn set_quota(&mut self, tenant: &str, kind: QuotaKind, quota: f64) -> Result<()> {
         if !quota.is_finite() || quota <= 0.0 {
-            return Err(invalid(format!("tenants[{tenant}].{}", kind.config_key()), quota, "must be > 0"));
+            return Err(invalid(
+                format!("tenants[{tenant}].{}", kind.config_key()),
+                quota,
+                "must be > 0",
+            ));
         }
         let n = self.cfg.brokers;
-        let st = self.tenants.entry((tenant.to_string(), kind)).or_insert_with(|| TenantState {
-            quota,
-            demand: vec![0.0; n],
-            throttled: vec![false; n],
-            shares: vec![quota / n as f64; n],
-            held: vec![quota / n as f64; n],
-        });
+        let st = self
+            .tenants
+            .entry((tenant.to_string(), kind))
+            .or_insert_with(|| TenantState {
+                quota,
+                demand: vec![0.0; n],
+                throttled: vec![false; n],
+                shares: vec![quota / n as f64; n],
+                held: vec![quota / n as f64; n],
+            });
         st.quota = quota;
         Ok(())
     }
@@ -311,7 +339,10 @@ impl Distributor {
         let b = report.broker as usize;
         if b >= self.cfg.brokers {
             return Err(QuotaError::Distributor {
-                reason: format!("report from broker {b}, but the cluster has {} brokers", self.cfg.brokers),
+                reason: format!(
+                    "report from broker {b}, but the cluster has {} brokers",
+                    self.cfg.brokers
+                ),
             });
         }
         self.last_report[b] = Some(report.at);
@@ -349,7 +380,10 @@ impl Distributor {
             })
             .collect();
         let reuse = out.len() == self.tenants.len()
-            && out.iter().zip(self.tenants.keys()).all(|(o, (t, k))| o.kind == *k && &o.tenant == t);
+            && out
+                .iter()
+                .zip(self.tenants.keys())
+                .all(|(o, (t, k))| o.kind == *k && &o.tenant == t);
         if !reuse {
             out.clear();
         }
@@ -388,16 +422,38 @@ impl Distributor {
 mod tests {
     use super::*;
 
-    fn run(q: f64, demand: &[f64], throttled: &[bool], stale: &[Option<u64>], prev: &[f64]) -> Vec<f64> {
+    fn run(
+        q: f64,
+        demand: &[f64],
+        throttled: &[bool],
+        stale: &[Option<u64>],
+        prev: &[f64],
+    ) -> Vec<f64> {
         let cfg = DistributorConfig::new(demand.len());
         let mut out = vec![0.0; demand.len()];
-        compute_shares(&cfg, stale, &TenantRow { quota: q, demand, throttled, held: prev }, &mut out);
+        compute_shares(
+            &cfg,
+            stale,
+            &TenantRow {
+                quota: q,
+                demand,
+                throttled,
+                held: prev,
+            },
+            &mut out,
+        );
         out
     }
 
     #[test]
     fn shares_never_exceed_the_cluster_quota_and_cover_it_when_demand_does() {
-        let s = run(100.0, &[80.0, 10.0, 0.0, 0.0], &[true, false, false, false], &[None; 4], &[25.0; 4]);
+        let s = run(
+            100.0,
+            &[80.0, 10.0, 0.0, 0.0],
+            &[true, false, false, false],
+            &[None; 4],
+            &[25.0; 4],
+        );
         let sum: f64 = s.iter().sum();
         assert!((sum - 100.0).abs() < 1e-9, "{s:?}");
         assert!(s[0] > 80.0 && s[1] >= 10.0 && s[2] > 0.0, "{s:?}");
@@ -405,7 +461,13 @@ mod tests {
 
     #[test]
     fn water_filling_is_max_min_fair() {
-        let s = run(90.0, &[100.0, 100.0, 10.0], &[true, true, false], &[None; 3], &[30.0; 3]);
+        let s = run(
+            90.0,
+            &[100.0, 100.0, 10.0],
+            &[true, true, false],
+            &[None; 3],
+            &[30.0; 3],
+        );
         assert!((s[0] - s[1]).abs() < 1e-9);
         assert!(s[2] >= 10.0 && s[2] < 12.0, "{s:?}");
         assert!((s.iter().sum::<f64>() - 90.0).abs() < 1e-9);
@@ -415,14 +477,32 @@ mod tests {
     fn stale_broker_keeps_its_share_then_decays_toward_equal() {
         let prev = [50.0, 25.0, 25.0];
         let stale = [Some(NANOS_PER_SEC), None, None];
-        let s = run(100.0, &[0.0, 200.0, 200.0], &[false, true, true], &stale, &prev);
+        let s = run(
+            100.0,
+            &[0.0, 200.0, 200.0],
+            &[false, true, true],
+            &stale,
+            &prev,
+        );
         assert_eq!(s[0], 50.0);
         assert!((s.iter().sum::<f64>() - 100.0).abs() < 1e-9);
         let long = [Some(1000 * NANOS_PER_SEC), None, None];
-        let s = run(100.0, &[0.0, 200.0, 200.0], &[false, true, true], &long, &prev);
+        let s = run(
+            100.0,
+            &[0.0, 200.0, 200.0],
+            &[false, true, true],
+            &long,
+            &prev,
+        );
         assert!((s[0] - 100.0 / 3.0).abs() < 0.01, "{s:?}");
         let low = [5.0, 47.5, 47.5];
-        let s = run(100.0, &[0.0, 200.0, 200.0], &[false, true, true], &long, &low);
+        let s = run(
+            100.0,
+            &[0.0, 200.0, 200.0],
+            &[false, true, true],
+            &long,
+            &low,
+        );
         assert_eq!(s[0], 5.0, "a share below the equal split is held");
     }
 
@@ -432,11 +512,18 @@ mod tests {
         d.set_quota("b", QuotaKind::Produce, 30.0).unwrap();
         d.set_quota("a", QuotaKind::Fetch, 60.0).unwrap();
         let mut out = d.compute(0);
-        assert_eq!(out.iter().map(|s| s.tenant.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            out.iter().map(|s| s.tenant.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         let ptr = out[0].shares.as_ptr();
         let mut fresh = d.clone();
         d.compute_into(NANOS_PER_SEC, &mut out);
-        assert_eq!(out[0].shares.as_ptr(), ptr, "steady state reuses the allocation");
+        assert_eq!(
+            out[0].shares.as_ptr(),
+            ptr,
+            "steady state reuses the allocation"
+        );
         assert_eq!(out, fresh.compute(NANOS_PER_SEC));
         d.set_quota("c", QuotaKind::Produce, 9.0).unwrap();
         d.compute_into(2 * NANOS_PER_SEC, &mut out);

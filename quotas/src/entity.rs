@@ -115,14 +115,38 @@ pub struct Level {
 
 /// Kafka's order, most specific first.
 pub const KAFKA_PRECEDENCE: [Level; 8] = [
-    Level { user: Some(true), client: Some(true) },
-    Level { user: Some(true), client: Some(false) },
-    Level { user: Some(true), client: None },
-    Level { user: Some(false), client: Some(true) },
-    Level { user: Some(false), client: Some(false) },
-    Level { user: Some(false), client: None },
-    Level { user: None, client: Some(true) },
-    Level { user: None, client: Some(false) },
+    Level {
+        user: Some(true),
+        client: Some(true),
+    },
+    Level {
+        user: Some(true),
+        client: Some(false),
+    },
+    Level {
+        user: Some(true),
+        client: None,
+    },
+    Level {
+        user: Some(false),
+        client: Some(true),
+    },
+    Level {
+        user: Some(false),
+        client: Some(false),
+    },
+    Level {
+        user: Some(false),
+        client: None,
+    },
+    Level {
+        user: None,
+        client: Some(true),
+    },
+    Level {
+        user: None,
+        client: Some(false),
+    },
 ];
 
 /// String standing for `<default>` in internal keys (cannot be a valid Kafka user or client-id
@@ -132,7 +156,10 @@ pub(crate) const DEFAULT_MARK: &str = "<default>";
 impl Level {
     /// Index in [`KAFKA_PRECEDENCE`].
     pub fn index(self) -> usize {
-        KAFKA_PRECEDENCE.iter().position(|l| *l == self).unwrap_or(0)
+        KAFKA_PRECEDENCE
+            .iter()
+            .position(|l| *l == self)
+            .unwrap_or(0)
     }
 
     /// The level of a `Client` entity.
@@ -197,14 +224,16 @@ impl TenantResolver {
     /// Maps client-ids starting with `prefix` to a tenant.
     pub fn client_id_prefix(mut self, prefix: &str, tenant: &str) -> Self {
         self.by_client_prefix.push((prefix.into(), tenant.into()));
-        self.by_client_prefix.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        self.by_client_prefix
+            .sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         self
     }
 
     /// Maps topics starting with `prefix` to a tenant.
     pub fn topic_prefix(mut self, prefix: &str, tenant: &str) -> Self {
         self.by_topic_prefix.push((prefix.into(), tenant.into()));
-        self.by_topic_prefix.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        self.by_topic_prefix
+            .sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         self
     }
 
@@ -252,7 +281,13 @@ mod tests {
         assert_eq!(
             names,
             [
-                "U/C", "U/<default>", "U/", "<default>/C", "<default>/<default>", "<default>/", "/C",
+                "U/C",
+                "U/<default>",
+                "U/",
+                "<default>/C",
+                "<default>/<default>",
+                "<default>/",
+                "/C",
                 "/<default>"
             ]
         );
@@ -262,8 +297,13 @@ mod tests {
     fn unknown_entity_types_name_the_field() {
         let e = QuotaEntity::from_parts(&[("ip", Some("1.2.3.4"))], "quotas[3]").unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("quotas[3].entity[0].entity_type") && s.contains("`ip`"), "{s}");
-        assert!(QuotaEntity::from_parts(&[("tenant", Some("a")), ("user", Some("u"))], "q").is_err());
+        assert!(
+            s.contains("quotas[3].entity[0].entity_type") && s.contains("`ip`"),
+            "{s}"
+        );
+        assert!(
+            QuotaEntity::from_parts(&[("tenant", Some("a")), ("user", Some("u"))], "q").is_err()
+        );
         assert!(QuotaEntity::from_parts(&[], "q").is_err());
         assert!(QuotaEntity::from_parts(&[("user", None), ("user", Some("x"))], "q").is_err());
         assert_eq!(
@@ -283,7 +323,10 @@ mod tests {
             .client_id_prefix("acme-eu-", "acme-eu")
             .topic_prefix("lkc-1.", "lkc-1")
             .default_tenant("shared");
-        let id = |p, c| RequestIdentity { principal: p, client_id: c };
+        let id = |p, c| RequestIdentity {
+            principal: p,
+            client_id: c,
+        };
         assert_eq!(r.resolve(&id("User:alice", "acme-eu-1")), Some("acme"));
         assert_eq!(r.resolve(&id("User:bob", "acme-eu-1")), Some("acme-eu"));
         assert_eq!(r.resolve(&id("User:bob", "acme-1")), Some("acme"));

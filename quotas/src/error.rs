@@ -12,7 +12,9 @@ pub enum QuotaError {
         reason: &'static str,
     },
     /// An entity type keel does not know (`user`, `client-id`, `tenant` are known).
-    #[error("unknown entity type `{entity_type}` at `{field}` (expected `user`, `client-id` or `tenant`)")]
+    #[error(
+        "unknown entity type `{entity_type}` at `{field}` (expected `user`, `client-id` or `tenant`)"
+    )]
     UnknownEntityType { field: String, entity_type: String },
     /// A quota kind (config key) keel does not know.
     #[error("unknown quota key `{key}` at `{field}`")]
@@ -34,7 +36,11 @@ pub enum QuotaError {
 /// Result alias for `keel-quotas`.
 pub type Result<T> = std::result::Result<T, QuotaError>;
 
-pub(crate) fn invalid(field: impl Into<String>, value: impl ToString, reason: &'static str) -> QuotaError {
+pub(crate) fn invalid(
+    field: impl Into<String>,
+    value: impl ToString,
+    reason: &'static str,
+) -> QuotaError {
     QuotaError::InvalidValue {
         field: field.into(),
         value: value.to_string(),

@@ -286,7 +286,9 @@ mod tests {
     use crate::clock::NANOS_PER_SEC;
 
     fn bucket(rate: f64) -> Arc<BucketState> {
-        Arc::new(BucketState::new(&BucketParams::new(rate, 1.0, 30_000, "t").unwrap()))
+        Arc::new(BucketState::new(
+            &BucketParams::new(rate, 1.0, 30_000, "t").unwrap(),
+        ))
     }
 
     #[test]
@@ -300,13 +302,28 @@ mod tests {
     #[test]
     fn light_client_is_not_throttled_for_a_heavy_clients_excess() {
         let b = bucket(1000.0);
-        let heavy = QuotaHandle::new(QuotaKind::Produce, Some(LimiterRef::Bucket(b.clone())), None, 0, 0);
-        let light = QuotaHandle::new(QuotaKind::Produce, Some(LimiterRef::Bucket(b.clone())), None, 0, 0);
+        let heavy = QuotaHandle::new(
+            QuotaKind::Produce,
+            Some(LimiterRef::Bucket(b.clone())),
+            None,
+            0,
+            0,
+        );
+        let light = QuotaHandle::new(
+            QuotaKind::Produce,
+            Some(LimiterRef::Bucket(b.clone())),
+            None,
+            0,
+            0,
+        );
         let now = 100 * NANOS_PER_SEC;
         let t_heavy = heavy.record(3000, now);
         assert!(t_heavy.throttle_time_ms >= 1000, "{t_heavy:?}");
         let t_light = light.record(50, now);
-        assert_eq!(t_light.throttle_time_ms, 0, "light client under its fair share");
+        assert_eq!(
+            t_light.throttle_time_ms, 0,
+            "light client under its fair share"
+        );
         drop(light);
         assert_eq!(b.active_clients(), 1);
     }
@@ -314,20 +331,42 @@ mod tests {
     #[test]
     fn a_new_connection_inherits_the_tenants_debt() {
         let b = bucket(1000.0);
-        let a = QuotaHandle::new(QuotaKind::Produce, Some(LimiterRef::Bucket(b.clone())), None, 0, 0);
+        let a = QuotaHandle::new(
+            QuotaKind::Produce,
+            Some(LimiterRef::Bucket(b.clone())),
+            None,
+            0,
+            0,
+        );
         let now = 100 * NANOS_PER_SEC;
         a.record(3000, now);
-        let fresh = QuotaHandle::new(QuotaKind::Produce, Some(LimiterRef::Bucket(b.clone())), None, 0, now);
+        let fresh = QuotaHandle::new(
+            QuotaKind::Produce,
+            Some(LimiterRef::Bucket(b.clone())),
+            None,
+            0,
+            now,
+        );
         assert!(fresh.record(10, now).throttle_time_ms >= 2000);
     }
 
     #[test]
     fn admitted_units_are_published_every_millisecond_of_quota_and_on_drop() {
         let b = bucket(1_000_000.0);
-        let h = QuotaHandle::new(QuotaKind::Produce, Some(LimiterRef::Bucket(b.clone())), None, 0, 0);
+        let h = QuotaHandle::new(
+            QuotaKind::Produce,
+            Some(LimiterRef::Bucket(b.clone())),
+            None,
+            0,
+            0,
+        );
         let now = 100 * NANOS_PER_SEC;
         h.record(100, now);
-        assert_eq!(b.counters().admitted, 0, "100 B = 0.1 ms of quota: not yet published");
+        assert_eq!(
+            b.counters().admitted,
+            0,
+            "100 B = 0.1 ms of quota: not yet published"
+        );
         for _ in 0..9 {
             h.record(100, now);
         }
@@ -343,11 +382,21 @@ mod tests {
     #[test]
     fn cap_fetch_never_returns_zero() {
         let b = bucket(1000.0);
-        let h = QuotaHandle::new(QuotaKind::Fetch, Some(LimiterRef::Bucket(b.clone())), None, 0, 0);
+        let h = QuotaHandle::new(
+            QuotaKind::Fetch,
+            Some(LimiterRef::Bucket(b.clone())),
+            None,
+            0,
+            0,
+        );
         let now = 100 * NANOS_PER_SEC;
         assert_eq!(h.cap_fetch(5000, now), 1000);
         h.record(5000, now);
-        assert_eq!(h.cap_fetch(5000, now), 100, "a tenth of the burst even when exhausted");
+        assert_eq!(
+            h.cap_fetch(5000, now),
+            100,
+            "a tenth of the burst even when exhausted"
+        );
         assert_eq!(h.cap_fetch(7, now), 7);
     }
 }

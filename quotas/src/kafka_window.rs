@@ -43,10 +43,18 @@ impl KafkaWindowConfig {
     /// Validates the configuration; `field` names where it came from.
     pub fn validate(&self, field: &str) -> Result<()> {
         if self.samples < 2 {
-            return Err(invalid(format!("{field}.samples"), self.samples, "need at least 2 samples"));
+            return Err(invalid(
+                format!("{field}.samples"),
+                self.samples,
+                "need at least 2 samples",
+            ));
         }
         if self.window_ms == 0 {
-            return Err(invalid(format!("{field}.window_ms"), self.window_ms, "window must be > 0 ms"));
+            return Err(invalid(
+                format!("{field}.window_ms"),
+                self.window_ms,
+                "window must be > 0 ms",
+            ));
         }
         Ok(())
     }
@@ -139,7 +147,12 @@ impl KafkaRate {
         if self.samples.is_empty() {
             self.samples.push(Sample::new(now_ms));
         }
-        let oldest = self.samples.iter().map(|s| s.start_ms).min().unwrap_or(now_ms);
+        let oldest = self
+            .samples
+            .iter()
+            .map(|s| s.start_ms)
+            .min()
+            .unwrap_or(now_ms);
         let window = self.window_ms_i64();
         let mut elapsed = now_ms - oldest;
         let full = elapsed / window;
@@ -221,8 +234,14 @@ impl KafkaLimiter {
         let w = g.rate.window_size_ms(now_ms);
         let t = kafka_throttle_ms(observed, quota, w).min(g.max_throttle_ms);
         g.counters.excess = g.counters.excess.wrapping_add(units);
-        g.counters.throttled_ns = g.counters.throttled_ns.wrapping_add(t.saturating_mul(1_000_000));
-        let until = u64::try_from(now_ms).unwrap_or(0).saturating_add(t).saturating_mul(1_000_000);
+        g.counters.throttled_ns = g
+            .counters
+            .throttled_ns
+            .wrapping_add(t.saturating_mul(1_000_000));
+        let until = u64::try_from(now_ms)
+            .unwrap_or(0)
+            .saturating_add(t)
+            .saturating_mul(1_000_000);
         g.counters.throttled_until = g.counters.throttled_until.max(until);
         t
     }

@@ -33,7 +33,8 @@ fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
     if !rest.is_empty() {
         let mut w = [0u8; 8];
         w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59))
+            .wrapping_mul(K);
     }
     (h.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K)
 }
@@ -104,7 +105,10 @@ impl<V> PartsMap<V> {
     pub(crate) fn get_hashed(&self, h: u64, tag: u32, a: &str, b: &str, c: &str) -> Option<&V> {
         match self.map.get(&h)? {
             Slot::One(k, v) => k.matches(tag, a, b, c).then_some(v),
-            Slot::Many(vs) => vs.iter().find(|(k, _)| k.matches(tag, a, b, c)).map(|(_, v)| v),
+            Slot::Many(vs) => vs
+                .iter()
+                .find(|(k, _)| k.matches(tag, a, b, c))
+                .map(|(_, v)| v),
         }
     }
 
@@ -114,7 +118,15 @@ impl<V> PartsMap<V> {
     }
 
     /// Inserts, returning the previous value for the key.
-    pub(crate) fn insert_hashed(&mut self, h: u64, tag: u32, a: &str, b: &str, c: &str, v: V) -> Option<V> {
+    pub(crate) fn insert_hashed(
+        &mut self,
+        h: u64,
+        tag: u32,
+        a: &str,
+        b: &str,
+        c: &str,
+        v: V,
+    ) -> Option<V> {
         let key = PartsKey {
             tag,
             a: a.into(),

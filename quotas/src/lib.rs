@@ -39,12 +39,18 @@ pub mod telemetry;
 
 pub use bucket::{BucketCounters, BucketParams, BucketState};
 pub use clock::{CoarseClock, NANOS_PER_MS, NANOS_PER_SEC, Nanos};
-pub use distributor::{Distributor, DistributorConfig, TenantShares, compute_shares, uniform_broker_value};
+pub use distributor::{
+    Distributor, DistributorConfig, TenantShares, compute_shares, uniform_broker_value,
+};
 pub use entity::{EntityName, QuotaEntity, RequestIdentity, TenantResolver};
 pub use error::{QuotaError, Result};
 pub use handle::{LimiterRef, QuotaHandle, Throttle};
 pub use kafka_window::{KafkaLimiter, KafkaRate, KafkaWindowConfig, kafka_throttle_ms};
 pub use kind::{Mode, QuotaKind};
-pub use registry::{ConnectionAdmission, ConnectionGuard, QuotaRegistry, RegistryConfig, TenantUsage};
-pub use report::{BrokerReport, DemandMeter, InMemoryTransport, ReportTransport, ShareKeeper, TenantDemand};
+pub use registry::{
+    ConnectionAdmission, ConnectionGuard, QuotaRegistry, RegistryConfig, TenantUsage,
+};
+pub use report::{
+    BrokerReport, DemandMeter, InMemoryTransport, ReportTransport, ShareKeeper, TenantDemand,
+};
 pub use telemetry::QuotaMetrics;

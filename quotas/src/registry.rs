@@ -16,7 +16,9 @@ use parking_lot::RwLock;
 
 use crate::bucket::{BucketCounters, BucketParams, BucketState};
 use crate::clock::{NANOS_PER_SEC, Nanos};
-use crate::entity::{EntityName, KAFKA_PRECEDENCE, Level, QuotaEntity, RequestIdentity, TenantResolver, DEFAULT_MARK};
+use crate::entity::{
+    DEFAULT_MARK, EntityName, KAFKA_PRECEDENCE, Level, QuotaEntity, RequestIdentity, TenantResolver,
+};
 use crate::error::{Result, invalid};
 use crate::handle::{LimiterRef, QuotaHandle};
 use crate::kafka_window::{KafkaLimiter, KafkaWindowConfig};
@@ -66,7 +68,11 @@ impl RegistryConfig {
             return Err(invalid("registry.idle_expiry", 0, "must be > 0"));
         }
         if self.max_entities_per_tenant == 0 {
-            return Err(invalid("registry.max_entities_per_tenant", 0, "must be > 0"));
+            return Err(invalid(
+                "registry.max_entities_per_tenant",
+                0,
+                "must be > 0",
+            ));
         }
         Ok(())
     }
@@ -197,7 +203,9 @@ impl QuotaRegistry {
             resolver,
             quotas: RwLock::new(ConfigStore::default()),
             tenants: RwLock::new(PartsMap::default()),
-            states: (0..SHARDS).map(|_| RwLock::new(PartsMap::default())).collect(),
+            states: (0..SHARDS)
+                .map(|_| RwLock::new(PartsMap::default()))
+                .collect(),
             epoch: AtomicU64::new(1),
         })
     }
@@ -219,7 +227,12 @@ impl QuotaRegistry {
 
     fn new_limiter(&self, kind: QuotaKind, limit: f64, field: &str) -> Result<LimiterRef> {
         let rate = kind.units_per_sec(limit);
-        let params = BucketParams::new(rate, self.config.burst_secs, self.config.max_throttle_ms, field)?;
+        let params = BucketParams::new(
+            rate,
+            self.config.burst_secs,
+            self.config.max_throttle_ms,
+            field,
+        )?;
         Ok(match self.config.mode {
             Mode::Bucket => LimiterRef::Bucket(Arc::new(BucketState::new(&params))),
             Mode::Kafka => LimiterRef::Kafka(Arc::new(KafkaLimiter::new(
@@ -230,10 +243,21 @@ impl QuotaRegistry {
         })
     }
 
-    fn configure_limiter(&self, l: &LimiterRef, kind: QuotaKind, limit: Option<f64>, now: Nanos) -> Result<()> {
+    fn configure_limiter(
+        &self,
+        l: &LimiterRef,
+        kind: QuotaKind,
+        limit: Option<f64>,
+        now: Nanos,
+    ) -> Result<()> {
         // A removed quota leaves live state unlimited in effect (huge rate); new handles skip it.
         let rate = limit.map_or(1e15, |v| kind.units_per_sec(v));
-        let params = BucketParams::new(rate, self.config.burst_secs, self.config.max_throttle_ms, "quota")?;
+        let params = BucketParams::new(
+            rate,
+            self.config.burst_secs,
+            self.config.max_throttle_ms,
+            "quota",
+        )?;
         match l {
             LimiterRef::Bucket(b) => b.configure(&params, now),
             LimiterRef::Kafka(k) => k.configure(rate, self.config.max_throttle_ms),
@@ -256,9 +280,20 @@ impl QuotaRegistry {
 
     /// Sets (adds or alters) a quota; applies at once to live state. `value` is in the kind's
     /// configured unit (bytes/s, percent, mutations/s, connections/s).
-    pub fn set_quota(&self, entity: &QuotaEntity, kind: QuotaKind, value: f64, now: Nanos) -> Result<()> {
+    pub fn set_quota(
+        &self,
+        entity: &QuotaEntity,
+        kind: QuotaKind,
+        value: f64,
+        now: Nanos,
+    ) -> Result<()> {
         let field = format!("quota[{}].{}", entity_label(entity), kind.config_key());
-        BucketParams::new(kind.units_per_sec(value), self.config.burst_secs, self.config.max_throttle_ms, &field)?;
+        BucketParams::new(
+            kind.units_per_sec(value),
+            self.config.burst_secs,
+            self.config.max_throttle_ms,
+            &field,
+        )?;
         self.apply(entity, kind, Some(value), &field, now)
     }
 
@@ -268,7 +303,14 @@ impl QuotaRegistry {
         self.apply(entity, kind, None, &field, now)
     }
 
-    fn apply(&self, entity: &QuotaEntity, kind: QuotaKind, value: Option<f64>, field: &str, now: Nanos) -> Result<()> {
+    fn apply(
+        &self,
+        entity: &QuotaEntity,
+        kind: QuotaKind,
+        value: Option<f64>,
+        field: &str,
+        now: Nanos,
+    ) -> Result<()> {
         match entity {
             QuotaEntity::Tenant(name) => {
                 let t = self.tenant_entry(name);
@@ -299,7 +341,11 @@ impl QuotaRegistry {
                 {
                     let mut q = self.quotas.write();
                     let tag = level.index() as u32;
-                    let mut limits = q.client_limits.get(tag, &u, &c, "").copied().unwrap_or_default();
+                    let mut limits = q
+                        .client_limits
+                        .get(tag, &u, &c, "")
+                        .copied()
+                        .unwrap_or_default();
                     limits[kind.index()] = value;
                     if limits.iter().all(Option::is_none) {
                         q.client_limits.remove(tag, &u, &c, "");
@@ -336,7 +382,11 @@ impl QuotaRegistry {
     /// Sets a tenant's connection limit (`None` = unlimited).
     pub fn set_max_connections(&self, tenant: &str, limit: Option<u32>) -> Result<()> {
         if limit == Some(0) {
-            return Err(invalid(format!("quota[tenant={tenant}].max_connections"), 0, "must be > 0"));
+            return Err(invalid(
+                format!("quota[tenant={tenant}].max_connections"),
+                0,
+                "must be > 0",
+            ));
         }
         self.tenant_entry(tenant)
             .max_connections
@@ -355,13 +405,18 @@ impl QuotaRegistry {
         let limit = t.max_connections.load(Ordering::Relaxed);
         let admitted = t
             .connections
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c < limit).then_some(c + 1));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c < limit).then_some(c + 1)
+            });
         if admitted.is_err() {
             return ConnectionAdmission::Refused { limit };
         }
         let rate = t.limiters.read()[QuotaKind::ConnectionRate.index()].clone();
         let ns = rate.map_or(0, |l| l.record(1, now));
-        ConnectionAdmission::Accepted(ConnectionGuard { tenant: t }, crate::handle::Throttle::from_ns(ns, now))
+        ConnectionAdmission::Accepted(
+            ConnectionGuard { tenant: t },
+            crate::handle::Throttle::from_ns(ns, now),
+        )
     }
 
     /// Resolves a connection to its handle for `kind` (tenant via the resolver).
@@ -371,16 +426,33 @@ impl QuotaRegistry {
     }
 
     /// Resolves with an explicit tenant (e.g. from [`TenantResolver::resolve_topic`]).
-    pub fn resolve_in_tenant(&self, tenant: &str, id: &RequestIdentity<'_>, kind: QuotaKind, now: Nanos) -> QuotaHandle {
+    pub fn resolve_in_tenant(
+        &self,
+        tenant: &str,
+        id: &RequestIdentity<'_>,
+        kind: QuotaKind,
+        now: Nanos,
+    ) -> QuotaHandle {
         let epoch = self.epoch();
         let entry = self.tenants.read().get(0, tenant, "", "").cloned();
-        let tenant_limiter = entry.as_ref().and_then(|t| t.limiters.read()[kind.index()].clone());
+        let tenant_limiter = entry
+            .as_ref()
+            .and_then(|t| t.limiters.read()[kind.index()].clone());
         let client_limiter = self.client_state(tenant, entry, id, kind);
         QuotaHandle::new(kind, tenant_limiter, client_limiter, epoch, now)
     }
 
-    fn client_state(&self, tenant: &str, entry: Option<Arc<TenantEntry>>, id: &RequestIdentity<'_>, kind: QuotaKind) -> Option<LimiterRef> {
-        let (level, limit) = self.quotas.read().lookup(kind, id.principal, id.client_id)?;
+    fn client_state(
+        &self,
+        tenant: &str,
+        entry: Option<Arc<TenantEntry>>,
+        id: &RequestIdentity<'_>,
+        kind: QuotaKind,
+    ) -> Option<LimiterRef> {
+        let (level, limit) = self
+            .quotas
+            .read()
+            .lookup(kind, id.principal, id.client_id)?;
         let (u, c) = level.state_parts(id.principal, id.client_id);
         let tag = (kind.index() * 8 + level.index()) as u32;
         let h = hash_parts(tag, tenant, u, c);
@@ -395,7 +467,11 @@ impl QuotaRegistry {
                 (n < self.config.max_entities_per_tenant).then_some(n + 1)
             })
             .is_err();
-        let (tag, u, c) = if over_cap { ((kind.index() * 8) as u32, OVERFLOW_USER, "") } else { (tag, u, c) };
+        let (tag, u, c) = if over_cap {
+            ((kind.index() * 8) as u32, OVERFLOW_USER, "")
+        } else {
+            (tag, u, c)
+        };
         let h = hash_parts(tag, tenant, u, c);
         let shard = &self.states[(h as usize) % SHARDS];
         let mut w = shard.write();
@@ -405,7 +481,12 @@ impl QuotaRegistry {
             }
             return Some(l.clone());
         }
-        let field = format!("quota[user={},client-id={}].{}", id.principal, id.client_id, kind.config_key());
+        let field = format!(
+            "quota[user={},client-id={}].{}",
+            id.principal,
+            id.client_id,
+            kind.config_key()
+        );
         let l = self.new_limiter(kind, limit, &field).ok()?;
         w.insert_hashed(h, tag, tenant, u, c, l.clone());
         Some(l)
@@ -432,7 +513,9 @@ impl QuotaRegistry {
         let tenants = self.tenants.read();
         for t in &dropped {
             if let Some(e) = tenants.get(0, t, "", "") {
-                let _ = e.entities.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                let _ = e
+                    .entities
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             }
         }
         dropped.len()

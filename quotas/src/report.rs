@@ -66,7 +66,8 @@ impl DemandMeter {
             let prev = self.last.insert(key, u.counters).unwrap_or_default();
             let admitted = u.counters.admitted.wrapping_sub(prev.admitted) as f64;
             let excess = u.counters.excess.wrapping_sub(prev.excess) as f64;
-            let throttled = u.counters.throttled_ns != prev.throttled_ns || u.counters.throttled_until > now;
+            let throttled =
+                u.counters.throttled_ns != prev.throttled_ns || u.counters.throttled_until > now;
             demand.push(TenantDemand {
                 tenant: u.tenant,
                 kind: u.kind,
@@ -75,7 +76,11 @@ impl DemandMeter {
                 throttled,
             });
         }
-        BrokerReport { broker, at: now, demand }
+        BrokerReport {
+            broker,
+            at: now,
+            demand,
+        }
     }
 }
 
@@ -119,7 +124,13 @@ impl ShareKeeper {
         let mut out: Vec<_> = self
             .last
             .iter()
-            .map(|((t, k), (share, quota))| (t.clone(), *k, decayed_share(*share, quota / n, stale, &self.cfg)))
+            .map(|((t, k), (share, quota))| {
+                (
+                    t.clone(),
+                    *k,
+                    decayed_share(*share, quota / n, stale, &self.cfg),
+                )
+            })
             .collect();
         out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         out

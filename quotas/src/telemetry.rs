@@ -65,7 +65,10 @@ impl QuotaMetrics {
         self.last_at = Some(now);
         let mut agg: HashMap<(String, QuotaKind), Agg> = HashMap::new();
         for u in registry.tenant_usage() {
-            let prev = self.last.insert((u.tenant.clone(), u.kind), u.counters).unwrap_or_default();
+            let prev = self
+                .last
+                .insert((u.tenant.clone(), u.kind), u.counters)
+                .unwrap_or_default();
             let label = self.label(&u.tenant);
             let a = agg.entry((label, u.kind)).or_default();
             a.rate += u.counters.admitted.wrapping_sub(prev.admitted) as f64 / secs;
@@ -75,9 +78,11 @@ impl QuotaMetrics {
         for ((tenant, kind), a) in agg {
             let k = kind.short_name();
             metrics::gauge!("keel_quota_rate", "tenant" => tenant.clone(), "kind" => k).set(a.rate);
-            metrics::gauge!("keel_quota_limit", "tenant" => tenant.clone(), "kind" => k).set(a.limit);
+            metrics::gauge!("keel_quota_limit", "tenant" => tenant.clone(), "kind" => k)
+                .set(a.limit);
             let util = if a.limit > 0.0 { a.rate / a.limit } else { 0.0 };
-            metrics::gauge!("keel_quota_utilisation", "tenant" => tenant.clone(), "kind" => k).set(util);
+            metrics::gauge!("keel_quota_utilisation", "tenant" => tenant.clone(), "kind" => k)
+                .set(util);
             metrics::counter!("keel_quota_throttle_time_ms_total", "tenant" => tenant, "kind" => k)
                 .increment(a.throttle_ms);
         }

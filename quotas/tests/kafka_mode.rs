@@ -69,8 +69,24 @@ fn kafka_mode_caps_throttle_when_asked() {
 
 #[test]
 fn window_config_is_validated() {
-    let bad = KafkaWindowConfig { samples: 1, window_ms: 1000 };
-    assert!(bad.validate("quota").unwrap_err().to_string().contains("quota.samples"));
-    let bad = KafkaWindowConfig { samples: 11, window_ms: 0 };
-    assert!(bad.validate("quota").unwrap_err().to_string().contains("quota.window_ms"));
+    let bad = KafkaWindowConfig {
+        samples: 1,
+        window_ms: 1000,
+    };
+    assert!(
+        bad.validate("quota")
+            .unwrap_err()
+            .to_string()
+            .contains("quota.samples")
+    );
+    let bad = KafkaWindowConfig {
+        samples: 11,
+        window_ms: 0,
+    };
+    assert!(
+        bad.validate("quota")
+            .unwrap_err()
+            .to_string()
+            .contains("quota.window_ms")
+    );
 }

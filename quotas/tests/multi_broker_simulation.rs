@@ -44,14 +44,20 @@ fn workload(mode: &str) -> String {
 }
 
 fn series(r: &SimResult, tenant: &str) -> Vec<u64> {
-    r.tenants[tenant][&QuotaKind::Produce].admitted_bytes_per_sec.clone()
+    r.tenants[tenant][&QuotaKind::Produce]
+        .admitted_bytes_per_sec
+        .clone()
 }
 
 /// Seconds `from..to` of `s` each within `tol` of `quota`.
 fn check_within(s: &[u64], quota: f64, tol: f64, from: usize, to: usize, what: &str) {
     for (sec, v) in s.iter().enumerate().take(to).skip(from) {
         let dev = (*v as f64 - quota).abs() / quota;
-        assert!(dev <= tol, "{what}: second {sec} admitted {v} vs quota {quota} ({:.1}% off)\n{s:?}", dev * 100.0);
+        assert!(
+            dev <= tol,
+            "{what}: second {sec} admitted {v} vs quota {quota} ({:.1}% off)\n{s:?}",
+            dev * 100.0
+        );
     }
 }
 
@@ -81,7 +87,10 @@ fn a_client_that_ignores_throttles_is_held_anyway() {
     let r = simulate(&Workload::parse(text).unwrap()).unwrap();
     let s = series(&r, "t");
     let mean = s[2..].iter().sum::<u64>() as f64 / (s.len() - 2) as f64;
-    assert!((mean - 2.0 * MB).abs() / (2.0 * MB) < 0.05, "mean {mean}: {s:?}");
+    assert!(
+        (mean - 2.0 * MB).abs() / (2.0 * MB) < 0.05,
+        "mean {mean}: {s:?}"
+    );
 }
 
 /// Kafka's windowed rate lets a saturating client spend (samples − 1) windows of quota at
@@ -95,6 +104,9 @@ fn kafka_mode_holds_the_cluster_quota_on_average() {
     for (tenant, q) in [("skewed", 30.0 * MB), ("spread", 10.0 * MB)] {
         let s = series(&r, tenant);
         let mean = s.iter().sum::<u64>() as f64 / s.len() as f64;
-        assert!((mean - q).abs() / q < 0.15, "{tenant}: mean {mean} vs {q}: {s:?}");
+        assert!(
+            (mean - q).abs() / q < 0.15,
+            "{tenant}: mean {mean} vs {q}: {s:?}"
+        );
     }
 }

@@ -7,28 +7,43 @@
 use keel_quotas::bucket::{BucketParams, BucketState};
 use keel_quotas::handle::QuotaHandle;
 use keel_quotas::{
-    Mode, NANOS_PER_MS, NANOS_PER_SEC, QuotaEntity, QuotaKind, QuotaRegistry, RegistryConfig, RequestIdentity,
-    TenantResolver, Throttle,
+    Mode, NANOS_PER_MS, NANOS_PER_SEC, QuotaEntity, QuotaKind, QuotaRegistry, RegistryConfig,
+    RequestIdentity, TenantResolver, Throttle,
 };
 use proptest::prelude::*;
 use std::sync::Arc;
 
 fn id(client_id: &str) -> RequestIdentity<'_> {
-    RequestIdentity { principal: "", client_id }
+    RequestIdentity {
+        principal: "",
+        client_id,
+    }
 }
 
 fn bucket(rate: f64, burst_secs: f64, cap_ms: u64) -> Arc<BucketState> {
-    Arc::new(BucketState::new(&BucketParams::new(rate, burst_secs, cap_ms, "t").unwrap()))
+    Arc::new(BucketState::new(
+        &BucketParams::new(rate, burst_secs, cap_ms, "t").unwrap(),
+    ))
 }
 
 /// A fresh connection handle on a tenant quota of `rate`, built by the registry.
 fn handle(mode: Mode, rate: f64, cap_ms: u64) -> QuotaHandle {
     let reg = QuotaRegistry::new(
-        RegistryConfig { mode, max_throttle_ms: cap_ms, ..RegistryConfig::default() },
+        RegistryConfig {
+            mode,
+            max_throttle_ms: cap_ms,
+            ..RegistryConfig::default()
+        },
         TenantResolver::new().default_tenant("t"),
     )
     .unwrap();
-    reg.set_quota(&QuotaEntity::Tenant("t".into()), QuotaKind::Produce, rate, 0).unwrap();
+    reg.set_quota(
+        &QuotaEntity::Tenant("t".into()),
+        QuotaKind::Produce,
+        rate,
+        0,
+    )
+    .unwrap();
     reg.resolve(&id("c"), QuotaKind::Produce, 0)
 }
 
@@ -47,7 +62,11 @@ impl ReferenceBucket {
         self.tokens = (self.tokens + (now_s - self.last) * self.rate).min(self.burst);
         self.last = now_s;
         self.tokens -= bytes;
-        if self.tokens >= 0.0 { 0.0 } else { (-self.tokens / self.rate).min(self.cap_s) }
+        if self.tokens >= 0.0 {
+            0.0
+        } else {
+            (-self.tokens / self.rate).min(self.cap_s)
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use keel_quotas::telemetry::OVERFLOW_LABEL;
-use keel_quotas::{NANOS_PER_SEC, QuotaEntity, QuotaKind, QuotaMetrics, QuotaRegistry, RegistryConfig, RequestIdentity, TenantResolver};
+use keel_quotas::{
+    NANOS_PER_SEC, QuotaEntity, QuotaKind, QuotaMetrics, QuotaRegistry, RegistryConfig,
+    RequestIdentity, TenantResolver,
+};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
 #[derive(Default)]
@@ -38,8 +41,22 @@ fn tenant_labels_are_capped_with_an_overflow_label() {
     let reg = QuotaRegistry::new(RegistryConfig::default(), TenantResolver::new()).unwrap();
     for i in 0..50 {
         let t = format!("tenant-{i:02}");
-        reg.set_quota(&QuotaEntity::Tenant(t.clone()), QuotaKind::Produce, 1000.0, 0).unwrap();
-        let h = reg.resolve_in_tenant(&t, &RequestIdentity { principal: "", client_id: "c" }, QuotaKind::Produce, 0);
+        reg.set_quota(
+            &QuotaEntity::Tenant(t.clone()),
+            QuotaKind::Produce,
+            1000.0,
+            0,
+        )
+        .unwrap();
+        let h = reg.resolve_in_tenant(
+            &t,
+            &RequestIdentity {
+                principal: "",
+                client_id: "c",
+            },
+            QuotaKind::Produce,
+            0,
+        );
         h.record(5000, NANOS_PER_SEC);
     }
     let rec = Capture::default();
@@ -51,7 +68,11 @@ fn tenant_labels_are_capped_with_an_overflow_label() {
     for k in keys.iter() {
         names.insert(k.name().to_string());
         for l in k.labels() {
-            assert!(l.key() == "tenant" || l.key() == "kind", "unexpected label {}", l.key());
+            assert!(
+                l.key() == "tenant" || l.key() == "kind",
+                "unexpected label {}",
+                l.key()
+            );
             if l.key() == "tenant" {
                 tenants.insert(l.value().to_string());
             }
@@ -59,7 +80,12 @@ fn tenant_labels_are_capped_with_an_overflow_label() {
     }
     assert_eq!(tenants.len(), 11, "10 tenants + overflow: {tenants:?}");
     assert!(tenants.contains(OVERFLOW_LABEL));
-    for n in ["keel_quota_rate", "keel_quota_limit", "keel_quota_utilisation", "keel_quota_throttle_time_ms_total"] {
+    for n in [
+        "keel_quota_rate",
+        "keel_quota_limit",
+        "keel_quota_utilisation",
+        "keel_quota_throttle_time_ms_total",
+    ] {
         assert!(names.contains(n), "{n} missing: {names:?}");
     }
 }

@@ -21,13 +21,21 @@ const BASE: &str = r#""format": "keel.quota-workload/v1", "brokers": 2, "duratio
 #[test]
 fn bad_fields_are_named_by_path() {
     assert!(err(r#"{"format": "v0", "brokers": 1, "duration_s": 1}"#).contains("$.format"));
-    assert!(err(r#"{"format": "keel.quota-workload/v1", "brokers": 0, "duration_s": 1}"#).contains("$.brokers"));
-    let e = err(&format!(r#"{{{BASE}, "tenants": [{{"name": "a", "produce_bytes_per_sec": -3}}]}}"#));
+    assert!(
+        err(r#"{"format": "keel.quota-workload/v1", "brokers": 0, "duration_s": 1}"#)
+            .contains("$.brokers")
+    );
+    let e = err(&format!(
+        r#"{{{BASE}, "tenants": [{{"name": "a", "produce_bytes_per_sec": -3}}]}}"#
+    ));
     assert!(e.contains("$.tenants[0].produce_bytes_per_sec"), "{e}");
     let e = err(&format!(
         r#"{{{BASE}, "tenants": [{{"name": "a"}}], "clients": [{{"tenant": "b", "kind": "produce", "offered_bytes_per_sec": 1}}]}}"#
     ));
-    assert!(e.contains("$.clients[0].tenant") && e.contains("unknown tenant `b`"), "{e}");
+    assert!(
+        e.contains("$.clients[0].tenant") && e.contains("unknown tenant `b`"),
+        "{e}"
+    );
     let e = err(&format!(
         r#"{{{BASE}, "tenants": [{{"name": "a"}}], "clients": [{{"tenant": "a", "kind": "produce", "brokers": [5], "offered_bytes_per_sec": 1}}]}}"#
     ));
@@ -36,7 +44,9 @@ fn bad_fields_are_named_by_path() {
         r#"{{{BASE}, "tenants": [{{"name": "a"}}], "clients": [{{"tenant": "a", "kind": "write", "offered_bytes_per_sec": 1}}]}}"#
     ));
     assert!(e.contains("$.clients[0].kind"), "{e}");
-    let e = err(&format!(r#"{{{BASE}, "events": [{{"at_s": 1, "action": "explode"}}]}}"#));
+    let e = err(&format!(
+        r#"{{{BASE}, "events": [{{"at_s": 1, "action": "explode"}}]}}"#
+    ));
     assert!(e.contains("$.events[0].action"), "{e}");
     let e = err(&format!(r#"{{{BASE}, "mode": "fast"}}"#));
     assert!(e.contains("$.mode"), "{e}");
@@ -76,8 +86,11 @@ proptest! {
 #[test]
 fn example_workload_output_matches_golden() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let text = std::fs::read_to_string(format!("{root}/../examples/workloads/two_tenants.json")).unwrap();
-    let out = simulate(&Workload::parse(&text).unwrap()).unwrap().to_json();
+    let text =
+        std::fs::read_to_string(format!("{root}/../examples/workloads/two_tenants.json")).unwrap();
+    let out = simulate(&Workload::parse(&text).unwrap())
+        .unwrap()
+        .to_json();
     let golden_path = format!("{root}/tests/golden/two_tenants.out.json");
     let rendered = serde_json::to_string_pretty(&out).unwrap() + "\n";
     if std::env::var_os("KEEL_UPDATE_GOLDEN").is_some() {
@@ -86,10 +99,19 @@ fn example_workload_output_matches_golden() {
     }
     let golden = std::fs::read_to_string(&golden_path)
         .unwrap_or_else(|e| panic!("{golden_path}: {e} (regenerate with KEEL_UPDATE_GOLDEN=1)"));
-    assert_eq!(rendered, golden, "simulation output changed; if intended, regenerate with KEEL_UPDATE_GOLDEN=1");
+    assert_eq!(
+        rendered, golden,
+        "simulation output changed; if intended, regenerate with KEEL_UPDATE_GOLDEN=1"
+    );
     // The format's shape, checked independently of the golden bytes.
     let acme = &out["tenants"]["acme"]["produce"];
-    assert_eq!(acme["admitted_bytes_per_sec"].as_array().unwrap().len(), 120);
+    assert_eq!(
+        acme["admitted_bytes_per_sec"].as_array().unwrap().len(),
+        120
+    );
     assert_eq!(acme["quota"], 10_000_000);
-    assert!(acme["max_1s_bytes"].as_u64().unwrap() >= acme["admitted_bytes_per_sec"][5].as_u64().unwrap());
+    assert!(
+        acme["max_1s_bytes"].as_u64().unwrap()
+            >= acme["admitted_bytes_per_sec"][5].as_u64().unwrap()
+    );
 }

@@ -45,7 +45,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.workload)
         .with_context(|| format!("reading workload {}", args.workload.display()))?;
-    let workload = Workload::parse(&text).with_context(|| format!("in workload {}", args.workload.display()))?;
+    let workload = Workload::parse(&text)
+        .with_context(|| format!("in workload {}", args.workload.display()))?;
     let result = simulate(&workload).context("simulating")?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -124,7 +124,12 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
     // Debt beyond the cap stays in the bucket, so the long-run rate still holds.
     let rcfg = RegistryConfig {
         mode: w.mode,
-        max_throttle_ms: if w.mode == crate::kind::Mode::Kafka { RegistryConfig::default().max_throttle_ms } else { w.report_interval_ms.min(RegistryConfig::default().max_throttle_ms) },
+        max_throttle_ms: if w.mode == crate::kind::Mode::Kafka {
+            RegistryConfig::default().max_throttle_ms
+        } else {
+            w.report_interval_ms
+                .min(RegistryConfig::default().max_throttle_ms)
+        },
         ..RegistryConfig::default()
     };
     let mut distributor = Distributor::new(dcfg)?;
@@ -158,7 +163,11 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
     let mut conns = Vec::new();
     for (ci, c) in w.clients.iter().enumerate() {
         let k = c.brokers.len() as f64;
-        let peak = if c.pattern == Pattern::Burst { c.offered * 10.0 } else { c.offered } / k;
+        let peak = if c.pattern == Pattern::Burst {
+            c.offered * 10.0
+        } else {
+            c.offered
+        } / k;
         for &b in &c.brokers {
             let reg = &brokers[b as usize].registry;
             conns.push(Conn {
@@ -195,13 +204,18 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
     for t in &w.tenants {
         for kind in [QuotaKind::Produce, QuotaKind::Fetch] {
             if t.quota(kind).is_some() {
-                result.tenants.entry(t.name.clone()).or_default().entry(kind).or_insert_with(|| KindResult {
-                    quota: None,
-                    admitted_bytes_per_sec: vec![0; secs],
-                    max_1s_bytes: 0,
-                    max_throttle_ms: 0,
-                    offered_bytes: 0.0,
-                });
+                result
+                    .tenants
+                    .entry(t.name.clone())
+                    .or_default()
+                    .entry(kind)
+                    .or_insert_with(|| KindResult {
+                        quota: None,
+                        admitted_bytes_per_sec: vec![0; secs],
+                        max_1s_bytes: 0,
+                        max_throttle_ms: 0,
+                        offered_bytes: 0.0,
+                    });
             }
         }
     }
@@ -214,9 +228,17 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
         let mut redistribute = false;
         while next_event < w.events.len() && w.events[next_event].at_s <= now_s {
             match &w.events[next_event].action {
-                EventAction::StopReporting { broker } => brokers[*broker as usize].reporting = false,
-                EventAction::ResumeReporting { broker } => brokers[*broker as usize].reporting = true,
-                EventAction::SetQuota { tenant, produce, fetch } => {
+                EventAction::StopReporting { broker } => {
+                    brokers[*broker as usize].reporting = false
+                }
+                EventAction::ResumeReporting { broker } => {
+                    brokers[*broker as usize].reporting = true
+                }
+                EventAction::SetQuota {
+                    tenant,
+                    produce,
+                    fetch,
+                } => {
                     for (kind, v) in [(QuotaKind::Produce, produce), (QuotaKind::Fetch, fetch)] {
                         if let Some(v) = v {
                             quotas.insert((tenant.clone(), kind), *v);
@@ -231,7 +253,11 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
                             quotas.remove(&(tenant.clone(), k));
                             distributor.remove_quota(tenant, k);
                             for br in &brokers {
-                                br.registry.remove_quota(&QuotaEntity::Tenant(tenant.clone()), k, now)?;
+                                br.registry.remove_quota(
+                                    &QuotaEntity::Tenant(tenant.clone()),
+                                    k,
+                                    now,
+                                )?;
                             }
                         }
                     }
@@ -271,7 +297,11 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
             }
             let r = offered_rate(c.pattern, conn.rate, now_s - c.start_s) / 1000.0;
             conn.pending = (conn.pending + r).min(conn.buffer_cap);
-            let Some(res) = result.tenants.get_mut(&c.tenant).and_then(|k| k.get_mut(&c.kind)) else {
+            let Some(res) = result
+                .tenants
+                .get_mut(&c.tenant)
+                .and_then(|k| k.get_mut(&c.kind))
+            else {
                 continue;
             };
             res.offered_bytes += r;
@@ -280,7 +310,8 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
             while conn.pending >= c.request_bytes as f64 && now >= conn.ready_at && sent < 10_000 {
                 sent += 1;
                 if conn.handle.epoch() != reg.epoch() {
-                    conn.handle = reg.resolve_in_tenant(&c.tenant, &identity(&c.client_id), c.kind, now);
+                    conn.handle =
+                        reg.resolve_in_tenant(&c.tenant, &identity(&c.client_id), c.kind, now);
                 }
                 let bytes = match c.kind {
                     QuotaKind::Fetch => conn.handle.cap_fetch(c.request_bytes, now),

@@ -6,4 +6,4 @@ pub mod engine;
 pub mod workload;
 
 pub use engine::{KindResult, SimResult, simulate};
-pub use workload::{Workload, FORMAT};
+pub use workload::{FORMAT, Workload};

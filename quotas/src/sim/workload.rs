@@ -75,9 +75,16 @@ pub enum EventAction {
     /// A broker's reports get through again.
     ResumeReporting { broker: u32 },
     /// Sets a tenant's quotas (kinds absent are unchanged).
-    SetQuota { tenant: String, produce: Option<f64>, fetch: Option<f64> },
+    SetQuota {
+        tenant: String,
+        produce: Option<f64>,
+        fetch: Option<f64>,
+    },
     /// Removes a tenant's quotas (one kind, or all when `kind` is absent).
-    RemoveQuota { tenant: String, kind: Option<QuotaKind> },
+    RemoveQuota {
+        tenant: String,
+        kind: Option<QuotaKind>,
+    },
 }
 
 /// An event at a time.
@@ -133,7 +140,10 @@ fn opt_f64(o: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>>
 fn opt_rate(o: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>> {
     let v = opt_f64(o, key, path)?;
     if let Some(x) = v.filter(|x| *x <= 0.0) {
-        return Err(err(&format!("{path}.{key}"), format!("must be > 0, got {x}")));
+        return Err(err(
+            &format!("{path}.{key}"),
+            format!("must be > 0, got {x}"),
+        ));
     }
     Ok(v)
 }
@@ -169,7 +179,10 @@ impl Workload {
         let root = obj(&v, "$")?;
         let format = req_str(root, "format", "$")?;
         if format != FORMAT {
-            return Err(err("$.format", format!("expected `{FORMAT}`, got `{format}`")));
+            return Err(err(
+                "$.format",
+                format!("expected `{FORMAT}`, got `{format}`"),
+            ));
         }
         let brokers = req_u64(root, "brokers", "$")?;
         if brokers == 0 || brokers > 10_000 {
@@ -198,7 +211,10 @@ impl Workload {
             let o = obj(t, &p)?;
             let name = req_str(o, "name", &p)?.to_string();
             if tenants.iter().any(|x: &TenantSpec| x.name == name) {
-                return Err(err(&format!("{p}.name"), format!("duplicate tenant `{name}`")));
+                return Err(err(
+                    &format!("{p}.name"),
+                    format!("duplicate tenant `{name}`"),
+                ));
             }
             tenants.push(TenantSpec {
                 name,
@@ -226,14 +242,22 @@ impl Workload {
             let kind = match req_str(o, "kind", &p)? {
                 "produce" => QuotaKind::Produce,
                 "fetch" => QuotaKind::Fetch,
-                other => return Err(err(&format!("{p}.kind"), format!("expected `produce` or `fetch`, got `{other}`"))),
+                other => {
+                    return Err(err(
+                        &format!("{p}.kind"),
+                        format!("expected `produce` or `fetch`, got `{other}`"),
+                    ));
+                }
             };
             let mut bs = Vec::new();
             for (j, b) in array(o, "brokers", &p)?.iter().enumerate() {
                 let bp = format!("{p}.brokers[{j}]");
                 let id = b.as_u64().ok_or_else(|| err(&bp, "expected a broker id"))?;
                 if id >= u64::from(brokers) {
-                    return Err(err(&bp, format!("broker {id} does not exist (brokers: {brokers})")));
+                    return Err(err(
+                        &bp,
+                        format!("broker {id} does not exist (brokers: {brokers})"),
+                    ));
                 }
                 bs.push(id as u32);
             }
@@ -256,7 +280,10 @@ impl Workload {
                     "burst" => Pattern::Burst,
                     "on_off" => Pattern::OnOff,
                     other => {
-                        return Err(err(&format!("{p}.pattern"), format!("expected `steady`, `burst` or `on_off`, got `{other}`")));
+                        return Err(err(
+                            &format!("{p}.pattern"),
+                            format!("expected `steady`, `burst` or `on_off`, got `{other}`"),
+                        ));
                     }
                 },
             };
@@ -267,7 +294,9 @@ impl Workload {
             }
             let honours_throttle = match o.get("honours_throttle") {
                 None => true,
-                Some(v) => v.as_bool().ok_or_else(|| err(&format!("{p}.honours_throttle"), "expected true or false"))?,
+                Some(v) => v.as_bool().ok_or_else(|| {
+                    err(&format!("{p}.honours_throttle"), "expected true or false")
+                })?,
             };
             clients.push(ClientSpec {
                 tenant,
@@ -287,14 +316,18 @@ impl Workload {
         for (i, e) in array(root, "events", "$")?.iter().enumerate() {
             let p = format!("$.events[{i}]");
             let o = obj(e, &p)?;
-            let at_s = opt_f64(o, "at_s", &p)?.ok_or_else(|| err(&format!("{p}.at_s"), "missing"))?;
+            let at_s =
+                opt_f64(o, "at_s", &p)?.ok_or_else(|| err(&format!("{p}.at_s"), "missing"))?;
             if at_s < 0.0 {
                 return Err(err(&format!("{p}.at_s"), "must be >= 0"));
             }
             let broker = || -> Result<u32> {
                 let id = req_u64(o, "broker", &p)?;
                 if id >= u64::from(brokers) {
-                    return Err(err(&format!("{p}.broker"), format!("broker {id} does not exist")));
+                    return Err(err(
+                        &format!("{p}.broker"),
+                        format!("broker {id} does not exist"),
+                    ));
                 }
                 Ok(id as u32)
             };
@@ -313,14 +346,21 @@ impl Workload {
                         Some(_) => match req_str(o, "kind", &p)? {
                             "produce" => Some(QuotaKind::Produce),
                             "fetch" => Some(QuotaKind::Fetch),
-                            other => return Err(err(&format!("{p}.kind"), format!("expected `produce` or `fetch`, got `{other}`"))),
+                            other => {
+                                return Err(err(
+                                    &format!("{p}.kind"),
+                                    format!("expected `produce` or `fetch`, got `{other}`"),
+                                ));
+                            }
                         },
                     },
                 },
                 other => {
                     return Err(err(
                         &format!("{p}.action"),
-                        format!("unknown action `{other}` (expected stop_reporting, resume_reporting, set_quota, remove_quota)"),
+                        format!(
+                            "unknown action `{other}` (expected stop_reporting, resume_reporting, set_quota, remove_quota)"
+                        ),
                     ));
                 }
             };
