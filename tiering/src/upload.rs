@@ -26,7 +26,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use object_store::WriteMultipart;
 use object_store::path::Path as Key;
-use tokio::io::AsyncReadExt;
 
 use crate::error::{Result, TieringError};
 use crate::keys::{TopicPartition, segment_key};
@@ -278,28 +277,43 @@ impl Drop for PooledBuf {
 }
 
 /// Reads up to `want` bytes into `buf` (exactly sized: no capacity doubling, which would
-/// double the memory held per in-flight part).
+/// double the memory held per in-flight part). One blocking read per part, straight into
+/// the part buffer (no intermediate copy).
 async fn read_full(
-    file: &mut tokio::fs::File,
+    file: &mut std::fs::File,
     path: &Path,
     buf: &mut Vec<u8>,
     want: usize,
 ) -> Result<()> {
-    buf.clear();
-    buf.resize(want, 0);
-    let mut filled = 0;
-    while filled < want {
-        let n = file
-            .read(&mut buf[filled..])
-            .await
-            .map_err(|e| TieringError::io("read", path, e))?;
-        if n == 0 {
-            break;
+    let mut owned = std::mem::take(buf);
+    let mut f = file
+        .try_clone()
+        .map_err(|e| TieringError::io("read", path, e))?;
+    let joined = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        owned.clear();
+        owned.resize(want, 0);
+        let mut filled = 0;
+        while filled < want {
+            match f.read(&mut owned[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err((e, owned)),
+            }
         }
-        filled += n;
+        owned.truncate(filled);
+        Ok(owned)
+    })
+    .await;
+    match joined {
+        Ok(Ok(filled)) => {
+            *buf = filled;
+            Ok(())
+        }
+        Ok(Err((e, _))) => Err(TieringError::io("read", path, e)),
+        Err(e) => Err(TieringError::io("read", path, std::io::Error::other(e))),
     }
-    buf.truncate(filled);
-    Ok(())
 }
 
 /// Streams the `.log` to `key`, verifying each part before it is sent (and compressing it
@@ -318,9 +332,7 @@ pub async fn upload_log(
     } else {
         part_size
     };
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| TieringError::io("open", path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| TieringError::io("open", path, e))?;
     let mut verifier = SegmentVerifier::new(path);
     let mut crc = 0u32;
     let mut lens: Vec<u32> = Vec::new();
