@@ -116,6 +116,7 @@ pub struct Executor {
     pub(crate) done: usize,
     pub(crate) order: Vec<u32>,
     pub(crate) head: usize,
+    pub(crate) cursor: usize,
     pub(crate) charged: BTreeMap<u32, Charge>,
     pub(crate) leader_off: BTreeSet<u32>,
     // Brokers.
@@ -215,6 +216,7 @@ impl Executor {
             done: 0,
             order: Vec::new(),
             head: 0,
+            cursor: 0,
             charged: BTreeMap::new(),
             leader_off: BTreeSet::new(),
             broker_ix: BTreeMap::new(),

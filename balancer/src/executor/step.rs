@@ -286,14 +286,41 @@ impl Executor {
         }
         let mut batch = Vec::new();
         let mut blocked = None;
-        let mut k = self.head;
+        // Bounded scan: a window from the head of the order (smallest moves first), then a
+        // window rotating through the rest, so a step costs O(budget), not O(plan), when
+        // the brokers of the smallest moves are busy. With nothing in flight the scan goes on
+        // until it finds a move (or proves every pending one blocked).
+        let budget = 4 * cap_c + 1024;
+        let len = self.order.len();
+        let nothing_active = self.charged.is_empty();
+        let w1_end = (self.head + budget).min(len);
+        let mut positions: Vec<(usize, usize)> = vec![(self.head, w1_end)];
+        if w1_end < len {
+            let start = self.cursor.clamp(w1_end, len);
+            let end = (start + budget).min(len);
+            positions.push((start, end));
+            let wrapped = budget - (end - start);
+            positions.push((w1_end, (w1_end + wrapped).min(start)));
+            self.cursor = if end >= len { w1_end + wrapped } else { end };
+            if nothing_active {
+                positions.push((w1_end, len));
+            }
+        }
         let mut touched: Vec<u16> = Vec::new();
-        while k < self.order.len() && self.charged.len() < cap_c {
+        let mut examined = 0usize;
+        let positions = positions.into_iter().flat_map(|(a, b)| a..b);
+        for k in positions {
+            if self.charged.len() >= cap_c {
+                break;
+            }
             if self.saturated >= self.broker_ids.len() && !self.broker_ids.is_empty() {
                 break;
             }
+            examined += 1;
+            if examined > 3 * budget && !(nothing_active && batch.is_empty()) {
+                break;
+            }
             let i = self.order[k];
-            k += 1;
             let iu = i as usize;
             if self.status[iu] != PartitionStatus::Pending {
                 continue;
