@@ -223,6 +223,25 @@ fn drain(st: &mut State<'_>, scope: &Scope) -> Result<()> {
         if i % 64 == 0 {
             dests = dests_by_load(st);
         }
+        // A drained broker should not lead: hand leadership to a live follower first, so the
+        // leader's load lands where leadership checks allow rather than on the copy's target.
+        let mut slot = slot;
+        if st.is_leader_slot(slot) {
+            let rf = usize::from(st.c.partitions[p].rf);
+            let best = (1..rf)
+                .filter(|&pos| {
+                    let b = st.assign[slot + pos] as usize;
+                    st.c.brokers[b].state.can_lead() && st.leadership_ok(p, pos)
+                })
+                .min_by(|&x, &y| {
+                    let (bx, by) = (st.assign[slot + x] as usize, st.assign[slot + y] as usize);
+                    st.leaders_on(bx).total_cmp(&st.leaders_on(by)).then(x.cmp(&y))
+                });
+            if let Some(pos) = best {
+                st.move_leadership(p, pos, goal);
+                slot += pos;
+            }
+        }
         let from = st.assign[slot];
         // Prefer destinations that leave no rack violation.
         let mut chosen = None;
