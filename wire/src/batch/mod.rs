@@ -32,6 +32,7 @@ pub mod encode;
 mod header;
 mod iter;
 pub mod record;
+pub mod record_iter;
 pub mod varint;
 
 pub use header::{
@@ -43,5 +44,6 @@ pub use encode::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, R
 pub use iter::BatchIter;
 pub use record::{
     BatchContext, ControlRecord, ControlRecordType, EndTxnMarker, Header, HeaderIter, OwnedHeader,
-    OwnedRecord, Record, RecordIter, Records,
+    OwnedRecord, Record,
 };
+pub use record_iter::{RecordIter, Records};
