@@ -44,7 +44,9 @@ fn metadata_body(port: u16) -> MetadataResponse {
     let topics = (0..TOPICS)
         .map(|t| {
             MetadataResponseTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(format!("topic-{t:05}")))))
+                .with_name(Some(TopicName(StrBytes::from_string(format!(
+                    "topic-{t:05}"
+                )))))
                 .with_partitions(
                     (0..PARTITIONS)
                         .map(|p| {
@@ -109,17 +111,21 @@ fn respond(canned: &Canned, correlation_id: i32) -> Bytes {
 async fn fake_broker() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let api_keys = [ApiKey::ApiVersions, ApiKey::Metadata, ApiKey::DescribeLogDirs]
-        .iter()
-        .map(|k| {
-            let r = k.valid_versions();
-            let max = if *k == ApiKey::Metadata { 12 } else { r.max };
-            ApiVersion::default()
-                .with_api_key(*k as i16)
-                .with_min_version(r.min)
-                .with_max_version(max)
-        })
-        .collect();
+    let api_keys = [
+        ApiKey::ApiVersions,
+        ApiKey::Metadata,
+        ApiKey::DescribeLogDirs,
+    ]
+    .iter()
+    .map(|k| {
+        let r = k.valid_versions();
+        let max = if *k == ApiKey::Metadata { 12 } else { r.max };
+        ApiVersion::default()
+            .with_api_key(*k as i16)
+            .with_min_version(r.min)
+            .with_max_version(max)
+    })
+    .collect();
     let versions = ApiVersionsResponse::default().with_api_keys(api_keys);
     let metadata = Arc::new(Canned {
         version: 12,
@@ -128,13 +134,18 @@ async fn fake_broker() -> u16 {
     let log_dirs_version = ApiKey::DescribeLogDirs.valid_versions().max;
     let log_dirs = Arc::new(Canned {
         version: log_dirs_version,
-        frame: encode_response_frame::<DescribeLogDirsRequest>(0, log_dirs_version, &log_dirs_body())
-            .unwrap(),
+        frame: encode_response_frame::<DescribeLogDirsRequest>(
+            0,
+            log_dirs_version,
+            &log_dirs_body(),
+        )
+        .unwrap(),
     });
     tokio::spawn(async move {
         loop {
             let (mut socket, _) = listener.accept().await.unwrap();
-            let (versions, metadata, log_dirs) = (versions.clone(), metadata.clone(), log_dirs.clone());
+            let (versions, metadata, log_dirs) =
+                (versions.clone(), metadata.clone(), log_dirs.clone());
             tokio::spawn(async move {
                 let mut decoder = FrameDecoder::new();
                 let mut buf = vec![0u8; 65536];
@@ -180,7 +191,9 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let port = rt.block_on(fake_broker());
     let client = rt
-        .block_on(KafkaClient::connect(ClientConfig::new(&format!("127.0.0.1:{port}"))))
+        .block_on(KafkaClient::connect(ClientConfig::new(&format!(
+            "127.0.0.1:{port}"
+        ))))
         .unwrap();
     let partitions = (TOPICS * PARTITIONS) as u64;
     let mut group = c.benchmark_group("client");

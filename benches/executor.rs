@@ -39,14 +39,25 @@ fn topic(i: usize) -> (String, i32) {
 }
 
 fn observed(replicas: Vec<i32>) -> ObservedPartition {
-    ObservedPartition { isr: replicas.clone(), leader: Some(replicas[0]), replicas, min_isr: 2, ..Default::default() }
+    ObservedPartition {
+        isr: replicas.clone(),
+        leader: Some(replicas[0]),
+        replicas,
+        min_isr: 2,
+        ..Default::default()
+    }
 }
 
 fn desired() -> DesiredState {
     let targets = (0..PARTITIONS)
         .map(|i| {
             let (t, p) = topic(i);
-            TargetPartition { topic: t, partition: p, replicas: target(i), size_bytes: 1_000_000 + (i as u64 * 7919) % 50_000_000 }
+            TargetPartition {
+                topic: t,
+                partition: p,
+                replicas: target(i),
+                size_bytes: 1_000_000 + (i as u64 * 7919) % 50_000_000,
+            }
         })
         .collect();
     DesiredState::new(targets, Limits::default()).unwrap()
@@ -104,7 +115,11 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(1_000_000));
     g.bench_function("Executor::step (1M replicas, first)", |b| {
-        b.iter_batched_ref(|| fresh.clone(), |ex| black_box(ex.step(3)), BatchSize::LargeInput)
+        b.iter_batched_ref(
+            || fresh.clone(),
+            |ex| black_box(ex.step(3)),
+            BatchSize::LargeInput,
+        )
     });
 
     // Steady state: a running executor with a full batch in flight.
@@ -113,12 +128,18 @@ fn bench(c: &mut Criterion) {
     let issued: Vec<(String, i32)> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::AlterReassignments { moves, .. } => Some(moves.iter().map(|m| (m.topic.clone(), m.partition))),
+            Action::AlterReassignments { moves, .. } => {
+                Some(moves.iter().map(|m| (m.topic.clone(), m.partition)))
+            }
             _ => None,
         })
         .flatten()
         .collect();
-    assert!(issued.len() > 100, "expected a batch in flight, got {}", issued.len());
+    assert!(
+        issued.len() > 100,
+        "expected a batch in flight, got {}",
+        issued.len()
+    );
     let done: Vec<(String, i32, ObservedPartition)> = issued
         .iter()
         .map(|(t, p)| {
@@ -134,14 +155,25 @@ fn bench(c: &mut Criterion) {
                     ex.observe_partition(t, *p, o);
                 }
                 let s = ex.step(10);
-                assert!(s.actions.iter().any(|a| matches!(a, Action::AlterReassignments { .. })));
+                assert!(
+                    s.actions
+                        .iter()
+                        .any(|a| matches!(a, Action::AlterReassignments { .. }))
+                );
                 black_box(s)
             },
             BatchSize::LargeInput,
         )
     });
     g.bench_function("Executor::observe (1M replicas, full poll)", |b| {
-        b.iter_batched_ref(|| running.clone(), |ex| { feed_all(ex); black_box(ex.status()) }, BatchSize::LargeInput)
+        b.iter_batched_ref(
+            || running.clone(),
+            |ex| {
+                feed_all(ex);
+                black_box(ex.status())
+            },
+            BatchSize::LargeInput,
+        )
     });
     g.finish();
 }

@@ -6,7 +6,14 @@ use keel_balancer::generate::{GenOptions, generate_string};
 use keel_balancer::{PlanOptions, plan, simulate, snapshot};
 
 fn cluster_text(brokers: u32, racks: u32, replicas: u64) -> String {
-    let o = GenOptions { brokers, racks, replicas, skew: 1.0, seed: 7, ..GenOptions::default() };
+    let o = GenOptions {
+        brokers,
+        racks,
+        replicas,
+        skew: 1.0,
+        seed: 7,
+        ..GenOptions::default()
+    };
     // Generation with valid options cannot fail.
     #[allow(clippy::expect_used)]
     generate_string(&o).expect("valid generator options")
@@ -25,11 +32,19 @@ fn benches(c: &mut Criterion) {
         b.iter(|| plan(&cluster, &opts, &mut |_| {}).map(|p| p.reassignments.len()))
     });
     g.throughput(Throughput::Bytes(text.len() as u64));
-    g.bench_function("snapshot::parse_str (40 brokers, 50k replicas)", |b| b.iter(|| snapshot::parse_str(&text).map(|c| c.partitions.len())));
+    g.bench_function("snapshot::parse_str (40 brokers, 50k replicas)", |b| {
+        b.iter(|| snapshot::parse_str(&text).map(|c| c.partitions.len()))
+    });
     #[allow(clippy::expect_used)]
     let p = plan(&cluster, &opts, &mut |_| {}).expect("feasible");
     g.throughput(Throughput::Elements(p.cost.replica_moves));
-    g.bench_function("simulate (40 brokers, 50k replicas plan)", |b| b.iter(|| simulate(&cluster, &p.reassignments, &opts.execution).cost.estimated_seconds));
+    g.bench_function("simulate (40 brokers, 50k replicas plan)", |b| {
+        b.iter(|| {
+            simulate(&cluster, &p.reassignments, &opts.execution)
+                .cost
+                .estimated_seconds
+        })
+    });
     g.finish();
 }
 

@@ -25,8 +25,21 @@ struct Filler(u64);
 impl Filler {
     fn fill(&mut self, out: &mut Vec<u8>, len: usize) {
         const WORDS: [&[u8]; 16] = [
-            b"order ", b"user ", b"42 ", b"id=", b"status:ok ", b"eu-west ", b"cart ",
-            b"9f3a ", b"price ", b"qty ", b"sku-", b"2026 ", b"true ", b"null ", b"{\"k\":",
+            b"order ",
+            b"user ",
+            b"42 ",
+            b"id=",
+            b"status:ok ",
+            b"eu-west ",
+            b"cart ",
+            b"9f3a ",
+            b"price ",
+            b"qty ",
+            b"sku-",
+            b"2026 ",
+            b"true ",
+            b"null ",
+            b"{\"k\":",
             b"} ",
         ];
         out.clear();

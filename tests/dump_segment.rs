@@ -51,7 +51,9 @@ fn keel(args: &[&str], files: &[&Path]) -> Run {
 }
 
 fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn expected_batches() -> Vec<Value> {
@@ -73,7 +75,12 @@ fn json_has_exactly_the_batch_fields_and_matches_the_fixture() {
     let want = expected_batches();
     assert_eq!(lines.len(), want.len());
     for (got, w) in lines.iter().zip(&want) {
-        let keys: Vec<&str> = got.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let keys: Vec<&str> = got
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         let mut sorted_want = BATCH_FIELDS.to_vec();
         sorted_want.sort();
         let mut sorted_got = keys.clone();
@@ -102,13 +109,18 @@ fn text_mode_prints_one_line_per_batch() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(lines[0].starts_with("Dumping "));
-    let batches: Vec<&&str> = lines.iter().filter(|l| l.starts_with("position: ")).collect();
+    let batches: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("position: "))
+        .collect();
     assert_eq!(batches.len(), 11);
     assert!(batches[0].starts_with("position: 0 baseOffset: 0 lastOffset: 4 count: 5 "));
     assert!(batches[9].contains("isTransactional: true isControl: true crcValid: true"));
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         assert!(
-            batches.iter().any(|l| l.contains(&format!("compression: {codec} "))),
+            batches
+                .iter()
+                .any(|l| l.contains(&format!("compression: {codec} "))),
             "{codec}"
         );
     }
@@ -116,7 +128,10 @@ fn text_mode_prints_one_line_per_batch() {
 
 #[test]
 fn deep_json_prints_every_record() {
-    let run = keel(&["--json", "--deep", "--max-bytes", "100000"], &[Path::new(FIXTURE)]);
+    let run = keel(
+        &["--json", "--deep", "--max-bytes", "100000"],
+        &[Path::new(FIXTURE)],
+    );
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let lines = json_lines(&run.stdout);
     for (got, w) in lines.iter().zip(expected_batches()) {
@@ -126,9 +141,10 @@ fn deep_json_prints_every_record() {
         for (r, wr) in records.iter().zip(want) {
             assert_eq!(r["offset"], wr["offset"]);
             assert_eq!(r["timestamp"], wr["timestamp"]);
-            for (field, hex_field, size_field) in
-                [("key", "key_hex", "key_size"), ("value", "value_hex", "value_size")]
-            {
+            for (field, hex_field, size_field) in [
+                ("key", "key_hex", "key_size"),
+                ("value", "value_hex", "value_size"),
+            ] {
                 match wr[hex_field].as_str() {
                     None => {
                         assert!(r[field].is_null());
@@ -222,7 +238,11 @@ fn truncated_tail_ends_with_an_error_object() {
     assert_eq!(keys, ["error", "position"]);
     assert_eq!(tail["position"], last);
     assert!(tail["error"].as_str().unwrap().contains("truncated"));
-    assert!(lines[..10].iter().all(|l| l["crc_valid"] == Value::Bool(true)));
+    assert!(
+        lines[..10]
+            .iter()
+            .all(|l| l["crc_valid"] == Value::Bool(true))
+    );
 }
 
 #[test]
@@ -283,7 +303,10 @@ fn legacy_entries_are_reported_but_not_invalid() {
     assert_eq!(lines[2]["base_offset"], 2);
     let text = keel(&[], &[&p]);
     assert_eq!(text.code, 0);
-    assert!(text.stdout.contains("legacy magic 1 message (not decoded) offset: 0"));
+    assert!(
+        text.stdout
+            .contains("legacy magic 1 message (not decoded) offset: 0")
+    );
 }
 
 #[test]
@@ -302,7 +325,12 @@ fn undecodable_records_fail_a_deep_dump_only() {
     assert_eq!(run.code, 1);
     let lines = json_lines(&run.stdout);
     assert_eq!(lines[0]["records"].as_array().unwrap().len(), 1);
-    assert!(lines[0]["records_error"].as_str().unwrap().contains("record 1"));
+    assert!(
+        lines[0]["records_error"]
+            .as_str()
+            .unwrap()
+            .contains("record 1")
+    );
 }
 
 fn crc32c_of(b: &[u8]) -> u32 {

@@ -49,21 +49,42 @@ fn every_kafka_python_batch_header_matches() {
         assert_eq!(b.crc() as u64, w["crc"].as_u64().unwrap(), "{label}");
         assert_eq!(b.position(), w["position"].as_u64().unwrap(), "{label}");
         assert_eq!(b.size() as u64, w["size"].as_u64().unwrap(), "{label}");
-        assert_eq!(b.base_offset(), w["base_offset"].as_i64().unwrap(), "{label}");
-        assert_eq!(b.last_offset(), w["last_offset"].as_i64().unwrap(), "{label}");
-        assert_eq!(i64::from(b.record_count()), w["count"].as_i64().unwrap(), "{label}");
+        assert_eq!(
+            b.base_offset(),
+            w["base_offset"].as_i64().unwrap(),
+            "{label}"
+        );
+        assert_eq!(
+            b.last_offset(),
+            w["last_offset"].as_i64().unwrap(),
+            "{label}"
+        );
+        assert_eq!(
+            i64::from(b.record_count()),
+            w["count"].as_i64().unwrap(),
+            "{label}"
+        );
         assert_eq!(
             i64::from(b.partition_leader_epoch()),
             w["partition_leader_epoch"].as_i64().unwrap()
         );
-        assert_eq!(b.compression().unwrap().name(), w["compression"].as_str().unwrap());
+        assert_eq!(
+            b.compression().unwrap().name(),
+            w["compression"].as_str().unwrap()
+        );
         assert_eq!(b.is_transactional(), w["transactional"].as_bool().unwrap());
         assert_eq!(b.is_control(), w["control"].as_bool().unwrap());
         assert_eq!(b.base_timestamp(), w["base_timestamp"].as_i64().unwrap());
         assert_eq!(b.max_timestamp(), w["max_timestamp"].as_i64().unwrap());
         assert_eq!(b.producer_id(), w["producer_id"].as_i64().unwrap());
-        assert_eq!(i64::from(b.producer_epoch()), w["producer_epoch"].as_i64().unwrap());
-        assert_eq!(i64::from(b.base_sequence()), w["base_sequence"].as_i64().unwrap());
+        assert_eq!(
+            i64::from(b.producer_epoch()),
+            w["producer_epoch"].as_i64().unwrap()
+        );
+        assert_eq!(
+            i64::from(b.base_sequence()),
+            w["base_sequence"].as_i64().unwrap()
+        );
     }
     // Every codec appears, and the raw-snappy batch is really unframed.
     let codecs: std::collections::BTreeSet<_> =
@@ -94,7 +115,12 @@ fn every_kafka_python_record_matches() {
             assert_eq!(r.offset(), wr["offset"].as_i64().unwrap(), "{label}");
             assert_eq!(r.timestamp(), wr["timestamp"].as_i64().unwrap(), "{label}");
             assert_eq!(hex(r.key()), wr["key_hex"], "{label} offset {}", r.offset());
-            assert_eq!(hex(r.value()), wr["value_hex"], "{label} offset {}", r.offset());
+            assert_eq!(
+                hex(r.value()),
+                wr["value_hex"],
+                "{label} offset {}",
+                r.offset()
+            );
             let headers: Vec<Value> = r
                 .headers()
                 .map(|h| {
@@ -144,12 +170,23 @@ fn keel_encoder_reproduces_kafka_python_records() {
             let r = r.unwrap();
             let headers: Vec<Header<'_>> = r.headers().collect();
             builder
-                .append_at(r.offset_delta(), r.timestamp(), r.key(), r.value(), &headers)
+                .append_at(
+                    r.offset_delta(),
+                    r.timestamp(),
+                    r.key(),
+                    r.value(),
+                    &headers,
+                )
                 .unwrap();
         }
         let rebuilt = builder.build().unwrap();
         let rebuilt = RecordBatch::new(&rebuilt, 0).unwrap();
-        assert_eq!(rebuilt.records_bytes(), records.raw(), "batch at {}", b.position());
+        assert_eq!(
+            rebuilt.records_bytes(),
+            records.raw(),
+            "batch at {}",
+            b.position()
+        );
         if b.compression() == Some(keel_wire::batch::Compression::None) {
             assert_eq!(rebuilt.bytes(), b.bytes(), "batch at {}", b.position());
         }

@@ -32,17 +32,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         last = Instant::now();
     })?;
     let t3 = Instant::now();
-    println!("gen/read {:?} parse {:?} plan {:?}", t1 - t0, t2 - t1, t3 - t2);
-    println!("replica moves {} (lower bound {}), leadership {}, actions {}, bytes {}", p.cost.replica_moves, p.lower_bound, p.cost.leadership_moves, p.actions.len(), p.cost.bytes_moved);
+    println!(
+        "gen/read {:?} parse {:?} plan {:?}",
+        t1 - t0,
+        t2 - t1,
+        t3 - t2
+    );
+    println!(
+        "replica moves {} (lower bound {}), leadership {}, actions {}, bytes {}",
+        p.cost.replica_moves,
+        p.lower_bound,
+        p.cost.leadership_moves,
+        p.actions.len(),
+        p.cost.bytes_moved
+    );
     let mut by_goal = std::collections::BTreeMap::new();
     for a in &p.actions {
-        *by_goal.entry((a.goal, format!("{:?}", a.kind))).or_insert(0) += 1;
+        *by_goal
+            .entry((a.goal, format!("{:?}", a.kind)))
+            .or_insert(0) += 1;
     }
     println!("{by_goal:?}");
     for (b, a) in p.before.iter().zip(&p.after) {
         println!(
             "{:28} before [{:.3}, {:.3}] out {:4} viol {:5} | after [{:.3}, {:.3}] band [{:.3?}, {:.3?}] out {:4} viol {}",
-            a.goal, b.min, b.max, b.out_of_band, b.violations, a.min, a.max, a.band_lo, a.band_hi, a.out_of_band, a.violations
+            a.goal,
+            b.min,
+            b.max,
+            b.out_of_band,
+            b.violations,
+            a.min,
+            a.max,
+            a.band_lo,
+            a.band_hi,
+            a.out_of_band,
+            a.violations
         );
     }
     Ok(())

@@ -26,7 +26,9 @@ pub enum BalancerError {
         message: String,
     },
     /// The requested plan cannot satisfy a hard goal.
-    #[error("infeasible: goal `{goal}` cannot be satisfied: {blocking}. To make it feasible: {remedy}")]
+    #[error(
+        "infeasible: goal `{goal}` cannot be satisfied: {blocking}. To make it feasible: {remedy}"
+    )]
     Infeasible {
         /// The goal that cannot be met.
         goal: String,
@@ -68,16 +70,26 @@ pub type Result<T> = std::result::Result<T, BalancerError>;
 
 impl BalancerError {
     pub(crate) fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
-        BalancerError::Field { path: path.into(), message: message.into() }
+        BalancerError::Field {
+            path: path.into(),
+            message: message.into(),
+        }
     }
     pub(crate) fn infeasible(
         goal: impl Into<String>,
         blocking: impl Into<String>,
         remedy: impl Into<String>,
     ) -> Self {
-        BalancerError::Infeasible { goal: goal.into(), blocking: blocking.into(), remedy: remedy.into() }
+        BalancerError::Infeasible {
+            goal: goal.into(),
+            blocking: blocking.into(),
+            remedy: remedy.into(),
+        }
     }
     pub(crate) fn option(option: impl Into<String>, message: impl Into<String>) -> Self {
-        BalancerError::Option { option: option.into(), message: message.into() }
+        BalancerError::Option {
+            option: option.into(),
+            message: message.into(),
+        }
     }
 }

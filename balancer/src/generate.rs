@@ -80,21 +80,39 @@ impl Default for GenOptions {
 fn validate(o: &GenOptions) -> Result<()> {
     let old = o.brokers.saturating_sub(o.new_brokers);
     if o.brokers == 0 || o.brokers > 60_000 {
-        return Err(BalancerError::option("brokers", "must be between 1 and 60000"));
+        return Err(BalancerError::option(
+            "brokers",
+            "must be between 1 and 60000",
+        ));
     }
     if o.racks == 0 || o.racks > o.brokers {
-        return Err(BalancerError::option("racks", format!("must be between 1 and the number of brokers ({})", o.brokers)));
+        return Err(BalancerError::option(
+            "racks",
+            format!(
+                "must be between 1 and the number of brokers ({})",
+                o.brokers
+            ),
+        ));
     }
     if o.replication_factor == 0 {
-        return Err(BalancerError::option("replication-factor", "must be at least 1"));
+        return Err(BalancerError::option(
+            "replication-factor",
+            "must be at least 1",
+        ));
     }
     if o.new_brokers + o.dead_brokers >= o.brokers {
-        return Err(BalancerError::option("new-brokers", "new plus dead brokers must leave at least one alive broker"));
+        return Err(BalancerError::option(
+            "new-brokers",
+            "new plus dead brokers must leave at least one alive broker",
+        ));
     }
     if u32::from(o.replication_factor) > old {
         return Err(BalancerError::option(
             "replication-factor",
-            format!("{} exceeds the {old} brokers that can hold the initial replicas", o.replication_factor),
+            format!(
+                "{} exceeds the {old} brokers that can hold the initial replicas",
+                o.replication_factor
+            ),
         ));
     }
     if !(o.skew.is_finite() && o.skew >= 0.0) {
@@ -110,7 +128,11 @@ pub fn generate(o: &GenOptions, sink: &mut dyn FnMut(&str) -> Result<()>) -> Res
     let nb = o.brokers as usize;
     let mut brokers = Vec::with_capacity(nb);
     for i in 0..nb {
-        let scale = if o.hetero { [0.5, 1.0, 2.0][i % 3] } else { 1.0 };
+        let scale = if o.hetero {
+            [0.5, 1.0, 2.0][i % 3]
+        } else {
+            1.0
+        };
         let state = if i < o.dead_brokers as usize {
             BrokerState::Dead
         } else if i >= nb - o.new_brokers as usize {
@@ -139,7 +161,9 @@ pub fn generate(o: &GenOptions, sink: &mut dyn FnMut(&str) -> Result<()>) -> Res
     // shuffled ring of brokers from a random start, followers at a per-topic shift. A broker
     // appears in the ring in proportion to its capacity, `1 + skew` times more often in the
     // first quarter.
-    let old: Vec<usize> = (0..nb).filter(|&i| brokers[i].state != BrokerState::New).collect();
+    let old: Vec<usize> = (0..nb)
+        .filter(|&i| brokers[i].state != BrokerState::New)
+        .collect();
     let quarter = old.len().div_ceil(4);
     let mut ring: Vec<usize> = Vec::new();
     for (j, &i) in old.iter().enumerate() {
@@ -157,12 +181,19 @@ pub fn generate(o: &GenOptions, sink: &mut dyn FnMut(&str) -> Result<()>) -> Res
     let cap = |r: usize| hosts.clone().map(|i| brokers[i].capacity[r]).sum::<f64>();
     // Keep every replica small against the smallest broker (at most ~5% of it even at the
     // top of the size distribution), so small clusters stay packable.
-    let smallest = |r: usize| hosts.clone().map(|i| brokers[i].capacity[r]).fold(f64::INFINITY, f64::min);
+    let smallest = |r: usize| {
+        hosts
+            .clone()
+            .map(|i| brokers[i].capacity[r])
+            .fold(f64::INFINITY, f64::min)
+    };
     let cap_share = |r: usize| 0.02 * smallest(r);
     let avg_size = (0.45 * cap(0) / (partitions as f64 * rf as f64)).min(cap_share(0));
     let avg_in = (0.40 * cap(1) / (partitions as f64 * rf as f64)).min(cap_share(1) / 2.0);
     // nw-out per partition: bytes_out + (rf - 1) × bytes_in; bytes_out = 2 × bytes_in on average.
-    let out_factor = ((0.40 * cap(2) / partitions as f64).min(cap_share(2)) / avg_in - (rf as f64 - 1.0)).max(0.1);
+    let out_factor = ((0.40 * cap(2) / partitions as f64).min(cap_share(2)) / avg_in
+        - (rf as f64 - 1.0))
+        .max(0.1);
     let avg_cpu = (0.30 * cap(3) / (partitions as f64 * rf as f64)).min(cap_share(3) / 2.0);
     let mut topic = 0u64;
     let mut left_in_topic = 0u64;
@@ -186,13 +217,22 @@ pub fn generate(o: &GenOptions, sink: &mut dyn FnMut(&str) -> Result<()>) -> Res
         while chosen.len() < rf {
             let b = if step > 64 + ring.len() {
                 // The ring walk cycles over too few brokers: take the next unused one.
-                old.iter().copied().find(|b| !chosen.contains(b)).unwrap_or(old[0])
+                old.iter()
+                    .copied()
+                    .find(|b| !chosen.contains(b))
+                    .unwrap_or(old[0])
             } else {
-                let pos = if step == 0 { base } else { base + shift + step - 1 };
+                let pos = if step == 0 {
+                    base
+                } else {
+                    base + shift + step - 1
+                };
                 ring[pos % ring.len()]
             };
             step += 1;
-            let same_rack = chosen.iter().any(|&c| brokers[c].rack_idx == brokers[b].rack_idx);
+            let same_rack = chosen
+                .iter()
+                .any(|&c| brokers[c].rack_idx == brokers[b].rack_idx);
             if chosen.contains(&b) || (same_rack && step < 64) {
                 continue;
             }

@@ -98,7 +98,10 @@ impl GoalKind {
     pub fn is_hard(self) -> bool {
         matches!(
             self,
-            GoalKind::RackAwareness | GoalKind::Capacity | GoalKind::ReplicaLimit | GoalKind::BrokerStates
+            GoalKind::RackAwareness
+                | GoalKind::Capacity
+                | GoalKind::ReplicaLimit
+                | GoalKind::BrokerStates
         )
     }
 
@@ -118,7 +121,10 @@ impl GoalKind {
 
     /// Whether leadership moves change this goal's metric.
     pub fn leadership_sensitive(self) -> bool {
-        matches!(self, GoalKind::NetworkOut | GoalKind::Cpu | GoalKind::LeaderCount | GoalKind::LeaderBytesIn)
+        matches!(
+            self,
+            GoalKind::NetworkOut | GoalKind::Cpu | GoalKind::LeaderCount | GoalKind::LeaderBytesIn
+        )
     }
 
     /// Default balance threshold (Cruise Control's).
@@ -160,7 +166,12 @@ impl Default for Goals {
             goals: GoalKind::ALL
                 .iter()
                 .enumerate()
-                .map(|(i, &kind)| GoalConfig { kind, enabled: true, priority: i as u32, threshold: kind.default_threshold() })
+                .map(|(i, &kind)| GoalConfig {
+                    kind,
+                    enabled: true,
+                    priority: i as u32,
+                    threshold: kind.default_threshold(),
+                })
                 .collect(),
             capacity_threshold: [0.8, 0.8, 0.8, 0.7],
             max_replicas_per_broker: 10_000,
@@ -174,13 +185,24 @@ impl Goals {
     /// `replica-count,disk,-topic-replica-distribution`.
     pub fn from_spec(spec: &str) -> Result<Self> {
         let mut goals = Goals::default();
-        let items: Vec<&str> = spec.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-        let positive: Vec<&str> = items.iter().copied().filter(|s| !s.starts_with('-')).collect();
+        let items: Vec<&str> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let positive: Vec<&str> = items
+            .iter()
+            .copied()
+            .filter(|s| !s.starts_with('-'))
+            .collect();
         for item in &items {
             let name = item.trim_start_matches('-');
             if GoalKind::parse(name).is_none() {
                 let known: Vec<&str> = GoalKind::ALL.iter().map(|g| g.name()).collect();
-                return Err(BalancerError::option("goals", format!("unknown goal `{name}` (known: {})", known.join(", "))));
+                return Err(BalancerError::option(
+                    "goals",
+                    format!("unknown goal `{name}` (known: {})", known.join(", ")),
+                ));
             }
         }
         for g in &mut goals.goals {
@@ -189,7 +211,11 @@ impl Goals {
                 g.enabled = positive.contains(&name);
             }
             if let Some(pos) = positive.iter().position(|s| *s == name) {
-                g.priority = if g.kind.is_hard() { pos as u32 } else { 100 + pos as u32 };
+                g.priority = if g.kind.is_hard() {
+                    pos as u32
+                } else {
+                    100 + pos as u32
+                };
             } else if !g.kind.is_hard() {
                 g.priority += 100;
             }
@@ -197,7 +223,9 @@ impl Goals {
                 g.enabled = false;
             }
         }
-        goals.goals.sort_by_key(|g| (!g.kind.is_hard(), g.priority, g.kind));
+        goals
+            .goals
+            .sort_by_key(|g| (!g.kind.is_hard(), g.priority, g.kind));
         Ok(goals)
     }
 
@@ -214,7 +242,10 @@ impl Goals {
     /// Sets a goal's threshold.
     pub fn set_threshold(&mut self, kind: GoalKind, threshold: f64) -> Result<()> {
         if !(threshold.is_finite() && threshold >= 1.0) {
-            return Err(BalancerError::option("threshold", format!("{} threshold must be >= 1.0, got {threshold}", kind.name())));
+            return Err(BalancerError::option(
+                "threshold",
+                format!("{} threshold must be >= 1.0, got {threshold}", kind.name()),
+            ));
         }
         for g in &mut self.goals {
             if g.kind == kind {
@@ -226,7 +257,12 @@ impl Goals {
 
     /// Enabled soft goals in priority order.
     pub fn soft_in_order(&self) -> Vec<GoalConfig> {
-        let mut v: Vec<GoalConfig> = self.goals.iter().copied().filter(|g| g.enabled && !g.kind.is_hard()).collect();
+        let mut v: Vec<GoalConfig> = self
+            .goals
+            .iter()
+            .copied()
+            .filter(|g| g.enabled && !g.kind.is_hard())
+            .collect();
         v.sort_by_key(|g| (g.priority, g.kind));
         v
     }

@@ -31,5 +31,5 @@ pub use plan::{Action, ActionKind, Cost, ExecutionOptions, Plan, Reassignment};
 pub use planner::{PlanOptions, Progress, plan};
 pub use simulate::{Simulation, simulate};
 pub mod generate;
-pub mod whatif;
 pub mod report;
+pub mod whatif;

@@ -20,7 +20,12 @@ pub enum Resource {
 
 impl Resource {
     /// All resources in index order.
-    pub const ALL: [Resource; 4] = [Resource::Disk, Resource::NetworkIn, Resource::NetworkOut, Resource::Cpu];
+    pub const ALL: [Resource; 4] = [
+        Resource::Disk,
+        Resource::NetworkIn,
+        Resource::NetworkOut,
+        Resource::Cpu,
+    ];
 
     /// Short name used in tables and JSON.
     pub fn name(self) -> &'static str {
@@ -132,7 +137,12 @@ impl Partition {
                 self.leader_cpu,
             ]
         } else {
-            [self.size_bytes as f64, self.bytes_in, 0.0, self.follower_cpu]
+            [
+                self.size_bytes as f64,
+                self.bytes_in,
+                0.0,
+                self.follower_cpu,
+            ]
         }
     }
 }
@@ -162,7 +172,10 @@ impl Cluster {
 
     /// Index of the broker with Kafka id `id`.
     pub fn broker_index(&self, id: i32) -> Option<u32> {
-        self.brokers.iter().position(|b| b.id == id).map(|i| i as u32)
+        self.brokers
+            .iter()
+            .position(|b| b.id == id)
+            .map(|i| i as u32)
     }
 
     /// `topic-partition` name of partition `p`.

@@ -31,7 +31,11 @@ pub struct ExecutionOptions {
 
 impl Default for ExecutionOptions {
     fn default() -> Self {
-        ExecutionOptions { throttle_bytes_per_sec: 50e6, concurrency_per_broker: 5, leadership_batch_secs: 1.0 }
+        ExecutionOptions {
+            throttle_bytes_per_sec: 50e6,
+            concurrency_per_broker: 5,
+            leadership_batch_secs: 1.0,
+        }
     }
 }
 
@@ -118,7 +122,9 @@ fn goal_name(id: u8) -> &'static str {
     if id == UNTOUCHED {
         return "none";
     }
-    GoalKind::ALL.get(usize::from(id)).map_or("none", |g| g.name())
+    GoalKind::ALL
+        .get(usize::from(id))
+        .map_or("none", |g| g.name())
 }
 
 impl Plan {
@@ -134,7 +140,10 @@ impl Plan {
         for p in 0..c.partitions.len() {
             let new = st.part_slots(p);
             if new != c.replicas_of(p) {
-                reassignments.push(Reassignment { partition: p as u32, replicas: new.to_vec() });
+                reassignments.push(Reassignment {
+                    partition: p as u32,
+                    replicas: new.to_vec(),
+                });
             }
         }
         let mut actions = Vec::new();
@@ -143,7 +152,8 @@ impl Plan {
         for &(s1, s2) in &st.swaps {
             let (p, q) = (st.slot_part[s1 as usize], st.slot_part[s2 as usize]);
             let (a, b) = (st.assign[s2 as usize], st.assign[s1 as usize]);
-            if single_exchange(c, st, p as usize, a, b) && single_exchange(c, st, q as usize, b, a) {
+            if single_exchange(c, st, p as usize, a, b) && single_exchange(c, st, q as usize, b, a)
+            {
                 swapped.insert(p, (q, a, b));
                 swapped.insert(q, (u32::MAX, b, a));
             }
@@ -166,8 +176,17 @@ impl Plan {
                     });
                 }
             } else {
-                let removed: Vec<u32> = old.iter().copied().filter(|b| !r.replicas.contains(b)).collect();
-                let added: Vec<u32> = r.replicas.iter().copied().filter(|b| !old.contains(b)).collect();
+                let removed: Vec<u32> = old
+                    .iter()
+                    .copied()
+                    .filter(|b| !r.replicas.contains(b))
+                    .collect();
+                let added: Vec<u32> = r
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|b| !old.contains(b))
+                    .collect();
                 for (from, to) in removed.iter().zip(&added) {
                     actions.push(Action {
                         kind: ActionKind::ReplicaMove,
@@ -193,7 +212,14 @@ impl Plan {
             }
         }
         let cost = simulate(c, &reassignments, exec).cost;
-        Plan { reassignments, actions, before, after, lower_bound, cost }
+        Plan {
+            reassignments,
+            actions,
+            before,
+            after,
+            lower_bound,
+            cost,
+        }
     }
 
     /// Replica moves (new replicas created by the plan).
@@ -210,7 +236,11 @@ impl Plan {
             out.push_str("{\"topic\":");
             crate::snapshot::json_str(&mut out, &c.topics[part.topic as usize]);
             out.push_str(&format!(",\"partition\":{},\"replicas\":[", part.partition));
-            let ids: Vec<String> = r.replicas.iter().map(|&b| c.brokers[b as usize].id.to_string()).collect();
+            let ids: Vec<String> = r
+                .replicas
+                .iter()
+                .map(|&b| c.brokers[b as usize].id.to_string())
+                .collect();
             out.push_str(&ids.join(","));
             out.push_str("]}");
         }
@@ -250,7 +280,11 @@ impl Plan {
                 KafkaPartition {
                     topic: c.topics[part.topic as usize].clone(),
                     partition: part.partition,
-                    replicas: r.replicas.iter().map(|&b| c.brokers[b as usize].id).collect(),
+                    replicas: r
+                        .replicas
+                        .iter()
+                        .map(|&b| c.brokers[b as usize].id)
+                        .collect(),
                 }
             })
             .collect()
@@ -289,7 +323,10 @@ pub fn parse_kafka_plan(c: &Cluster, text: &str) -> Result<Vec<Reassignment>> {
         message: e.to_string(),
     })?;
     if file.version != 1 {
-        return Err(BalancerError::Plan { path: "version".into(), message: format!("expected 1, found {}", file.version) });
+        return Err(BalancerError::Plan {
+            path: "version".into(),
+            message: format!("expected 1, found {}", file.version),
+        });
     }
     let mut index: BTreeMap<(&str, i32), usize> = BTreeMap::new();
     for (p, part) in c.partitions.iter().enumerate() {
@@ -300,13 +337,20 @@ pub fn parse_kafka_plan(c: &Cluster, text: &str) -> Result<Vec<Reassignment>> {
         let Some(&p) = index.get(&(kp.topic.as_str(), kp.partition)) else {
             return Err(BalancerError::Plan {
                 path: format!("partitions[{i}]"),
-                message: format!("partition {}-{} is not in the cluster", kp.topic, kp.partition),
+                message: format!(
+                    "partition {}-{} is not in the cluster",
+                    kp.topic, kp.partition
+                ),
             });
         };
         if kp.replicas.len() != usize::from(c.partitions[p].rf) {
             return Err(BalancerError::Plan {
                 path: format!("partitions[{i}].replicas"),
-                message: format!("changes the replication factor from {} to {}", c.partitions[p].rf, kp.replicas.len()),
+                message: format!(
+                    "changes the replication factor from {} to {}",
+                    c.partitions[p].rf,
+                    kp.replicas.len()
+                ),
             });
         }
         let mut replicas = Vec::with_capacity(kp.replicas.len());
@@ -316,11 +360,17 @@ pub fn parse_kafka_plan(c: &Cluster, text: &str) -> Result<Vec<Reassignment>> {
                 message: format!("unknown broker id {id}"),
             })?;
             if replicas.contains(&b) {
-                return Err(BalancerError::Plan { path: format!("partitions[{i}].replicas[{j}]"), message: format!("duplicate broker {id}") });
+                return Err(BalancerError::Plan {
+                    path: format!("partitions[{i}].replicas[{j}]"),
+                    message: format!("duplicate broker {id}"),
+                });
             }
             replicas.push(b);
         }
-        out.push(Reassignment { partition: p as u32, replicas });
+        out.push(Reassignment {
+            partition: p as u32,
+            replicas,
+        });
     }
     out.sort_by_key(|r| r.partition);
     Ok(out)

@@ -42,7 +42,14 @@ impl BrokerFigures {
             util: loads
                 .iter()
                 .zip(&c.brokers)
-                .map(|(l, b)| [l[0] / b.capacity[0], l[1] / b.capacity[1], l[2] / b.capacity[2], l[3] / b.capacity[3]])
+                .map(|(l, b)| {
+                    [
+                        l[0] / b.capacity[0],
+                        l[1] / b.capacity[1],
+                        l[2] / b.capacity[2],
+                        l[3] / b.capacity[3],
+                    ]
+                })
                 .collect(),
             replicas,
             leaders,
@@ -51,21 +58,47 @@ impl BrokerFigures {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Bar chart of before/after values per broker, with an optional limit line.
-fn bar_chart(out: &mut String, title: &str, ids: &[i32], before: &[f64], after: &[f64], limit: Option<f64>, percent: bool) {
+fn bar_chart(
+    out: &mut String,
+    title: &str,
+    ids: &[i32],
+    before: &[f64],
+    after: &[f64],
+    limit: Option<f64>,
+    percent: bool,
+) {
     let n = ids.len().max(1);
     let (w, h, left, bottom) = (960.0, 220.0, 50.0, 30.0);
-    let max = before.iter().chain(after).copied().chain(limit).fold(0.0f64, f64::max).max(1e-9) * 1.05;
+    let max = before
+        .iter()
+        .chain(after)
+        .copied()
+        .chain(limit)
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.05;
     let slot = (w - left) / n as f64;
     let bar = (slot * 0.4).max(0.5);
     let y = |v: f64| h - bottom - (v / max) * (h - bottom - 10.0);
-    let _ = write!(out, "<h3>{}</h3><svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">", esc(title));
+    let _ = write!(
+        out,
+        "<h3>{}</h3><svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">",
+        esc(title)
+    );
     for i in 0..=4 {
         let v = max * f64::from(i) / 4.0;
-        let label = if percent { format!("{:.0}%", v * 100.0) } else { format!("{v:.0}") };
+        let label = if percent {
+            format!("{:.0}%", v * 100.0)
+        } else {
+            format!("{v:.0}")
+        };
         let _ = write!(
             out,
             "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#eee\"/><text x=\"2\" y=\"{1:.1}\" font-size=\"10\">{label}</text>",
@@ -94,7 +127,13 @@ fn bar_chart(out: &mut String, title: &str, ids: &[i32], before: &[f64], after: 
             fmt_v(after[i], percent)
         );
         if n <= 64 || i % (n / 32).max(1) == 0 {
-            let _ = write!(out, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"8\">{}</text>", x, h - bottom + 12.0, ids[i]);
+            let _ = write!(
+                out,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"8\">{}</text>",
+                x,
+                h - bottom + 12.0,
+                ids[i]
+            );
         }
     }
     if let Some(l) = limit {
@@ -110,18 +149,39 @@ fn bar_chart(out: &mut String, title: &str, ids: &[i32], before: &[f64], after: 
 }
 
 fn fmt_v(v: f64, percent: bool) -> String {
-    if percent { format!("{:.1}%", v * 100.0) } else { format!("{v:.0}") }
+    if percent {
+        format!("{:.1}%", v * 100.0)
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 fn spread(v: &[f64], hosts: &[bool]) -> (f64, f64) {
-    let xs: Vec<f64> = v.iter().zip(hosts).filter(|(_, h)| **h).map(|(x, _)| *x).collect();
+    let xs: Vec<f64> = v
+        .iter()
+        .zip(hosts)
+        .filter(|(_, h)| **h)
+        .map(|(x, _)| *x)
+        .collect();
     let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if min.is_finite() { (min, max) } else { (0.0, 0.0) }
+    if min.is_finite() {
+        (min, max)
+    } else {
+        (0.0, 0.0)
+    }
 }
 
 /// Builds the HTML report.
-pub fn html_report(title: &str, before: &BrokerFigures, after: &BrokerFigures, goals: &Goals, cost: &Cost, sim: &Simulation, lower_bound: Option<u64>) -> String {
+pub fn html_report(
+    title: &str,
+    before: &BrokerFigures,
+    after: &BrokerFigures,
+    goals: &Goals,
+    cost: &Cost,
+    sim: &Simulation,
+    lower_bound: Option<u64>,
+) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -131,33 +191,88 @@ pub fn html_report(title: &str, before: &BrokerFigures, after: &BrokerFigures, g
     out.push_str("<p>Grey: before. Blue: after the plan and a preferred-leader election. Dashed red: capacity limit.</p>");
     out.push_str("<h2>Summary</h2><table><tr><th>measure</th><th>value</th></tr>");
     let mut row = |k: &str, v: String| {
-        let _ = write!(out, "<tr><td style=\"text-align:left\">{}</td><td>{}</td></tr>", esc(k), esc(&v));
+        let _ = write!(
+            out,
+            "<tr><td style=\"text-align:left\">{}</td><td>{}</td></tr>",
+            esc(k),
+            esc(&v)
+        );
     };
     row("replica moves", cost.replica_moves.to_string());
     if let Some(lb) = lower_bound {
         row("lower bound on replica moves", lb.to_string());
     }
     row("leadership moves", cost.leadership_moves.to_string());
-    row("bytes moved", format!("{:.3} GB", cost.bytes_moved as f64 / 1e9));
-    row("bytes moved across racks", format!("{:.3} GB", cost.cross_rack_bytes as f64 / 1e9));
-    row("max peak extra disk on one broker", format!("{:.3} GB", cost.max_peak_extra_disk as f64 / 1e9));
-    row("estimated execution time", format!("{:.0} s ({:.2} h)", cost.estimated_seconds, cost.estimated_seconds / 3600.0));
+    row(
+        "bytes moved",
+        format!("{:.3} GB", cost.bytes_moved as f64 / 1e9),
+    );
+    row(
+        "bytes moved across racks",
+        format!("{:.3} GB", cost.cross_rack_bytes as f64 / 1e9),
+    );
+    row(
+        "max peak extra disk on one broker",
+        format!("{:.3} GB", cost.max_peak_extra_disk as f64 / 1e9),
+    );
+    row(
+        "estimated execution time",
+        format!(
+            "{:.0} s ({:.2} h)",
+            cost.estimated_seconds,
+            cost.estimated_seconds / 3600.0
+        ),
+    );
     row("batches", sim.batches.len().to_string());
     for (r, res) in Resource::ALL.iter().enumerate() {
         let b: Vec<f64> = before.util.iter().map(|u| u[r]).collect();
         let a: Vec<f64> = after.util.iter().map(|u| u[r]).collect();
         let (b0, b1) = spread(&b, &after.hosts);
         let (a0, a1) = spread(&a, &after.hosts);
-        row(&format!("{} utilisation range", res.name()), format!("{:.1}–{:.1}% → {:.1}–{:.1}%", b0 * 100.0, b1 * 100.0, a0 * 100.0, a1 * 100.0));
+        row(
+            &format!("{} utilisation range", res.name()),
+            format!(
+                "{:.1}–{:.1}% → {:.1}–{:.1}%",
+                b0 * 100.0,
+                b1 * 100.0,
+                a0 * 100.0,
+                a1 * 100.0
+            ),
+        );
     }
     out.push_str("</table><h2>Per-broker utilisation</h2>");
     for (r, res) in Resource::ALL.iter().enumerate() {
         let b: Vec<f64> = before.util.iter().map(|u| u[r]).collect();
         let a: Vec<f64> = after.util.iter().map(|u| u[r]).collect();
-        bar_chart(&mut out, &format!("{} (% of capacity)", res.name()), &before.ids, &b, &a, Some(goals.capacity_threshold[r]), true);
+        bar_chart(
+            &mut out,
+            &format!("{} (% of capacity)", res.name()),
+            &before.ids,
+            &b,
+            &a,
+            Some(goals.capacity_threshold[r]),
+            true,
+        );
     }
-    bar_chart(&mut out, "replica count", &before.ids, &before.replicas, &after.replicas, Some(f64::from(goals.max_replicas_per_broker)).filter(|l| *l < 1e6 && before.replicas.iter().any(|r| r * 2.0 > *l)), false);
-    bar_chart(&mut out, "leader count", &before.ids, &before.leaders, &after.leaders, None, false);
+    bar_chart(
+        &mut out,
+        "replica count",
+        &before.ids,
+        &before.replicas,
+        &after.replicas,
+        Some(f64::from(goals.max_replicas_per_broker))
+            .filter(|l| *l < 1e6 && before.replicas.iter().any(|r| r * 2.0 > *l)),
+        false,
+    );
+    bar_chart(
+        &mut out,
+        "leader count",
+        &before.ids,
+        &before.leaders,
+        &after.leaders,
+        None,
+        false,
+    );
     timeline(&mut out, sim);
     out.push_str("</body></html>\n");
     out
@@ -170,8 +285,17 @@ fn timeline(out: &mut String, sim: &Simulation) {
     let x = |t: f64| left + (t / end) * (w - left - 10.0);
     let y = |b: f64| h - bottom - (b / total) * (h - bottom - 10.0);
     out.push_str("<h2>Movement timeline</h2><p>Line: bytes copied over simulated time. Bars: replica-move batches (height: moves in the batch). Green line: leadership moves and the preferred-leader election.</p>");
-    let _ = write!(out, "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">");
-    let max_moves = sim.batches.iter().map(|b| b.moves).max().unwrap_or(1).max(1) as f64;
+    let _ = write!(
+        out,
+        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">"
+    );
+    let max_moves = sim
+        .batches
+        .iter()
+        .map(|b| b.moves)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     for b in &sim.batches {
         let bh = (b.moves as f64 / max_moves) * (h - bottom - 10.0) * 0.3;
         let _ = write!(
@@ -186,8 +310,16 @@ fn timeline(out: &mut String, sim: &Simulation) {
             b.bytes as f64 / 1e9
         );
     }
-    let pts: Vec<String> = sim.progress.iter().map(|(t, b)| format!("{:.1},{:.1}", x(*t), y(*b as f64))).collect();
-    let _ = write!(out, "<polyline fill=\"none\" stroke=\"#2b6cb0\" stroke-width=\"2\" points=\"{}\"/>", pts.join(" "));
+    let pts: Vec<String> = sim
+        .progress
+        .iter()
+        .map(|(t, b)| format!("{:.1},{:.1}", x(*t), y(*b as f64)))
+        .collect();
+    let _ = write!(
+        out,
+        "<polyline fill=\"none\" stroke=\"#2b6cb0\" stroke-width=\"2\" points=\"{}\"/>",
+        pts.join(" ")
+    );
     let _ = write!(
         out,
         "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"10\" y2=\"{1}\" stroke=\"#38a169\"/><text x=\"2\" y=\"20\" font-size=\"10\">{2:.1} GB</text><text x=\"{3}\" y=\"{4}\" font-size=\"10\">0 s</text><text x=\"{5}\" y=\"{4}\" font-size=\"10\">{6:.0} s</text>",

@@ -50,7 +50,11 @@ struct Task {
 }
 
 /// Simulates executing `reassignments` on `c`.
-pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOptions) -> Simulation {
+pub fn simulate(
+    c: &Cluster,
+    reassignments: &[Reassignment],
+    exec: &ExecutionOptions,
+) -> Simulation {
     let nb = c.brokers.len();
     let throttle = exec.throttle_bytes_per_sec.max(1.0);
     let conc = exec.concurrency_per_broker.max(1) as usize;
@@ -66,9 +70,16 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
         let src = if c.brokers[part.leader as usize].state.can_host() {
             Some(part.leader)
         } else {
-            old.iter().copied().find(|&b| c.brokers[b as usize].state.can_host())
+            old.iter()
+                .copied()
+                .find(|&b| c.brokers[b as usize].state.can_host())
         };
-        let added: Vec<u32> = r.replicas.iter().copied().filter(|b| !old.contains(b)).collect();
+        let added: Vec<u32> = r
+            .replicas
+            .iter()
+            .copied()
+            .filter(|b| !old.contains(b))
+            .collect();
         if added.is_empty() {
             if r.replicas[0] != part.leader {
                 leadership_moves += 1;
@@ -79,15 +90,28 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
             leadership_moves += 1;
         }
         outstanding[ri] = added.len();
-        removed_of[ri] = old.iter().copied().filter(|b| !r.replicas.contains(b)).collect();
+        removed_of[ri] = old
+            .iter()
+            .copied()
+            .filter(|b| !r.replicas.contains(b))
+            .collect();
         for dest in added {
-            tasks.push(Task { reassignment: ri, dest, src, size: part.size_bytes, remaining: part.size_bytes as f64 });
+            tasks.push(Task {
+                reassignment: ri,
+                dest,
+                src,
+                size: part.size_bytes,
+                remaining: part.size_bytes as f64,
+            });
         }
     }
     let disk0: Vec<f64> = c.broker_loads().iter().map(|l| l[0]).collect();
     let mut disk = disk0.clone();
     let mut peak = vec![0.0f64; nb];
-    let mut cost = Cost { execution: Some(*exec), ..Cost::default() };
+    let mut cost = Cost {
+        execution: Some(*exec),
+        ..Cost::default()
+    };
     for t in &tasks {
         cost.replica_moves += 1;
         cost.bytes_moved += t.size;
@@ -152,13 +176,17 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
                 bytes_out[s as usize] += t.size as f64;
             }
         }
-        let busiest = bytes_in.iter().chain(&bytes_out).fold(0.0f64, |a, &b| a.max(b));
+        let busiest = bytes_in
+            .iter()
+            .chain(&bytes_out)
+            .fold(0.0f64, |a, &b| a.max(b));
         let duration = busiest / throttle;
         let mut finishing: Vec<(f64, usize)> = batch
             .iter()
             .map(|&i| {
                 let t = &tasks[i];
-                let load = bytes_in[t.dest as usize].max(t.src.map_or(0.0, |s| bytes_out[s as usize]));
+                let load =
+                    bytes_in[t.dest as usize].max(t.src.map_or(0.0, |s| bytes_out[s as usize]));
                 (load / throttle, i)
             })
             .collect();
@@ -180,9 +208,17 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
             }
         }
         now = start + duration;
-        batches.push(Batch { start, end: now, moves: batch.len() as u64, bytes: batch_bytes });
+        batches.push(Batch {
+            start,
+            end: now,
+            moves: batch.len() as u64,
+            bytes: batch_bytes,
+        });
     }
-    if progress.last().is_none_or(|x| x.1 != total_bytes || x.0 != now) {
+    if progress
+        .last()
+        .is_none_or(|x| x.1 != total_bytes || x.0 != now)
+    {
         progress.push((now, done_bytes));
     }
     let leadership_at = now;
@@ -199,5 +235,10 @@ pub fn simulate(c: &Cluster, reassignments: &[Reassignment], exec: &ExecutionOpt
     }
     cost.max_peak_extra_disk = peak.iter().fold(0.0f64, |a, &b| a.max(b)) as u64;
     cost.estimated_seconds = now;
-    Simulation { cost, batches, progress, leadership_at }
+    Simulation {
+        cost,
+        batches,
+        progress,
+        leadership_at,
+    }
 }

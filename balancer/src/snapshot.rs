@@ -171,7 +171,9 @@ pub fn parse_str(text: &str) -> Result<Cluster> {
 pub fn parse_slice(bytes: &[u8]) -> Result<Cluster> {
     let mut store = Store::default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let typed = TopSeed(&mut store).deserialize(&mut de).and_then(|()| de.end());
+    let typed = TopSeed(&mut store)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
     if let Err(e) = typed {
         return Err(locate_error(bytes, &e));
     }
@@ -249,7 +251,10 @@ fn check(v: Option<&Value>, want: Want, path: &str) -> Option<BalancerError> {
 /// Walks a generic JSON value and returns the first structural error with its path.
 fn find_type_error(v: &Value) -> Option<BalancerError> {
     let Some(top) = v.as_object() else {
-        return Some(BalancerError::field("$", format!("expected an object, found {}", type_name(v))));
+        return Some(BalancerError::field(
+            "$",
+            format!("expected an object, found {}", type_name(v)),
+        ));
     };
     if let Some(e) = check(top.get("format"), Want::Str, "format") {
         return Some(e);
@@ -259,17 +264,30 @@ fn find_type_error(v: &Value) -> Option<BalancerError> {
             None => return Some(BalancerError::field(key, "missing required field")),
             Some(Value::Array(_)) => {}
             Some(other) => {
-                return Some(BalancerError::field(key, format!("expected an array, found {}", type_name(other))));
+                return Some(BalancerError::field(
+                    key,
+                    format!("expected an array, found {}", type_name(other)),
+                ));
             }
         }
     }
-    let brokers = top.get("brokers").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let brokers = top
+        .get("brokers")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
     for (i, b) in brokers.iter().enumerate() {
         let path = format!("brokers[{i}]");
         let Some(o) = b.as_object() else {
-            return Some(BalancerError::field(path, format!("expected an object, found {}", type_name(b))));
+            return Some(BalancerError::field(
+                path,
+                format!("expected an object, found {}", type_name(b)),
+            ));
         };
-        for (f, w) in [("id", Want::I32), ("rack", Want::OptStr), ("state", Want::OptStr)] {
+        for (f, w) in [
+            ("id", Want::I32),
+            ("rack", Want::OptStr),
+            ("state", Want::OptStr),
+        ] {
             if let Some(e) = check(o.get(f), w, &format!("{path}.{f}")) {
                 return Some(e);
             }
@@ -278,17 +296,28 @@ fn find_type_error(v: &Value) -> Option<BalancerError> {
         let Some(c) = o.get("capacity").and_then(Value::as_object) else {
             return Some(BalancerError::field(cpath, "missing or not an object"));
         };
-        for f in ["disk_bytes", "network_in_bytes_per_sec", "network_out_bytes_per_sec", "cpu_cores"] {
+        for f in [
+            "disk_bytes",
+            "network_in_bytes_per_sec",
+            "network_out_bytes_per_sec",
+            "cpu_cores",
+        ] {
             if let Some(e) = check(c.get(f), Want::Num, &format!("{cpath}.{f}")) {
                 return Some(e);
             }
         }
     }
-    let parts = top.get("partitions").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let parts = top
+        .get("partitions")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
     for (i, p) in parts.iter().enumerate() {
         let path = format!("partitions[{i}]");
         let Some(o) = p.as_object() else {
-            return Some(BalancerError::field(path, format!("expected an object, found {}", type_name(p))));
+            return Some(BalancerError::field(
+                path,
+                format!("expected an object, found {}", type_name(p)),
+            ));
         };
         let fields = [
             ("topic", Want::Str),
@@ -313,7 +342,12 @@ fn find_type_error(v: &Value) -> Option<BalancerError> {
                     }
                 }
             }
-            None => return Some(BalancerError::field(format!("{path}.replicas"), "missing required field")),
+            None => {
+                return Some(BalancerError::field(
+                    format!("{path}.replicas"),
+                    "missing required field",
+                ));
+            }
             Some(other) => {
                 return Some(BalancerError::field(
                     format!("{path}.replicas"),
@@ -329,7 +363,12 @@ fn find_type_error(v: &Value) -> Option<BalancerError> {
 fn build(store: Store) -> Result<Cluster> {
     match store.format.as_deref() {
         Some(FORMAT) => {}
-        Some(other) => return Err(BalancerError::field("format", format!("expected \"{FORMAT}\", found \"{other}\""))),
+        Some(other) => {
+            return Err(BalancerError::field(
+                "format",
+                format!("expected \"{FORMAT}\", found \"{other}\""),
+            ));
+        }
         None => return Err(BalancerError::field("format", "missing required field")),
     }
     let Some(raw_brokers) = store.brokers else {
@@ -344,26 +383,47 @@ fn build(store: Store) -> Result<Cluster> {
     let mut by_id: HashMap<i32, u32> = HashMap::new();
     for (i, rb) in raw_brokers.into_iter().enumerate() {
         if by_id.insert(rb.id, i as u32).is_some() {
-            return Err(BalancerError::field(format!("brokers[{i}].id"), format!("duplicate broker id {}", rb.id)));
+            return Err(BalancerError::field(
+                format!("brokers[{i}].id"),
+                format!("duplicate broker id {}", rb.id),
+            ));
         }
         let state = match rb.state.as_deref() {
             None => BrokerState::Alive,
             Some(s) => BrokerState::parse(s).ok_or_else(|| {
                 BalancerError::field(
                     format!("brokers[{i}].state"),
-                    format!("unknown state \"{s}\" (expected alive, new, dead, removing or demoting)"),
+                    format!(
+                        "unknown state \"{s}\" (expected alive, new, dead, removing or demoting)"
+                    ),
                 )
             })?,
         };
         let c = &rb.capacity;
-        let capacity = [c.disk_bytes, c.network_in_bytes_per_sec, c.network_out_bytes_per_sec, c.cpu_cores];
-        let names = ["disk_bytes", "network_in_bytes_per_sec", "network_out_bytes_per_sec", "cpu_cores"];
+        let capacity = [
+            c.disk_bytes,
+            c.network_in_bytes_per_sec,
+            c.network_out_bytes_per_sec,
+            c.cpu_cores,
+        ];
+        let names = [
+            "disk_bytes",
+            "network_in_bytes_per_sec",
+            "network_out_bytes_per_sec",
+            "cpu_cores",
+        ];
         for (v, n) in capacity.iter().zip(names) {
             if !(v.is_finite() && *v > 0.0) {
-                return Err(BalancerError::field(format!("brokers[{i}].capacity.{n}"), format!("must be > 0, found {v}")));
+                return Err(BalancerError::field(
+                    format!("brokers[{i}].capacity.{n}"),
+                    format!("must be > 0, found {v}"),
+                ));
             }
         }
-        let rack_name = rb.rack.clone().unwrap_or_else(|| format!("broker-{}", rb.id));
+        let rack_name = rb
+            .rack
+            .clone()
+            .unwrap_or_else(|| format!("broker-{}", rb.id));
         let rack_idx = match rack_ids.get(&rack_name) {
             Some(&r) => r,
             None => {
@@ -373,7 +433,13 @@ fn build(store: Store) -> Result<Cluster> {
                 r
             }
         };
-        brokers.push(Broker { id: rb.id, rack: rb.rack, rack_idx, state, capacity });
+        brokers.push(Broker {
+            id: rb.id,
+            rack: rb.rack,
+            rack_idx,
+            state,
+            capacity,
+        });
     }
 
     let mut replicas = Vec::with_capacity(store.replica_ids.len());
@@ -390,21 +456,37 @@ fn build(store: Store) -> Result<Cluster> {
             ));
         }
         if rp.partition < 0 {
-            return Err(BalancerError::field(format!("partitions[{i}].partition"), "must be >= 0"));
+            return Err(BalancerError::field(
+                format!("partitions[{i}].partition"),
+                "must be >= 0",
+            ));
         }
         if rp.len == 0 {
-            return Err(BalancerError::field(format!("partitions[{i}].replicas"), "must name at least one broker"));
+            return Err(BalancerError::field(
+                format!("partitions[{i}].replicas"),
+                "must name at least one broker",
+            ));
         }
-        let rf = u8::try_from(rp.len)
-            .map_err(|_| BalancerError::field(format!("partitions[{i}].replicas"), "more than 255 replicas"))?;
+        let rf = u8::try_from(rp.len).map_err(|_| {
+            BalancerError::field(
+                format!("partitions[{i}].replicas"),
+                "more than 255 replicas",
+            )
+        })?;
         let ids = &store.replica_ids[rp.start as usize..(rp.start + rp.len) as usize];
         let start = replicas.len() as u32;
         for (j, id) in ids.iter().enumerate() {
             let Some(&b) = by_id.get(id) else {
-                return Err(BalancerError::field(format!("partitions[{i}].replicas[{j}]"), format!("unknown broker id {id}")));
+                return Err(BalancerError::field(
+                    format!("partitions[{i}].replicas[{j}]"),
+                    format!("unknown broker id {id}"),
+                ));
             };
             if ids[..j].contains(id) {
-                return Err(BalancerError::field(format!("partitions[{i}].replicas[{j}]"), format!("duplicate replica on broker {id}")));
+                return Err(BalancerError::field(
+                    format!("partitions[{i}].replicas[{j}]"),
+                    format!("duplicate replica on broker {id}"),
+                ));
             }
             replicas.push(b);
         }
@@ -413,14 +495,25 @@ fn build(store: Store) -> Result<Cluster> {
             Some(l) => match ids.iter().position(|id| *id == l) {
                 Some(pos) => replicas[start as usize + pos],
                 None => {
-                    return Err(BalancerError::field(format!("partitions[{i}].leader"), format!("leader {l} is not one of the replicas")));
+                    return Err(BalancerError::field(
+                        format!("partitions[{i}].leader"),
+                        format!("leader {l} is not one of the replicas"),
+                    ));
                 }
             },
         };
-        let names = ["bytes_in_per_sec", "bytes_out_per_sec", "leader_cpu_cores", "follower_cpu_cores"];
+        let names = [
+            "bytes_in_per_sec",
+            "bytes_out_per_sec",
+            "leader_cpu_cores",
+            "follower_cpu_cores",
+        ];
         for (v, n) in rp.rates.iter().zip(names) {
             if !(v.is_finite() && *v >= 0.0) {
-                return Err(BalancerError::field(format!("partitions[{i}].{n}"), format!("must be >= 0, found {v}")));
+                return Err(BalancerError::field(
+                    format!("partitions[{i}].{n}"),
+                    format!("must be >= 0, found {v}"),
+                ));
             }
         }
         partitions.push(Partition {
@@ -436,7 +529,13 @@ fn build(store: Store) -> Result<Cluster> {
             follower_cpu: rp.rates[3],
         });
     }
-    Ok(Cluster { brokers, racks, topics: store.topics, partitions, replicas })
+    Ok(Cluster {
+        brokers,
+        racks,
+        topics: store.topics,
+        partitions,
+        replicas,
+    })
 }
 
 /// Writes `s` as a JSON string literal.
@@ -462,7 +561,11 @@ pub(crate) fn write_broker(out: &mut String, b: &Broker) {
         Some(r) => json_str(out, r),
         None => out.push_str("null"),
     }
-    let _ = write!(out, ",\"state\":\"{}\",\"capacity\":{{\"disk_bytes\":", b.state.name());
+    let _ = write!(
+        out,
+        ",\"state\":\"{}\",\"capacity\":{{\"disk_bytes\":",
+        b.state.name()
+    );
     num(out, b.capacity[0]);
     out.push_str(",\"network_in_bytes_per_sec\":");
     num(out, b.capacity[1]);
@@ -474,7 +577,13 @@ pub(crate) fn write_broker(out: &mut String, b: &Broker) {
 }
 
 /// Writes one partition object (no trailing comma). `replica_ids` are Kafka broker ids.
-pub(crate) fn write_partition(out: &mut String, topic: &str, part: &Partition, replica_ids: &[i32], leader_id: i32) {
+pub(crate) fn write_partition(
+    out: &mut String,
+    topic: &str,
+    part: &Partition,
+    replica_ids: &[i32],
+    leader_id: i32,
+) {
     use fmt::Write as _;
     out.push_str("{\"topic\":");
     json_str(out, topic);
@@ -485,7 +594,11 @@ pub(crate) fn write_partition(out: &mut String, topic: &str, part: &Partition, r
         }
         let _ = write!(out, "{r}");
     }
-    let _ = write!(out, "],\"leader\":{leader_id},\"size_bytes\":{},\"bytes_in_per_sec\":", part.size_bytes);
+    let _ = write!(
+        out,
+        "],\"leader\":{leader_id},\"size_bytes\":{},\"bytes_in_per_sec\":",
+        part.size_bytes
+    );
     num(out, part.bytes_in);
     out.push_str(",\"bytes_out_per_sec\":");
     num(out, part.bytes_out);
@@ -513,9 +626,20 @@ pub fn to_json(cluster: &Cluster) -> String {
             out.push_str(",\n");
         }
         ids.clear();
-        ids.extend(cluster.replicas_of(p).iter().map(|&b| cluster.brokers[b as usize].id));
+        ids.extend(
+            cluster
+                .replicas_of(p)
+                .iter()
+                .map(|&b| cluster.brokers[b as usize].id),
+        );
         let leader = cluster.brokers[part.leader as usize].id;
-        write_partition(&mut out, &cluster.topics[part.topic as usize], part, &ids, leader);
+        write_partition(
+            &mut out,
+            &cluster.topics[part.topic as usize],
+            part,
+            &ids,
+            leader,
+        );
     }
     out.push_str("\n]}\n");
     out

@@ -228,7 +228,10 @@ impl<'c> State<'c> {
             return false;
         }
         let start = self.c.partitions[p].start as usize;
-        let (a, b) = (self.assign[start] as usize, self.assign[start + pos] as usize);
+        let (a, b) = (
+            self.assign[start] as usize,
+            self.assign[start + pos] as usize,
+        );
         let d = leadership_delta(self.c, p);
         let mut na = self.metric[a];
         add(&mut na, &d, -1.0);
@@ -241,13 +244,21 @@ impl<'c> State<'c> {
     pub fn swap_ok(&self, s1: usize, s2: usize) -> bool {
         let (p, q) = (self.slot_part[s1] as usize, self.slot_part[s2] as usize);
         let (a, b) = (self.assign[s1], self.assign[s2]);
-        if p == q || a == b || !self.movable[p] || !self.movable[q] || self.hosts(p, b) || self.hosts(q, a) {
+        if p == q
+            || a == b
+            || !self.movable[p]
+            || !self.movable[q]
+            || self.hosts(p, b)
+            || self.hosts(q, a)
+        {
             return false;
         }
         if !self.dest_ok[a as usize] || !self.dest_ok[b as usize] {
             return false;
         }
-        if self.rack_viol(p, a, b) > self.rack_viol(p, a, a) || self.rack_viol(q, b, a) > self.rack_viol(q, b, b) {
+        if self.rack_viol(p, a, b) > self.rack_viol(p, a, a)
+            || self.rack_viol(q, b, a) > self.rack_viol(q, b, b)
+        {
             return false;
         }
         let cp = contrib(self.c, p, self.is_leader_slot(s1));
@@ -259,7 +270,10 @@ impl<'c> State<'c> {
         let mut nbm = self.metric[bi];
         add(&mut nbm, &cq, -1.0);
         add(&mut nbm, &cp, 1.0);
-        let (tp, tq) = (self.c.partitions[p].topic as usize, self.c.partitions[q].topic as usize);
+        let (tp, tq) = (
+            self.c.partitions[p].topic as usize,
+            self.c.partitions[q].topic as usize,
+        );
         self.broker_ok(ai, &self.metric[ai], &na)
             && self.broker_ok(bi, &self.metric[bi], &nbm)
             && (tp == tq || (self.topic_ok(tp, ai, bi) && self.topic_ok(tq, bi, ai)))

@@ -138,7 +138,11 @@ pub(crate) fn goal_status(st: &State<'_>, goals: &Goals) -> Vec<GoalStatus> {
 }
 
 /// Counts a hard goal's violations and describes the first few.
-pub(crate) fn hard_violations(st: &State<'_>, goals: &Goals, kind: GoalKind) -> (usize, Vec<String>) {
+pub(crate) fn hard_violations(
+    st: &State<'_>,
+    goals: &Goals,
+    kind: GoalKind,
+) -> (usize, Vec<String>) {
     let c = st.c;
     let mut n = 0;
     let mut detail = Vec::new();
@@ -152,7 +156,13 @@ pub(crate) fn hard_violations(st: &State<'_>, goals: &Goals, kind: GoalKind) -> 
         GoalKind::RackAwareness => {
             for p in 0..c.partitions.len() {
                 if st.rack_viol(p, u32::MAX, u32::MAX) > 0 {
-                    note(&mut n, format!("partition {} has two replicas in one rack", c.partition_name(p)));
+                    note(
+                        &mut n,
+                        format!(
+                            "partition {} has two replicas in one rack",
+                            c.partition_name(p)
+                        ),
+                    );
                 }
             }
         }
@@ -183,7 +193,13 @@ pub(crate) fn hard_violations(st: &State<'_>, goals: &Goals, kind: GoalKind) -> 
             for (b, broker) in c.brokers.iter().enumerate() {
                 let v = st.metric[b][M_REPLICAS];
                 if v > f64::from(goals.max_replicas_per_broker) {
-                    note(&mut n, format!("broker {} holds {} replicas (limit {})", broker.id, v, goals.max_replicas_per_broker));
+                    note(
+                        &mut n,
+                        format!(
+                            "broker {} holds {} replicas (limit {})",
+                            broker.id, v, goals.max_replicas_per_broker
+                        ),
+                    );
                 }
             }
         }
@@ -192,12 +208,22 @@ pub(crate) fn hard_violations(st: &State<'_>, goals: &Goals, kind: GoalKind) -> 
                 if !broker.state.can_host() && st.metric[b][M_REPLICAS] > 0.0 {
                     note(
                         &mut n,
-                        format!("{} broker {} still holds {} replicas", broker.state.name(), broker.id, st.metric[b][M_REPLICAS]),
+                        format!(
+                            "{} broker {} still holds {} replicas",
+                            broker.state.name(),
+                            broker.id,
+                            st.metric[b][M_REPLICAS]
+                        ),
                     );
                 } else if !broker.state.can_lead() && st.metric[b][M_LEADERS] > 0.0 {
                     note(
                         &mut n,
-                        format!("{} broker {} still leads {} partitions", broker.state.name(), broker.id, st.metric[b][M_LEADERS]),
+                        format!(
+                            "{} broker {} still leads {} partitions",
+                            broker.state.name(),
+                            broker.id,
+                            st.metric[b][M_LEADERS]
+                        ),
                     );
                 }
             }

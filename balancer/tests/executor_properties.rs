@@ -3,8 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use keel_balancer::executor::testing::{Kill, Rng, RunEnd, RunOptions, RunReport, SimCluster, SimPartition, run};
-use keel_balancer::executor::{ControlRecord, DesiredState, Limits, Outcome, Phase, TargetPartition};
+use keel_balancer::executor::testing::{
+    Kill, Rng, RunEnd, RunOptions, RunReport, SimCluster, SimPartition, run,
+};
+use keel_balancer::executor::{
+    ControlRecord, DesiredState, Limits, Outcome, Phase, TargetPartition,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -23,20 +27,46 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (any::<u64>(), 3usize..9, 1usize..30, 1usize..4, 1u32..4, 1u32..12, any::<bool>(), any::<bool>(), any::<bool>(), 0u32..4, 0u32..3)
-        .prop_map(|(seed, brokers, partitions, max_rf, per_broker, cluster_cap, kill_broker, revive, stuck, tf, af)| Case {
-            seed,
-            brokers,
-            partitions,
-            max_rf,
-            per_broker,
-            cluster_cap,
-            kill_broker,
-            revive,
-            stuck,
-            throttle_failures: tf,
-            alter_failures: af,
-        })
+    (
+        any::<u64>(),
+        3usize..9,
+        1usize..30,
+        1usize..4,
+        1u32..4,
+        1u32..12,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        0u32..4,
+        0u32..3,
+    )
+        .prop_map(
+            |(
+                seed,
+                brokers,
+                partitions,
+                max_rf,
+                per_broker,
+                cluster_cap,
+                kill_broker,
+                revive,
+                stuck,
+                tf,
+                af,
+            )| Case {
+                seed,
+                brokers,
+                partitions,
+                max_rf,
+                per_broker,
+                cluster_cap,
+                kill_broker,
+                revive,
+                stuck,
+                throttle_failures: tf,
+                alter_failures: af,
+            },
+        )
 }
 
 fn pick(rng: &mut Rng, brokers: usize, n: usize) -> Vec<i32> {
@@ -58,9 +88,20 @@ fn build(c: &Case) -> (SimCluster, DesiredState) {
         let size = 1 + rng.below(40_000_000);
         let topic = if p % 3 == 0 { "a" } else { "b" };
         let min_isr = if rf >= 3 { 2 } else { 1 };
-        parts.push(SimPartition::new(topic, p as i32, cur.clone(), size, min_isr));
+        parts.push(SimPartition::new(
+            topic,
+            p as i32,
+            cur.clone(),
+            size,
+            min_isr,
+        ));
         if rng.below(4) > 0 {
-            targets.push(TargetPartition { topic: topic.into(), partition: p as i32, replicas: pick(&mut rng, c.brokers, rf), size_bytes: size });
+            targets.push(TargetPartition {
+                topic: topic.into(),
+                partition: p as i32,
+                replicas: pick(&mut rng, c.brokers, rf),
+                size_bytes: size,
+            });
         }
     }
     let brokers: Vec<i32> = (0..c.brokers as i32).collect();
@@ -74,7 +115,9 @@ fn build(c: &Case) -> (SimCluster, DesiredState) {
         }
     }
     if c.stuck && c.partitions > 0 {
-        sim.faults.stuck.insert(rng.below(c.partitions as u64) as usize);
+        sim.faults
+            .stuck
+            .insert(rng.below(c.partitions as u64) as usize);
     }
     sim.faults.fail_throttles = c.throttle_failures;
     sim.faults.fail_alters = c.alter_failures;
@@ -90,41 +133,77 @@ fn build(c: &Case) -> (SimCluster, DesiredState) {
 }
 
 fn opts(kill: Kill, seed: u64) -> RunOptions {
-    RunOptions { kill, seed, max_steps: 20_000, settle_paused_ms: 120_000, ..RunOptions::default() }
+    RunOptions {
+        kill,
+        seed,
+        max_steps: 20_000,
+        settle_paused_ms: 120_000,
+        ..RunOptions::default()
+    }
 }
 
 fn at_target(sim: &SimCluster, d: &DesiredState) -> bool {
-    sim.partitions.iter().all(|p| match d.index_of(&p.topic, p.partition) {
-        Some(i) => p.replicas == d.target(i as usize) && !p.moving(),
-        None => true,
-    })
+    sim.partitions
+        .iter()
+        .all(|p| match d.index_of(&p.topic, p.partition) {
+            Some(i) => p.replicas == d.target(i as usize) && !p.moving(),
+            None => true,
+        })
 }
 
 fn persisted_phase(sim: &SimCluster) -> Option<Phase> {
-    sim.control_log.last().map(|c| ControlRecord::decode(c.as_bytes()).unwrap().phase)
+    sim.control_log
+        .last()
+        .map(|c| ControlRecord::decode(c.as_bytes()).unwrap().phase)
 }
 
-fn check_converged_or_paused(sim: &SimCluster, d: &DesiredState, r: &RunReport) -> Result<(), TestCaseError> {
+fn check_converged_or_paused(
+    sim: &SimCluster,
+    d: &DesiredState,
+    r: &RunReport,
+) -> Result<(), TestCaseError> {
     prop_assert!(r.violations.is_empty(), "violations: {:?}", r.violations);
     match &r.end {
         RunEnd::Done(Outcome::Converged) => {
-            prop_assert!(at_target(sim, d), "reported done but the cluster is not at target");
-            prop_assert!(sim.rates.is_empty() && sim.throttled.is_empty(), "throttles left behind");
-            prop_assert!(matches!(persisted_phase(sim), Some(Phase::Done { .. })), "Done not persisted");
+            prop_assert!(
+                at_target(sim, d),
+                "reported done but the cluster is not at target"
+            );
+            prop_assert!(
+                sim.rates.is_empty() && sim.throttled.is_empty(),
+                "throttles left behind"
+            );
+            prop_assert!(
+                matches!(persisted_phase(sim), Some(Phase::Done { .. })),
+                "Done not persisted"
+            );
         }
         RunEnd::Paused(_) => {
-            prop_assert!(matches!(persisted_phase(sim), Some(Phase::Paused { .. })), "pause not persisted: {:?}", persisted_phase(sim));
+            prop_assert!(
+                matches!(persisted_phase(sim), Some(Phase::Paused { .. })),
+                "pause not persisted: {:?}",
+                persisted_phase(sim)
+            );
             // Clean: whatever is in flight heads to the desired target.
             for p in &sim.partitions {
                 if p.moving() {
                     let i = d.index_of(&p.topic, p.partition);
-                    prop_assert!(i.is_some(), "{}-{} moving but not in the plan", p.topic, p.partition);
+                    prop_assert!(
+                        i.is_some(),
+                        "{}-{} moving but not in the plan",
+                        p.topic,
+                        p.partition
+                    );
                     let heading: Vec<i32> = p.observe().heading_to().collect();
                     prop_assert_eq!(heading.as_slice(), d.target(i.unwrap() as usize));
                 }
             }
         }
-        other => prop_assert!(false, "neither converged nor paused: {other:?} after {} steps", r.steps),
+        other => prop_assert!(
+            false,
+            "neither converged nor paused: {other:?} after {} steps",
+            r.steps
+        ),
     }
     Ok(())
 }
@@ -180,5 +259,3 @@ proptest! {
         prop_assert!(over.is_empty(), "{:?}", over);
     }
 }
-
-

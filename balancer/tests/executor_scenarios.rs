@@ -6,7 +6,8 @@
 
 use keel_balancer::executor::testing::{Kill, RunEnd, RunOptions, SimCluster, SimPartition, run};
 use keel_balancer::executor::{
-    Action, DesiredState, Executor, Limits, ObservedPartition, Outcome, PauseReason, Phase, TargetPartition,
+    Action, DesiredState, Executor, Limits, ObservedPartition, Outcome, PauseReason, Phase,
+    TargetPartition,
 };
 
 /// 6 brokers, `n` partitions of RF 3 on brokers 0..3, moving to 3..6 (or a rotation).
@@ -15,21 +16,42 @@ fn cluster(n: usize) -> (SimCluster, DesiredState) {
     let mut targets = Vec::new();
     for i in 0..n {
         let cur = vec![(i % 3) as i32, ((i + 1) % 3) as i32, ((i + 2) % 3) as i32];
-        let tgt = if i % 4 == 3 { vec![cur[1], cur[0], cur[2]] } else { vec![3 + (i % 3) as i32, cur[0], 3 + ((i + 1) % 3) as i32] };
+        let tgt = if i % 4 == 3 {
+            vec![cur[1], cur[0], cur[2]]
+        } else {
+            vec![3 + (i % 3) as i32, cur[0], 3 + ((i + 1) % 3) as i32]
+        };
         let size = 1_000_000 * (1 + (i as u64 * 7) % 13);
         parts.push(SimPartition::new("t", i as i32, cur, size, 2));
-        targets.push(TargetPartition { topic: "t".into(), partition: i as i32, replicas: tgt, size_bytes: size });
+        targets.push(TargetPartition {
+            topic: "t".into(),
+            partition: i as i32,
+            replicas: tgt,
+            size_bytes: size,
+        });
     }
     parts.push(SimPartition::new("other", 0, vec![0, 1, 2], 1000, 2));
-    let limits = Limits { throttle_bytes_per_sec: 10_000_000, per_broker_concurrency: 2, cluster_concurrency: 5, ..Limits::default() };
-    (SimCluster::new(&[0, 1, 2, 3, 4, 5], parts), DesiredState::new(targets, limits).unwrap())
+    let limits = Limits {
+        throttle_bytes_per_sec: 10_000_000,
+        per_broker_concurrency: 2,
+        cluster_concurrency: 5,
+        ..Limits::default()
+    };
+    (
+        SimCluster::new(&[0, 1, 2, 3, 4, 5], parts),
+        DesiredState::new(targets, limits).unwrap(),
+    )
 }
 
 fn at_target(sim: &SimCluster, d: &DesiredState) -> bool {
-    sim.partitions.iter().all(|p| match d.index_of(&p.topic, p.partition) {
-        Some(i) => p.replicas == d.target(i as usize) && !p.moving() && p.leader == Some(p.replicas[0]),
-        None => true,
-    })
+    sim.partitions
+        .iter()
+        .all(|p| match d.index_of(&p.topic, p.partition) {
+            Some(i) => {
+                p.replicas == d.target(i as usize) && !p.moving() && p.leader == Some(p.replicas[0])
+            }
+            None => true,
+        })
 }
 
 #[test]
@@ -39,9 +61,17 @@ fn plain_run_converges_with_throttles_cleared_and_leaders_elected() {
     assert_eq!(r.end, RunEnd::Done(Outcome::Converged), "{r:?}");
     assert!(r.violations.is_empty(), "{:?}", r.violations);
     assert!(at_target(&sim, &d));
-    assert!(sim.rates.is_empty() && sim.throttled.is_empty(), "throttles left: {:?} {:?}", sim.rates, sim.throttled);
+    assert!(
+        sim.rates.is_empty() && sim.throttled.is_empty(),
+        "throttles left: {:?} {:?}",
+        sim.rates,
+        sim.throttled
+    );
     assert!(sim.starts.iter().all(|&s| s <= 1), "{:?}", sim.starts);
-    assert_eq!(r.max_broker_moves, 2, "the per-broker cap should be reached and held");
+    assert_eq!(
+        r.max_broker_moves, 2,
+        "the per-broker cap should be reached and held"
+    );
 }
 
 #[test]
@@ -63,7 +93,9 @@ fn smallest_moves_go_first() {
             }
         }
         for c in sim.control_log.clone() {
-            ex.observe_control_record(&keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap());
+            ex.observe_control_record(
+                &keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap(),
+            );
         }
     }
     // Reference: sort by (bytes copied, topic, partition), take greedily under both caps.
@@ -80,8 +112,17 @@ fn smallest_moves_go_first() {
     for (_, i) in keyed {
         let cur = &sim0.partitions[i].replicas;
         let t = d.target(i);
-        let touched: Vec<i32> = t.iter().filter(|b| !cur.contains(b)).chain(cur.iter().filter(|b| !t.contains(b))).copied().collect();
-        if expected.len() < 5 && touched.iter().all(|b| load.get(b).copied().unwrap_or(0) < 2) {
+        let touched: Vec<i32> = t
+            .iter()
+            .filter(|b| !cur.contains(b))
+            .chain(cur.iter().filter(|b| !t.contains(b)))
+            .copied()
+            .collect();
+        if expected.len() < 5
+            && touched
+                .iter()
+                .all(|b| load.get(b).copied().unwrap_or(0) < 2)
+        {
             for b in touched {
                 *load.entry(b).or_insert(0) += 1;
             }
@@ -96,12 +137,25 @@ fn smallest_moves_go_first() {
 fn broker_dying_mid_move_pauses_cleanly_and_auto_resumes_when_back() {
     let (mut sim, d) = cluster(20);
     sim.faults.kill_broker = Some((3_000, 1));
-    let opts = RunOptions { settle_paused_ms: 60_000, ..RunOptions::default() };
+    let opts = RunOptions {
+        settle_paused_ms: 60_000,
+        ..RunOptions::default()
+    };
     let r = run(&mut sim, &d, &opts);
-    assert!(matches!(r.end, RunEnd::Paused(PauseReason::Unhealthy { .. })), "{:?}", r.end);
+    assert!(
+        matches!(r.end, RunEnd::Paused(PauseReason::Unhealthy { .. })),
+        "{:?}",
+        r.end
+    );
     assert!(r.violations.is_empty(), "{:?}", r.violations);
-    let last = keel_balancer::executor::ControlRecord::decode(sim.control_log.last().unwrap().as_bytes()).unwrap();
-    assert!(matches!(last.phase, Phase::Paused { .. }), "pause must be persisted: {:?}", last.phase);
+    let last =
+        keel_balancer::executor::ControlRecord::decode(sim.control_log.last().unwrap().as_bytes())
+            .unwrap();
+    assert!(
+        matches!(last.phase, Phase::Paused { .. }),
+        "pause must be persisted: {:?}",
+        last.phase
+    );
     // The broker comes back: the executor resumes by itself and finishes.
     sim.set_alive(1, true);
     let r = run(&mut sim, &d, &RunOptions::default());
@@ -117,9 +171,18 @@ fn stuck_move_exhausts_the_budget_and_pauses() {
     d.limits.stuck_grace_ms = 10_000;
     sim.faults.stuck.insert(0);
     sim.faults.stuck.insert(1);
-    let r = run(&mut sim, &d, &RunOptions { settle_paused_ms: 30_000, ..RunOptions::default() });
+    let r = run(
+        &mut sim,
+        &d,
+        &RunOptions {
+            settle_paused_ms: 30_000,
+            ..RunOptions::default()
+        },
+    );
     match &r.end {
-        RunEnd::Paused(PauseReason::ErrorBudget { last, .. }) => assert!(last.contains("stuck"), "{last}"),
+        RunEnd::Paused(PauseReason::ErrorBudget { last, .. }) => {
+            assert!(last.contains("stuck"), "{last}")
+        }
         other => panic!("expected an error-budget pause, got {other:?}"),
     }
     assert!(r.violations.is_empty(), "{:?}", r.violations);
@@ -140,9 +203,24 @@ fn throttle_failures_within_budget_are_retried_and_converge() {
 fn throttle_failures_beyond_budget_pause_without_unthrottled_moves() {
     let (mut sim, d) = cluster(10);
     sim.faults.fail_throttles = 100;
-    let r = run(&mut sim, &d, &RunOptions { settle_paused_ms: 10_000, ..RunOptions::default() });
-    assert!(matches!(r.end, RunEnd::Paused(PauseReason::ErrorBudget { .. })), "{:?}", r.end);
-    assert!(sim.starts.iter().all(|&s| s == 0), "no move may start without its throttle: {:?}", sim.starts);
+    let r = run(
+        &mut sim,
+        &d,
+        &RunOptions {
+            settle_paused_ms: 10_000,
+            ..RunOptions::default()
+        },
+    );
+    assert!(
+        matches!(r.end, RunEnd::Paused(PauseReason::ErrorBudget { .. })),
+        "{:?}",
+        r.end
+    );
+    assert!(
+        sim.starts.iter().all(|&s| s == 0),
+        "no move may start without its throttle: {:?}",
+        sim.starts
+    );
 }
 
 #[test]
@@ -155,7 +233,10 @@ fn cancel_rolls_back_in_flight_moves_and_clears_throttles() {
     for k in 0..10_000 {
         sim.observe_into(&mut ex);
         if k == 6 {
-            assert!(sim.partitions.iter().any(|p| p.moving()), "something should be in flight by now");
+            assert!(
+                sim.partitions.iter().any(|p| p.moving()),
+                "something should be in flight by now"
+            );
             assert!(ex.cancel());
             cancelled = true;
         }
@@ -173,7 +254,9 @@ fn cancel_rolls_back_in_flight_moves_and_clears_throttles() {
             }
         }
         for c in sim.control_log.clone() {
-            ex.observe_control_record(&keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap());
+            ex.observe_control_record(
+                &keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap(),
+            );
         }
         if outcome.is_some() {
             break;
@@ -183,12 +266,19 @@ fn cancel_rolls_back_in_flight_moves_and_clears_throttles() {
     assert!(cancelled);
     assert_eq!(outcome, Some(Outcome::Cancelled));
     assert!(sim.partitions.iter().all(|p| !p.moving()));
-    assert!(sim.cancels.iter().sum::<u32>() > 0, "in-flight moves must be cancelled with null targets");
+    assert!(
+        sim.cancels.iter().sum::<u32>() > 0,
+        "in-flight moves must be cancelled with null targets"
+    );
     assert!(sim.rates.is_empty() && sim.throttled.is_empty());
     for (p, orig) in sim.partitions.iter().zip(&original) {
         let i = d.index_of(&p.topic, p.partition);
         let ok = p.replicas == *orig || i.is_some_and(|i| p.replicas == d.target(i as usize));
-        assert!(ok, "{}-{} ended at {:?}: neither original nor target", p.topic, p.partition, p.replicas);
+        assert!(
+            ok,
+            "{}-{} ended at {:?}: neither original nor target",
+            p.topic, p.partition, p.replicas
+        );
     }
 }
 
@@ -211,7 +301,9 @@ fn pause_command_stops_new_moves_and_resume_continues() {
                 }
             }
             for c in sim.control_log.clone() {
-                ex.observe_control_record(&keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap());
+                ex.observe_control_record(
+                    &keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap(),
+                );
             }
             sim.advance(step.poll_after_ms.min(1000));
         }
@@ -220,10 +312,24 @@ fn pause_command_stops_new_moves_and_resume_continues() {
     assert!(drive(&mut ex, &mut sim, 5) > 0);
     assert!(ex.pause());
     assert_eq!(drive(&mut ex, &mut sim, 200), 0, "no moves while paused");
-    assert!(matches!(ex.phase(), Phase::Paused { reason: PauseReason::Command }));
+    assert!(matches!(
+        ex.phase(),
+        Phase::Paused {
+            reason: PauseReason::Command
+        }
+    ));
     assert!(ex.resume());
     drive(&mut ex, &mut sim, 2000);
-    assert!(matches!(ex.phase(), Phase::Done { outcome: Outcome::Converged }), "{:?}", ex.phase());
+    assert!(
+        matches!(
+            ex.phase(),
+            Phase::Done {
+                outcome: Outcome::Converged
+            }
+        ),
+        "{:?}",
+        ex.phase()
+    );
 }
 
 #[test]
@@ -235,7 +341,11 @@ fn a_second_executor_is_fenced_while_the_lease_is_live() {
     for act in &s.actions {
         sim.apply(act).unwrap();
     }
-    let recs: Vec<_> = sim.control_log.iter().map(|c| keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap()).collect();
+    let recs: Vec<_> = sim
+        .control_log
+        .iter()
+        .map(|c| keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap())
+        .collect();
     for r in &recs {
         a.observe_control_record(r);
     }
@@ -247,7 +357,11 @@ fn a_second_executor_is_fenced_while_the_lease_is_live() {
     }
     sim.observe_into(&mut b);
     let s = b.step(2000);
-    assert!(s.actions.is_empty(), "fenced executor acted: {:?}", s.actions);
+    assert!(
+        s.actions.is_empty(),
+        "fenced executor acted: {:?}",
+        s.actions
+    );
     assert!(!b.holds_lease(2000));
     // After expiry B claims epoch 2; A's later writes of epoch 1 are then stale.
     let later = 1000 + d.limits.lease_ms + 1;
@@ -305,31 +419,54 @@ fn pre_existing_under_replication_is_tolerated_but_new_one_pauses() {
         sim.apply(a).unwrap();
     }
     for c in sim.control_log.clone() {
-        ex.observe_control_record(&keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap());
+        ex.observe_control_record(
+            &keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap(),
+        );
     }
     sim.observe_into(&mut ex);
     for t in 1..3 {
         let s = ex.step(t);
-        assert!(!s.actions.iter().any(|a| matches!(a, Action::Pause { .. })), "{:?}", s.actions);
+        assert!(
+            !s.actions.iter().any(|a| matches!(a, Action::Pause { .. })),
+            "{:?}",
+            s.actions
+        );
         for a in &s.actions {
             sim.apply(a).unwrap();
         }
         for c in sim.control_log.clone() {
-            ex.observe_control_record(&keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap());
+            ex.observe_control_record(
+                &keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap(),
+            );
         }
     }
     // A partition outside the plan newly loses a replica: pause.
-    let bad = ObservedPartition { replicas: vec![3, 4, 5], isr: vec![3, 4], leader: Some(3), min_isr: 2, ..Default::default() };
+    let bad = ObservedPartition {
+        replicas: vec![3, 4, 5],
+        isr: vec![3, 4],
+        leader: Some(3),
+        min_isr: 2,
+        ..Default::default()
+    };
     ex.observe_partition("other", 7, &bad);
     let mut paused = false;
     for t in 3..8 {
         let s = ex.step(t);
-        paused |= s.actions.iter().any(|a| matches!(a, Action::Pause { reason: PauseReason::Unhealthy { .. } }));
+        paused |= s.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Pause {
+                    reason: PauseReason::Unhealthy { .. }
+                }
+            )
+        });
         for a in &s.actions {
             sim.apply(a).ok();
         }
         for c in sim.control_log.clone() {
-            ex.observe_control_record(&keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap());
+            ex.observe_control_record(
+                &keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap(),
+            );
         }
     }
     assert!(paused);
@@ -346,13 +483,28 @@ fn kill_at_every_step_and_every_action_position_does_no_work_twice() {
     for step in 1..=steps {
         for cut in 0..4 {
             let mut sim = sim0.clone();
-            let opts = RunOptions { kill: Kill::AtStep { step, cut }, ..RunOptions::default() };
+            let opts = RunOptions {
+                kill: Kill::AtStep { step, cut },
+                ..RunOptions::default()
+            };
             let r = run(&mut sim, &d, &opts);
-            assert_eq!(r.end, RunEnd::Done(Outcome::Converged), "kill at step {step} cut {cut}: {r:?}");
+            assert_eq!(
+                r.end,
+                RunEnd::Done(Outcome::Converged),
+                "kill at step {step} cut {cut}: {r:?}"
+            );
             assert!(r.violations.is_empty(), "{:?}", r.violations);
             assert!(at_target(&sim, &d), "kill at step {step} cut {cut}");
-            assert!(sim.starts.iter().all(|&s| s <= 1), "kill at step {step} cut {cut}: starts {:?}", sim.starts);
-            assert!(sim.elections.iter().all(|&s| s <= 1), "kill at step {step} cut {cut}: elections {:?}", sim.elections);
+            assert!(
+                sim.starts.iter().all(|&s| s <= 1),
+                "kill at step {step} cut {cut}: starts {:?}",
+                sim.starts
+            );
+            assert!(
+                sim.elections.iter().all(|&s| s <= 1),
+                "kill at step {step} cut {cut}: elections {:?}",
+                sim.elections
+            );
             cases += 1;
         }
     }
@@ -362,22 +514,59 @@ fn kill_at_every_step_and_every_action_position_does_no_work_twice() {
 #[test]
 fn executes_a_balancer_plan_onto_a_new_broker_with_kills() {
     use keel_balancer::generate::{GenOptions, generate_string};
-    let text = generate_string(&GenOptions { brokers: 7, racks: 3, replicas: 300, new_brokers: 1, seed: 5, ..GenOptions::default() }).unwrap();
+    let text = generate_string(&GenOptions {
+        brokers: 7,
+        racks: 3,
+        replicas: 300,
+        new_brokers: 1,
+        seed: 5,
+        ..GenOptions::default()
+    })
+    .unwrap();
     let cluster = keel_balancer::snapshot::parse_str(&text).unwrap();
-    let plan = keel_balancer::plan(&cluster, &keel_balancer::PlanOptions::default(), &mut |_| {}).unwrap();
-    assert!(!plan.reassignments.is_empty(), "the new broker should attract moves");
-    let limits = Limits { throttle_bytes_per_sec: 1 << 30, ..Limits::default() };
+    let plan = keel_balancer::plan(
+        &cluster,
+        &keel_balancer::PlanOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(
+        !plan.reassignments.is_empty(),
+        "the new broker should attract moves"
+    );
+    let limits = Limits {
+        throttle_bytes_per_sec: 1 << 30,
+        ..Limits::default()
+    };
     let d = DesiredState::from_plan(&cluster, &plan.reassignments, limits).unwrap();
     let ids: Vec<i32> = cluster.brokers.iter().map(|b| b.id).collect();
     let parts = (0..cluster.partitions.len())
         .map(|p| {
             let part = &cluster.partitions[p];
-            let reps = cluster.replicas_of(p).iter().map(|&b| cluster.brokers[b as usize].id).collect();
-            SimPartition::new(&cluster.topics[part.topic as usize], part.partition, reps, part.size_bytes, 1)
+            let reps = cluster
+                .replicas_of(p)
+                .iter()
+                .map(|&b| cluster.brokers[b as usize].id)
+                .collect();
+            SimPartition::new(
+                &cluster.topics[part.topic as usize],
+                part.partition,
+                reps,
+                part.size_bytes,
+                1,
+            )
         })
         .collect();
     let mut sim = SimCluster::new(&ids, parts);
-    let r = run(&mut sim, &d, &RunOptions { kill: Kill::Randomly, seed: 3, ..RunOptions::default() });
+    let r = run(
+        &mut sim,
+        &d,
+        &RunOptions {
+            kill: Kill::Randomly,
+            seed: 3,
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(r.end, RunEnd::Done(Outcome::Converged), "{r:?}");
     assert!(r.violations.is_empty(), "{:?}", r.violations);
     assert!(at_target(&sim, &d));
@@ -385,7 +574,11 @@ fn executes_a_balancer_plan_onto_a_new_broker_with_kills() {
     // The cluster now matches the plan's final assignment.
     let after = keel_balancer::plan::apply(&cluster, &plan.reassignments);
     for (p, sp) in sim.partitions.iter().enumerate() {
-        let want: Vec<i32> = after.replicas_of(p).iter().map(|&b| after.brokers[b as usize].id).collect();
+        let want: Vec<i32> = after
+            .replicas_of(p)
+            .iter()
+            .map(|&b| after.brokers[b as usize].id)
+            .collect();
         assert_eq!(sp.replicas, want, "{}-{}", sp.topic, sp.partition);
     }
 }

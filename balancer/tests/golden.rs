@@ -9,8 +9,10 @@ use serde_json::Value;
 
 fn run_case(name: &str, opts: &PlanOptions) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
-    let cluster_text = std::fs::read_to_string(format!("{dir}/{name}.cluster.json")).expect("cluster file");
-    let expected_text = std::fs::read_to_string(format!("{dir}/{name}.expected.json")).expect("expected file");
+    let cluster_text =
+        std::fs::read_to_string(format!("{dir}/{name}.cluster.json")).expect("cluster file");
+    let expected_text =
+        std::fs::read_to_string(format!("{dir}/{name}.expected.json")).expect("expected file");
     let c = snapshot::parse_str(&cluster_text).expect("valid cluster");
     let p = plan(&c, opts, &mut |_| {}).expect("feasible");
     let got: Value = serde_json::from_str(&p.to_kafka_json(&c)).expect("plan JSON");
@@ -19,7 +21,10 @@ fn run_case(name: &str, opts: &PlanOptions) {
 }
 
 fn hard_only() -> PlanOptions {
-    PlanOptions { rebalance: false, ..PlanOptions::default() }
+    PlanOptions {
+        rebalance: false,
+        ..PlanOptions::default()
+    }
 }
 
 /// Broker 4 (rack d) is dead. orders-0 has replicas in racks a, d, b; the only live broker
@@ -64,5 +69,11 @@ fn golden_balanced_cluster_has_no_moves() {
 /// gives its lowest-numbered partition to the new broker.
 #[test]
 fn golden_add_broker() {
-    run_case("add-broker", &PlanOptions { only_new_destinations: true, ..PlanOptions::default() });
+    run_case(
+        "add-broker",
+        &PlanOptions {
+            only_new_destinations: true,
+            ..PlanOptions::default()
+        },
+    );
 }

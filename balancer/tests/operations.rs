@@ -7,7 +7,14 @@ use keel_balancer::generate::{GenOptions, generate_string};
 use keel_balancer::{BrokerState, Cluster, PlanOptions, plan, snapshot, whatif};
 
 fn cluster(skew: f64) -> Cluster {
-    let o = GenOptions { brokers: 12, racks: 3, replicas: 2400, skew, seed: 11, ..GenOptions::default() };
+    let o = GenOptions {
+        brokers: 12,
+        racks: 3,
+        replicas: 2400,
+        skew,
+        seed: 11,
+        ..GenOptions::default()
+    };
     snapshot::parse_str(&generate_string(&o).unwrap()).unwrap()
 }
 
@@ -17,14 +24,29 @@ fn restricted_rebalance_moves_only_named_topics() {
     // capacity with the other topics pinned; that case is an infeasibility error).
     let c = cluster(0.6);
     let topic = c.topics[0].clone();
-    let opts = PlanOptions { topics: Some(vec![topic.clone()]), ..PlanOptions::default() };
+    let opts = PlanOptions {
+        topics: Some(vec![topic.clone()]),
+        ..PlanOptions::default()
+    };
     let p = plan(&c, &opts, &mut |_| {}).unwrap();
-    assert!(!p.reassignments.is_empty(), "a skewed cluster gives the topic something to do");
+    assert!(
+        !p.reassignments.is_empty(),
+        "a skewed cluster gives the topic something to do"
+    );
     let over = cluster(1.5);
-    let pinned = PlanOptions { topics: Some(vec![over.topics[0].clone()]), ..PlanOptions::default() };
-    assert!(matches!(plan(&over, &pinned, &mut |_| {}), Err(keel_balancer::BalancerError::Infeasible { .. })));
+    let pinned = PlanOptions {
+        topics: Some(vec![over.topics[0].clone()]),
+        ..PlanOptions::default()
+    };
+    assert!(matches!(
+        plan(&over, &pinned, &mut |_| {}),
+        Err(keel_balancer::BalancerError::Infeasible { .. })
+    ));
     for r in &p.reassignments {
-        assert_eq!(c.topics[c.partitions[r.partition as usize].topic as usize], topic);
+        assert_eq!(
+            c.topics[c.partitions[r.partition as usize].topic as usize],
+            topic
+        );
     }
 }
 
@@ -32,13 +54,24 @@ fn restricted_rebalance_moves_only_named_topics() {
 fn restricted_rebalance_keeps_other_brokers_untouched() {
     let c = cluster(1.5);
     let ids: Vec<i32> = c.brokers.iter().take(6).map(|b| b.id).collect();
-    let opts = PlanOptions { brokers: Some(ids.clone()), ..PlanOptions::default() };
+    let opts = PlanOptions {
+        brokers: Some(ids.clone()),
+        ..PlanOptions::default()
+    };
     let p = plan(&c, &opts, &mut |_| {}).unwrap();
     assert!(!p.reassignments.is_empty());
     for r in &p.reassignments {
         let old = c.replicas_of(r.partition as usize);
-        for b in old.iter().filter(|b| !r.replicas.contains(b)).chain(r.replicas.iter().filter(|b| !old.contains(b))) {
-            assert!(ids.contains(&c.brokers[*b as usize].id), "broker {} outside --brokers changed", c.brokers[*b as usize].id);
+        for b in old
+            .iter()
+            .filter(|b| !r.replicas.contains(b))
+            .chain(r.replicas.iter().filter(|b| !old.contains(b)))
+        {
+            assert!(
+                ids.contains(&c.brokers[*b as usize].id),
+                "broker {} outside --brokers changed",
+                c.brokers[*b as usize].id
+            );
         }
     }
 }
@@ -59,15 +92,29 @@ fn losing_a_rack_drains_it_and_keeps_other_racks_distinct() {
 fn hypothetical_broker_and_scaled_load_are_planned_for() {
     let mut c = cluster(0.0);
     whatif::add_broker(&mut c, 99, Some("rack-1"), [8e12, 4e8, 8e8, 16.0]).unwrap();
-    let p = plan(&c, &PlanOptions { only_new_destinations: true, ..PlanOptions::default() }, &mut |_| {}).unwrap();
+    let p = plan(
+        &c,
+        &PlanOptions {
+            only_new_destinations: true,
+            ..PlanOptions::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
     let b99 = c.broker_index(99).unwrap();
-    assert!(p.reassignments.iter().any(|r| r.replicas.contains(&b99)), "the new broker gets replicas");
+    assert!(
+        p.reassignments.iter().any(|r| r.replicas.contains(&b99)),
+        "the new broker gets replicas"
+    );
     // Doubling the load of a ~45%-full cluster cannot fit under the 80% limit.
     let mut heavy = cluster(0.0);
     whatif::scale_load(&mut heavy, 2.0).unwrap();
     match plan(&heavy, &PlanOptions::default(), &mut |_| {}) {
         Err(keel_balancer::BalancerError::Infeasible { goal, .. }) => assert_eq!(goal, "capacity"),
-        other => panic!("expected capacity infeasibility, got {:?}", other.map(|p| p.reassignments.len())),
+        other => panic!(
+            "expected capacity infeasibility, got {:?}",
+            other.map(|p| p.reassignments.len())
+        ),
     }
 }
 
@@ -77,9 +124,20 @@ fn removing_a_broker_drains_only_it_without_rebalancing() {
     let mut c = cluster(0.0);
     let gone = c.brokers[3].id;
     whatif::set_state(&mut c, gone, BrokerState::Removing, "remove-broker").unwrap();
-    let p = plan(&c, &PlanOptions { rebalance: false, ..PlanOptions::default() }, &mut |_| {}).unwrap();
+    let p = plan(
+        &c,
+        &PlanOptions {
+            rebalance: false,
+            ..PlanOptions::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
     let held = c.replicas.iter().filter(|&&b| b == 3).count() as u64;
-    assert_eq!(p.cost.replica_moves, held, "exactly the removed broker's replicas move");
+    assert_eq!(
+        p.cost.replica_moves, held,
+        "exactly the removed broker's replicas move"
+    );
     for r in &p.reassignments {
         assert!(c.replicas_of(r.partition as usize).contains(&3));
         assert!(!r.replicas.contains(&3));

@@ -2,7 +2,12 @@
 //! new brokers, mixed capacities, skew). Each test is named after the invariant it checks.
 
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::needless_range_loop)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_range_loop
+)]
 
 use std::collections::BTreeSet;
 
@@ -12,36 +17,52 @@ use keel_balancer::{BalancerError, Cluster, Plan, PlanOptions, plan, snapshot};
 use proptest::prelude::*;
 
 fn gen_options() -> impl Strategy<Value = GenOptions> {
-    (3u32..18, 1u32..6, 10u64..900, 1u8..4, 0.0f64..2.0, 0u32..3, 0u32..3, any::<bool>(), any::<u64>()).prop_map(
-        |(brokers, racks, replicas, rf, skew, new, dead, hetero, seed)| {
-            let racks = racks.min(brokers);
-            let new = new.min(brokers.saturating_sub(2));
-            let dead = dead.min(brokers.saturating_sub(new + 1));
-            let rf = u32::from(rf).min(brokers - new).max(1) as u8;
-            GenOptions {
-                brokers,
-                racks,
-                replicas,
-                replication_factor: rf,
-                skew,
-                new_brokers: new,
-                dead_brokers: dead,
-                hetero,
-                seed,
-            }
-        },
+    (
+        3u32..18,
+        1u32..6,
+        10u64..900,
+        1u8..4,
+        0.0f64..2.0,
+        0u32..3,
+        0u32..3,
+        any::<bool>(),
+        any::<u64>(),
     )
+        .prop_map(
+            |(brokers, racks, replicas, rf, skew, new, dead, hetero, seed)| {
+                let racks = racks.min(brokers);
+                let new = new.min(brokers.saturating_sub(2));
+                let dead = dead.min(brokers.saturating_sub(new + 1));
+                let rf = u32::from(rf).min(brokers - new).max(1) as u8;
+                GenOptions {
+                    brokers,
+                    racks,
+                    replicas,
+                    replication_factor: rf,
+                    skew,
+                    new_brokers: new,
+                    dead_brokers: dead,
+                    hetero,
+                    seed,
+                }
+            },
+        )
 }
 
 fn cluster_of(o: &GenOptions) -> Cluster {
-    snapshot::parse_str(&generate_string(o).expect("valid options")).expect("generated snapshots parse")
+    snapshot::parse_str(&generate_string(o).expect("valid options"))
+        .expect("generated snapshots parse")
 }
 
 /// Plans, allowing only a well-formed infeasibility error.
 fn plan_or_infeasible(c: &Cluster, opts: &PlanOptions) -> Option<Plan> {
     match plan(c, opts, &mut |_| {}) {
         Ok(p) => Some(p),
-        Err(BalancerError::Infeasible { goal, blocking, remedy }) => {
+        Err(BalancerError::Infeasible {
+            goal,
+            blocking,
+            remedy,
+        }) => {
             assert!(!goal.is_empty() && !blocking.is_empty() && !remedy.is_empty());
             None
         }
@@ -50,7 +71,12 @@ fn plan_or_infeasible(c: &Cluster, opts: &PlanOptions) -> Option<Plan> {
 }
 
 fn hosting_racks(c: &Cluster) -> usize {
-    c.brokers.iter().filter(|b| b.state.can_host()).map(|b| b.rack_idx).collect::<BTreeSet<_>>().len()
+    c.brokers
+        .iter()
+        .filter(|b| b.state.can_host())
+        .map(|b| b.rack_idx)
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 /// Whether the input can satisfy rack awareness at all.
@@ -66,10 +92,16 @@ fn check_rack_awareness(after: &Cluster) {
         let limit = rf.div_ceil(racks.max(1));
         let mut counts = std::collections::BTreeMap::new();
         for &b in after.replicas_of(p) {
-            *counts.entry(after.brokers[b as usize].rack_idx).or_insert(0usize) += 1;
+            *counts
+                .entry(after.brokers[b as usize].rack_idx)
+                .or_insert(0usize) += 1;
         }
         let worst = counts.values().copied().max().unwrap_or(0);
-        assert!(worst <= limit, "partition {} has {worst} replicas in one rack (limit {limit})", after.partition_name(p));
+        assert!(
+            worst <= limit,
+            "partition {} has {worst} replicas in one rack (limit {limit})",
+            after.partition_name(p)
+        );
     }
 }
 

@@ -37,8 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match dump(&args) {
         // `keel dump-segment ... | head`: the reader left; stop quietly.
         Err(e)
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             Ok(ExitCode::SUCCESS)
@@ -77,7 +76,11 @@ fn dump_buffer(data: &[u8], args: &Args, out: &mut impl Write) -> anyhow::Result
                 clean = false;
                 let position = error_position(&e);
                 if args.json {
-                    writeln!(out, "{}", json!({"error": e.to_string(), "position": position}))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"error": e.to_string(), "position": position})
+                    )?;
                 } else {
                     writeln!(out, "error at position {position}: {e}")?;
                 }
@@ -233,7 +236,8 @@ fn record_json(r: &Record<'_>, max: usize) -> Value {
         })).collect::<Vec<_>>(),
     });
     if let Some(c) = r.control() {
-        let mut control = json!({"type": c.kind.name(), "type_id": c.kind.id(), "version": c.version});
+        let mut control =
+            json!({"type": c.kind.name(), "type_id": c.kind.id(), "version": c.version});
         if let Some(m) = r.end_txn_marker() {
             control["coordinator_epoch"] = json!(m.coordinator_epoch);
         }

@@ -68,7 +68,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pb.set_message(format!("generating cluster: {} MB", written / 1_000_000));
         if let Err(e) = sink.write_all(chunk.as_bytes()) {
             io_error = Some(e);
-            return Err(keel_balancer::BalancerError::Option { option: "out".into(), message: "write failed".into() });
+            return Err(keel_balancer::BalancerError::Option {
+                option: "out".into(),
+                message: "write failed".into(),
+            });
         }
         Ok(())
     });

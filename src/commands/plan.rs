@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use keel_balancer::goals::GoalKind;
 use keel_balancer::status::GoalStatus;
-use keel_balancer::{BrokerState, Cluster, ExecutionOptions, Goals, Plan, PlanOptions, snapshot, whatif};
+use keel_balancer::{
+    BrokerState, Cluster, ExecutionOptions, Goals, Plan, PlanOptions, snapshot, whatif,
+};
 
 /// Options shared by `keel plan` and `keel simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -112,18 +114,30 @@ pub fn prepare(cluster: &mut Cluster, f: &PlanFlags) -> anyhow::Result<PlanOptio
     };
     goals.max_replicas_per_broker = f.max_replicas_per_broker;
     for t in &f.thresholds {
-        let (name, value) = t.split_once('=').with_context(|| format!("--threshold `{t}`: expected GOAL=X"))?;
-        let kind = GoalKind::parse(name).with_context(|| format!("--threshold `{t}`: unknown goal `{name}`"))?;
-        let x: f64 = value.parse().with_context(|| format!("--threshold `{t}`: `{value}` is not a number"))?;
+        let (name, value) = t
+            .split_once('=')
+            .with_context(|| format!("--threshold `{t}`: expected GOAL=X"))?;
+        let kind = GoalKind::parse(name)
+            .with_context(|| format!("--threshold `{t}`: unknown goal `{name}`"))?;
+        let x: f64 = value
+            .parse()
+            .with_context(|| format!("--threshold `{t}`: `{value}` is not a number"))?;
         goals.set_threshold(kind, x)?;
     }
     for spec in &f.what_if_brokers {
         let parts: Vec<&str> = spec.split(':').collect();
-        anyhow::ensure!(parts.len() == 6, "--what-if-broker `{spec}`: expected ID:RACK:DISK:NW_IN:NW_OUT:CPU");
-        let id: i32 = parts[0].parse().with_context(|| format!("--what-if-broker `{spec}`: bad id"))?;
+        anyhow::ensure!(
+            parts.len() == 6,
+            "--what-if-broker `{spec}`: expected ID:RACK:DISK:NW_IN:NW_OUT:CPU"
+        );
+        let id: i32 = parts[0]
+            .parse()
+            .with_context(|| format!("--what-if-broker `{spec}`: bad id"))?;
         let mut cap = [0.0; 4];
         for (i, v) in parts[2..].iter().enumerate() {
-            cap[i] = v.parse().with_context(|| format!("--what-if-broker `{spec}`: `{v}` is not a number"))?;
+            cap[i] = v
+                .parse()
+                .with_context(|| format!("--what-if-broker `{spec}`: `{v}` is not a number"))?;
         }
         let rack = Some(parts[1]).filter(|r| !r.is_empty());
         whatif::add_broker(cluster, id, rack, cap)?;
@@ -143,7 +157,8 @@ pub fn prepare(cluster: &mut Cluster, f: &PlanFlags) -> anyhow::Result<PlanOptio
     for id in &f.demote {
         whatif::set_state(cluster, *id, BrokerState::Demoting, "demote")?;
     }
-    let hard_only = f.fix_offline || ((!f.remove_brokers.is_empty() || !f.demote.is_empty()) && !f.rebalance);
+    let hard_only =
+        f.fix_offline || ((!f.remove_brokers.is_empty() || !f.demote.is_empty()) && !f.rebalance);
     Ok(PlanOptions {
         goals,
         rebalance: !hard_only,
@@ -187,11 +202,28 @@ fn fmt_val(goal: &str, v: f64) -> String {
 }
 
 /// Prints the before/after goal table.
-pub fn print_goal_table(out: &mut impl std::io::Write, before: &[GoalStatus], after: &[GoalStatus]) -> std::io::Result<()> {
-    writeln!(out, "{:<28} {:>24} {:>24} {:>20} {:>14} {:>14}", "goal", "before (min..max)", "after (min..max)", "band", "outside band", "hard viol.")?;
+pub fn print_goal_table(
+    out: &mut impl std::io::Write,
+    before: &[GoalStatus],
+    after: &[GoalStatus],
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<28} {:>24} {:>24} {:>20} {:>14} {:>14}",
+        "goal", "before (min..max)", "after (min..max)", "band", "outside band", "hard viol."
+    )?;
     for (b, a) in before.iter().zip(after) {
         if a.hard {
-            writeln!(out, "{:<28} {:>24} {:>24} {:>20} {:>14} {:>14}", a.goal, "-", "-", "-", "-", format!("{} -> {}", b.violations, a.violations))?;
+            writeln!(
+                out,
+                "{:<28} {:>24} {:>24} {:>20} {:>14} {:>14}",
+                a.goal,
+                "-",
+                "-",
+                "-",
+                "-",
+                format!("{} -> {}", b.violations, a.violations)
+            )?;
         } else if a.goal == "topic-replica-distribution" {
             writeln!(
                 out,
@@ -226,12 +258,29 @@ pub fn print_goal_table(out: &mut impl std::io::Write, before: &[GoalStatus], af
 /// Prints the cost and movement summary.
 pub fn print_cost(out: &mut impl std::io::Write, plan: &Plan) -> std::io::Result<()> {
     let c = &plan.cost;
-    let ratio = if plan.lower_bound > 0 { c.replica_moves as f64 / plan.lower_bound as f64 } else { 0.0 };
-    writeln!(out, "replica moves:          {} (lower bound {}, ratio {:.3})", c.replica_moves, plan.lower_bound, ratio)?;
+    let ratio = if plan.lower_bound > 0 {
+        c.replica_moves as f64 / plan.lower_bound as f64
+    } else {
+        0.0
+    };
+    writeln!(
+        out,
+        "replica moves:          {} (lower bound {}, ratio {:.3})",
+        c.replica_moves, plan.lower_bound, ratio
+    )?;
     writeln!(out, "leadership moves:       {}", c.leadership_moves)?;
     writeln!(out, "partitions changed:     {}", plan.reassignments.len())?;
-    writeln!(out, "bytes moved:            {:.3} GB ({:.3} GB across racks)", c.bytes_moved as f64 / 1e9, c.cross_rack_bytes as f64 / 1e9)?;
-    writeln!(out, "peak extra disk:        {:.3} GB on the busiest broker", c.max_peak_extra_disk as f64 / 1e9)?;
+    writeln!(
+        out,
+        "bytes moved:            {:.3} GB ({:.3} GB across racks)",
+        c.bytes_moved as f64 / 1e9,
+        c.cross_rack_bytes as f64 / 1e9
+    )?;
+    writeln!(
+        out,
+        "peak extra disk:        {:.3} GB on the busiest broker",
+        c.max_peak_extra_disk as f64 / 1e9
+    )?;
     if let Some(e) = &c.execution {
         writeln!(
             out,
@@ -251,16 +300,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = run_planner(&cluster, &opts)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    writeln!(out, "cluster: {} brokers, {} partitions, {} replicas", cluster.brokers.len(), cluster.partitions.len(), cluster.replica_count())?;
+    writeln!(
+        out,
+        "cluster: {} brokers, {} partitions, {} replicas",
+        cluster.brokers.len(),
+        cluster.partitions.len(),
+        cluster.replica_count()
+    )?;
     print_goal_table(&mut out, &plan.before, &plan.after)?;
     writeln!(out)?;
     print_cost(&mut out, &plan)?;
     if let Some(path) = &args.out_kafka {
-        std::fs::write(path, plan.to_kafka_json(&cluster)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, plan.to_kafka_json(&cluster))
+            .with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "wrote Kafka reassignment JSON to {}", path.display())?;
     }
     if let Some(path) = &args.out {
-        std::fs::write(path, plan.to_keel_json(&cluster)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, plan.to_keel_json(&cluster))
+            .with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "wrote keel plan JSON to {}", path.display())?;
     }
     out.flush()?;

@@ -9,7 +9,9 @@ use keel_balancer::plan::{apply, parse_kafka_plan};
 use keel_balancer::report::{BrokerFigures, html_report};
 use keel_balancer::{ExecutionOptions, simulate, snapshot};
 
-use super::plan::{PlanFlags, prepare, print_cost, print_goal_table, read_cluster, run_planner, spinner};
+use super::plan::{
+    PlanFlags, prepare, print_cost, print_goal_table, read_cluster, run_planner, spinner,
+};
 
 /// The bundled example: a skewed 48-broker cluster (see examples/clusters/README.md).
 const BUNDLED: &str = include_str!("../../examples/clusters/skewed-48.json");
@@ -34,7 +36,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => read_cluster(path)?,
         None => snapshot::parse_str(BUNDLED).context("parsing the bundled example cluster")?,
     };
-    let source = args.cluster.as_ref().map_or_else(|| "bundled skewed 48-broker example".to_string(), |p| p.display().to_string());
+    let source = args.cluster.as_ref().map_or_else(
+        || "bundled skewed 48-broker example".to_string(),
+        |p| p.display().to_string(),
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let exec = ExecutionOptions {
@@ -45,12 +50,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = prepare(&mut cluster, &args.flags)?;
     let (reassignments, lower_bound) = match &args.plan {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            (parse_kafka_plan(&cluster, &text).with_context(|| format!("in {}", path.display()))?, None)
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            (
+                parse_kafka_plan(&cluster, &text)
+                    .with_context(|| format!("in {}", path.display()))?,
+                None,
+            )
         }
         None => {
             let plan = run_planner(&cluster, &opts)?;
-            writeln!(out, "planned {} on {source}:", if opts.rebalance { "a rebalance" } else { "hard-goal fixes" })?;
+            writeln!(
+                out,
+                "planned {} on {source}:",
+                if opts.rebalance {
+                    "a rebalance"
+                } else {
+                    "hard-goal fixes"
+                }
+            )?;
             print_goal_table(&mut out, &plan.before, &plan.after)?;
             writeln!(out)?;
             print_cost(&mut out, &plan)?;
@@ -70,7 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         lower_bound,
     );
     pb.finish_and_clear();
-    std::fs::write(&args.report, html).with_context(|| format!("writing {}", args.report.display()))?;
+    std::fs::write(&args.report, html)
+        .with_context(|| format!("writing {}", args.report.display()))?;
     writeln!(
         out,
         "\nsimulated {} replica moves in {} batches: {:.0} s ({:.2} h); {} leadership moves, then a preferred-leader election",

@@ -25,7 +25,9 @@ pub enum WireError {
     #[error("unsupported magic {magic} at position {position}")]
     UnsupportedMagic { position: u64, magic: i8 },
     /// The stored CRC does not match the computed one.
-    #[error("CRC mismatch in batch at position {position}: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "CRC mismatch in batch at position {position}: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     CrcMismatch {
         position: u64,
         stored: u32,

@@ -212,7 +212,10 @@ fn bytes_left_after_the_records_are_an_error() {
     let records = b.records().unwrap();
     let got: Vec<_> = records.iter().collect();
     assert_eq!(got.len(), 6);
-    let Err(WireError::Record { record: 5, reason, .. }) = &got[5] else {
+    let Err(WireError::Record {
+        record: 5, reason, ..
+    }) = &got[5]
+    else {
         panic!("{:?}", got[5])
     };
     assert!(reason.contains("left after"), "{reason}");
@@ -277,5 +280,8 @@ fn record_length_disagreeing_with_its_fields_is_an_error() {
     let v = framed(0, 1, &body);
     let records = RecordBatch::new(&v, 0).unwrap().records().unwrap();
     let got: Vec<_> = records.iter().collect();
-    assert!(matches!(&got[0], Err(WireError::Record { record: 0, .. })), "{got:?}");
+    assert!(
+        matches!(&got[0], Err(WireError::Record { record: 0, .. })),
+        "{got:?}"
+    );
 }

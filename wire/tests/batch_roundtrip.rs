@@ -53,14 +53,16 @@ fn rec_spec() -> impl Strategy<Value = RecSpec> {
         ),
         prop_oneof![Just(0i16), Just(1i16), 2..7i16],
     )
-        .prop_map(|(gap, ts_offset, key, value, headers, control_type)| RecSpec {
-            gap,
-            ts_offset,
-            key,
-            value,
-            headers,
-            control_type,
-        })
+        .prop_map(
+            |(gap, ts_offset, key, value, headers, control_type)| RecSpec {
+                gap,
+                ts_offset,
+                key,
+                value,
+                headers,
+                control_type,
+            },
+        )
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -78,7 +80,16 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec(rec_spec(), 0..24),
     )
         .prop_map(
-            |(base_offset, leader_epoch, codec, [lat, txn, ctl], dh, producer, base_ts, records)| {
+            |(
+                base_offset,
+                leader_epoch,
+                codec,
+                [lat, txn, ctl],
+                dh,
+                producer,
+                base_ts,
+                records,
+            )| {
                 Spec {
                     base_offset,
                     leader_epoch,
@@ -331,8 +342,16 @@ fn empty_batches_decode_as_no_records() {
 #[test]
 fn small_batch_matches_hand_encoded_bytes() {
     let mut b = RecordBatchBuilder::new(7).partition_leader_epoch(2);
-    b.append(1000, Some(b"k"), Some(b"vv"), &[Header { key: b"h", value: None }])
-        .unwrap();
+    b.append(
+        1000,
+        Some(b"k"),
+        Some(b"vv"),
+        &[Header {
+            key: b"h",
+            value: None,
+        }],
+    )
+    .unwrap();
     b.append(1003, None, None, &[]).unwrap();
     let bytes = b.build().unwrap();
     #[rustfmt::skip]
@@ -384,7 +403,10 @@ fn owned_records_share_the_source_bytes_when_uncompressed() {
                 i64::from(i),
                 Some(&[i; 8]),
                 Some(&[i; 100]),
-                &[Header { key: b"h", value: Some(&[i]) }],
+                &[Header {
+                    key: b"h",
+                    value: Some(&[i]),
+                }],
             )
             .unwrap();
         }

@@ -41,7 +41,10 @@ impl ObservedPartition {
 
     /// The replica list the partition is headed to: `replicas` without `removing`.
     pub fn heading_to(&self) -> impl Iterator<Item = BrokerId> + '_ {
-        self.replicas.iter().copied().filter(|b| !self.removing.contains(b))
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|b| !self.removing.contains(b))
     }
 
     /// Under-replicated (ISR smaller than the replica set it is headed to) or offline.

@@ -10,7 +10,7 @@ use super::desired::{BrokerId, DesiredState};
 
 /// `(partition, broker)` pairs of one topic's throttled-replica list.
 pub type ThrottledReplicas = BTreeSet<(i32, BrokerId)>;
-use super::record::{self, ControlRecord, Phase, PauseReason};
+use super::record::{self, ControlRecord, PauseReason, Phase};
 use crate::error::{BalancerError, Result};
 
 /// Where one partition stands.
@@ -146,24 +146,51 @@ impl Executor {
     /// Feed it the control records already in `__keel_state` before the first step.
     pub fn new(desired: DesiredState, holder: impl Into<String>) -> Executor {
         let plan_id = record::plan_id(&desired);
-        Executor::build(Arc::new(desired), plan_id, holder.into(), None, Phase::Running, true, false)
+        Executor::build(
+            Arc::new(desired),
+            plan_id,
+            holder.into(),
+            None,
+            Phase::Running,
+            true,
+            false,
+        )
     }
 
     /// An executor continuing a persisted execution: the plan record and the last control
     /// record of that plan (later control records go to [`Executor::observe_control_record`]).
-    pub fn restore(desired: DesiredState, control: ControlRecord, holder: impl Into<String>) -> Result<Executor> {
+    pub fn restore(
+        desired: DesiredState,
+        control: ControlRecord,
+        holder: impl Into<String>,
+    ) -> Result<Executor> {
         let plan_id = record::plan_id(&desired);
         if control.plan_id != plan_id {
             return Err(BalancerError::StateRecord {
                 record: "control".into(),
                 path: "plan_id".into(),
-                message: format!("control record is for plan {}, the plan record is {plan_id}", control.plan_id),
+                message: format!(
+                    "control record is for plan {}, the plan record is {plan_id}",
+                    control.plan_id
+                ),
             });
         }
         let phase = control.phase.clone();
         let baseline = control.baseline_unhealthy.clone();
-        let (alerts, last_alert, moves) = (control.alerts, control.last_alert.clone(), control.moves.clone());
-        let mut ex = Executor::build(Arc::new(desired), plan_id, holder.into(), Some(control), phase, false, true);
+        let (alerts, last_alert, moves) = (
+            control.alerts,
+            control.last_alert.clone(),
+            control.moves.clone(),
+        );
+        let mut ex = Executor::build(
+            Arc::new(desired),
+            plan_id,
+            holder.into(),
+            Some(control),
+            phase,
+            false,
+            true,
+        );
         ex.alerts = alerts;
         ex.last_alert = last_alert;
         for m in moves {
@@ -275,7 +302,9 @@ impl Executor {
     /// Whether this executor holds the lease at `now`.
     pub fn holds_lease(&self, now: u64) -> bool {
         match &self.lease {
-            Some(v) => v.holder == self.me && Some(v.epoch) == self.my_epoch && now < self.act_until(v),
+            Some(v) => {
+                v.holder == self.me && Some(v.epoch) == self.my_epoch && now < self.act_until(v)
+            }
             None => false,
         }
     }
@@ -283,14 +312,17 @@ impl Executor {
     /// The holder stops acting a tenth of a lease before its expiry, a margin for clock skew
     /// between its host and a successor's.
     pub(crate) fn act_until(&self, v: &ControlRecord) -> u64 {
-        v.expires_at_ms.saturating_sub(self.desired.limits.lease_ms / 10)
+        v.expires_at_ms
+            .saturating_sub(self.desired.limits.lease_ms / 10)
     }
 
     // ----- action results -----
 
     /// Reports that action `id` succeeded.
     pub fn action_succeeded(&mut self, id: ActionId) {
-        let Some(o) = self.outstanding.remove(&id) else { return };
+        let Some(o) = self.outstanding.remove(&id) else {
+            return;
+        };
         match o.kind {
             OutstandingKind::SetThrottles { .. } | OutstandingKind::Cancel { .. } => {}
             OutstandingKind::Alter { partitions } => {
@@ -304,7 +336,8 @@ impl Executor {
                 self.rate_set.clear();
                 self.throttled.clear();
                 match &mut self.phase {
-                    Phase::Finishing { throttles_cleared } | Phase::Cancelling { throttles_cleared } => {
+                    Phase::Finishing { throttles_cleared }
+                    | Phase::Cancelling { throttles_cleared } => {
                         *throttles_cleared = true;
                         self.dirty = true;
                     }
@@ -313,7 +346,9 @@ impl Executor {
             }
             OutstandingKind::Elect => {
                 if matches!(self.phase, Phase::Finishing { .. }) {
-                    self.phase = Phase::Done { outcome: record::Outcome::Converged };
+                    self.phase = Phase::Done {
+                        outcome: record::Outcome::Converged,
+                    };
                     self.dirty = true;
                 }
             }
@@ -323,11 +358,17 @@ impl Executor {
     /// Reports that action `id` failed (counts against the error budget). Actions of the
     /// same step issued after it are taken as not carried out.
     pub fn action_failed(&mut self, id: ActionId, message: &str) {
-        let Some(o) = self.outstanding.remove(&id) else { return };
+        let Some(o) = self.outstanding.remove(&id) else {
+            return;
+        };
         self.alert(format!("{} failed: {message}", kind_name(&o.kind)));
         self.revert(o.kind);
-        let later: Vec<ActionId> =
-            self.outstanding.iter().filter(|(k, v)| **k > id && v.step == o.step).map(|(k, _)| *k).collect();
+        let later: Vec<ActionId> = self
+            .outstanding
+            .iter()
+            .filter(|(k, v)| **k > id && v.step == o.step)
+            .map(|(k, _)| *k)
+            .collect();
         for k in later {
             if let Some(o) = self.outstanding.remove(&k) {
                 self.revert(o.kind);
@@ -373,7 +414,9 @@ impl Executor {
     /// Pauses (persisted before it takes effect). Returns whether the phase changed.
     pub fn pause(&mut self) -> bool {
         if matches!(self.phase, Phase::Running) {
-            self.phase = Phase::Paused { reason: PauseReason::Command };
+            self.phase = Phase::Paused {
+                reason: PauseReason::Command,
+            };
             self.dirty = true;
             return true;
         }
@@ -393,8 +436,17 @@ impl Executor {
 
     /// Cancels: in-flight moves are rolled back with null targets, then throttles cleared.
     pub fn cancel(&mut self) -> bool {
-        if matches!(self.phase, Phase::Running | Phase::Paused { .. } | Phase::Finishing { throttles_cleared: false }) {
-            self.phase = Phase::Cancelling { throttles_cleared: false };
+        if matches!(
+            self.phase,
+            Phase::Running
+                | Phase::Paused { .. }
+                | Phase::Finishing {
+                    throttles_cleared: false
+                }
+        ) {
+            self.phase = Phase::Cancelling {
+                throttles_cleared: false,
+            };
             self.dirty = true;
             return true;
         }
@@ -441,7 +493,17 @@ impl Executor {
                 (None, Some((since, stuck))) => (since, false, stuck),
                 (None, None) => (if self.step_no == 0 { u64::MAX } else { self.now }, false, false),
             };
-        self.charged.insert(i, Charge { brokers, bytes, since_ms, own, cancel_sent, stuck_alerted });
+        self.charged.insert(
+            i,
+            Charge {
+                brokers,
+                bytes,
+                since_ms,
+                own,
+                cancel_sent,
+                stuck_alerted,
+            },
+        );
     }
 
     pub(crate) fn uncharge(&mut self, i: u32) -> Option<Charge> {
@@ -459,7 +521,9 @@ impl Executor {
 
     /// Moves currently counted against broker `id` (for tests and metrics).
     pub fn broker_moves(&self, id: BrokerId) -> u32 {
-        self.broker_ix.get(&id).map_or(0, |&b| self.broker_load[b as usize])
+        self.broker_ix
+            .get(&id)
+            .map_or(0, |&b| self.broker_load[b as usize])
     }
 }
 

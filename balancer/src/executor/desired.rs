@@ -68,8 +68,14 @@ impl Limits {
     pub fn validate(&self) -> Result<()> {
         let positive = [
             ("limits.throttle_bytes_per_sec", self.throttle_bytes_per_sec),
-            ("limits.per_broker_concurrency", u64::from(self.per_broker_concurrency)),
-            ("limits.cluster_concurrency", u64::from(self.cluster_concurrency)),
+            (
+                "limits.per_broker_concurrency",
+                u64::from(self.per_broker_concurrency),
+            ),
+            (
+                "limits.cluster_concurrency",
+                u64::from(self.cluster_concurrency),
+            ),
             ("limits.lease_ms", self.lease_ms),
             ("limits.action_timeout_ms", self.action_timeout_ms),
             ("limits.stuck_factor", u64::from(self.stuck_factor)),
@@ -77,7 +83,10 @@ impl Limits {
         ];
         for (path, v) in positive {
             if v == 0 {
-                return Err(BalancerError::Plan { path: path.into(), message: "must be greater than 0".into() });
+                return Err(BalancerError::Plan {
+                    path: path.into(),
+                    message: "must be greater than 0".into(),
+                });
             }
         }
         Ok(())
@@ -132,24 +141,35 @@ impl DesiredState {
         for (i, t) in targets.iter().enumerate() {
             check_target(&format!("targets[{i}]"), &t.replicas)?;
             if t.partition < 0 {
-                return Err(plan_err(format!("targets[{i}].partition"), format!("negative partition {}", t.partition)));
+                return Err(plan_err(
+                    format!("targets[{i}].partition"),
+                    format!("negative partition {}", t.partition),
+                ));
             }
         }
-        targets.sort_by(|a, b| (a.topic.as_str(), a.partition).cmp(&(b.topic.as_str(), b.partition)));
+        targets
+            .sort_by(|a, b| (a.topic.as_str(), a.partition).cmp(&(b.topic.as_str(), b.partition)));
         let mut topics: Vec<String> = Vec::new();
         let mut partitions = Vec::with_capacity(targets.len());
         let mut replicas = Vec::new();
         for (i, t) in targets.into_iter().enumerate() {
             if topics.last() != Some(&t.topic) {
                 topics.push(t.topic.clone());
-            } else if partitions.last().is_some_and(|p: &DesiredPartition| p.partition == t.partition) {
+            } else if partitions
+                .last()
+                .is_some_and(|p: &DesiredPartition| p.partition == t.partition)
+            {
                 return Err(plan_err(
                     format!("targets[{i}]"),
                     format!("partition {}-{} appears twice", t.topic, t.partition),
                 ));
             }
-            let start = u32::try_from(replicas.len())
-                .map_err(|_| plan_err("targets".to_string(), "more than 4 billion replicas".to_string()))?;
+            let start = u32::try_from(replicas.len()).map_err(|_| {
+                plan_err(
+                    "targets".to_string(),
+                    "more than 4 billion replicas".to_string(),
+                )
+            })?;
             partitions.push(DesiredPartition {
                 topic: (topics.len() - 1) as u32,
                 partition: t.partition,
@@ -159,20 +179,35 @@ impl DesiredState {
             });
             replicas.extend_from_slice(&t.replicas);
         }
-        Ok(DesiredState { topics, partitions, replicas, limits })
+        Ok(DesiredState {
+            topics,
+            partitions,
+            replicas,
+            limits,
+        })
     }
 
     /// The desired state of a balancer plan: every reassignment's final replicas on `c`.
-    pub fn from_plan(c: &Cluster, reassignments: &[Reassignment], limits: Limits) -> Result<DesiredState> {
+    pub fn from_plan(
+        c: &Cluster,
+        reassignments: &[Reassignment],
+        limits: Limits,
+    ) -> Result<DesiredState> {
         let mut targets = Vec::with_capacity(reassignments.len());
         for (i, r) in reassignments.iter().enumerate() {
             let Some(part) = c.partitions.get(r.partition as usize) else {
-                return Err(plan_err(format!("reassignments[{i}].partition"), format!("no partition {}", r.partition)));
+                return Err(plan_err(
+                    format!("reassignments[{i}].partition"),
+                    format!("no partition {}", r.partition),
+                ));
             };
             let mut replicas = Vec::with_capacity(r.replicas.len());
             for (j, &b) in r.replicas.iter().enumerate() {
                 let Some(broker) = c.brokers.get(b as usize) else {
-                    return Err(plan_err(format!("reassignments[{i}].replicas[{j}]"), format!("no broker index {b}")));
+                    return Err(plan_err(
+                        format!("reassignments[{i}].replicas[{j}]"),
+                        format!("no broker index {b}"),
+                    ));
                 };
                 replicas.push(broker.id);
             }
@@ -209,8 +244,14 @@ impl DesiredState {
 
     /// Dense index of `topic`-`partition`, by binary search.
     pub fn index_of(&self, topic: &str, partition: i32) -> Option<u32> {
-        let t = self.topics.binary_search_by(|x| x.as_str().cmp(topic)).ok()? as u32;
-        self.partitions.binary_search_by(|p| (p.topic, p.partition).cmp(&(t, partition))).ok().map(|i| i as u32)
+        let t = self
+            .topics
+            .binary_search_by(|x| x.as_str().cmp(topic))
+            .ok()? as u32;
+        self.partitions
+            .binary_search_by(|p| (p.topic, p.partition).cmp(&(t, partition)))
+            .ok()
+            .map(|i| i as u32)
     }
 
     /// Every broker id named by a target, sorted.
@@ -226,17 +267,29 @@ fn plan_err(path: String, message: String) -> BalancerError {
 
 pub(crate) fn check_target(path: &str, replicas: &[BrokerId]) -> Result<()> {
     if replicas.is_empty() {
-        return Err(plan_err(format!("{path}.replicas"), "empty replica list".into()));
+        return Err(plan_err(
+            format!("{path}.replicas"),
+            "empty replica list".into(),
+        ));
     }
     if replicas.len() > usize::from(u8::MAX) {
-        return Err(plan_err(format!("{path}.replicas"), format!("{} replicas, at most 255", replicas.len())));
+        return Err(plan_err(
+            format!("{path}.replicas"),
+            format!("{} replicas, at most 255", replicas.len()),
+        ));
     }
     for (j, b) in replicas.iter().enumerate() {
         if *b < 0 {
-            return Err(plan_err(format!("{path}.replicas[{j}]"), format!("negative broker id {b}")));
+            return Err(plan_err(
+                format!("{path}.replicas[{j}]"),
+                format!("negative broker id {b}"),
+            ));
         }
         if replicas[..j].contains(b) {
-            return Err(plan_err(format!("{path}.replicas[{j}]"), format!("duplicate broker {b}")));
+            return Err(plan_err(
+                format!("{path}.replicas[{j}]"),
+                format!("duplicate broker {b}"),
+            ));
         }
     }
     Ok(())

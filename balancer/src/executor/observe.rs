@@ -16,7 +16,8 @@ impl Executor {
             None => true,
             Some(v) => {
                 (rec.epoch == v.epoch && rec.holder == v.holder && rec.seq > v.seq)
-                    || (rec.epoch > v.epoch && (rec.holder == v.holder || rec.claimed_at_ms >= v.expires_at_ms))
+                    || (rec.epoch > v.epoch
+                        && (rec.holder == v.holder || rec.claimed_at_ms >= v.expires_at_ms))
             }
         };
         if !accept {
@@ -88,7 +89,12 @@ impl Executor {
             let own = obs.heading_to().eq(target.iter().copied());
             let size = self.desired.partitions[iu].size_bytes;
             let bytes = size * obs.adding.len() as u64;
-            let brokers: Vec<u16> = obs.adding.iter().chain(obs.removing.iter()).map(|&b| self.broker(b)).collect();
+            let brokers: Vec<u16> = obs
+                .adding
+                .iter()
+                .chain(obs.removing.iter())
+                .map(|&b| self.broker(b))
+                .collect();
             self.charge(i, brokers, bytes, own);
             if own {
                 let topic = self.desired.partitions[iu].topic;

@@ -48,7 +48,10 @@ impl std::fmt::Display for PauseReason {
         match self {
             PauseReason::Command => write!(f, "paused by command"),
             PauseReason::Unhealthy { detail } => write!(f, "cluster unhealthy: {detail}"),
-            PauseReason::ErrorBudget { alerts, last } => write!(f, "error budget exhausted after {alerts} alerts, last: {last}"),
+            PauseReason::ErrorBudget { alerts, last } => write!(
+                f,
+                "error budget exhausted after {alerts} alerts, last: {last}"
+            ),
             PauseReason::Blocked { detail } => write!(f, "blocked: {detail}"),
         }
     }
@@ -153,7 +156,8 @@ impl ControlRecord {
     /// Decodes and validates a control record.
     pub fn decode(bytes: &[u8]) -> Result<ControlRecord> {
         check_format("control", bytes, CONTROL_FORMAT)?;
-        let rec: ControlRecord = serde_json::from_slice(bytes).map_err(|e| json_err("control", &e))?;
+        let rec: ControlRecord =
+            serde_json::from_slice(bytes).map_err(|e| json_err("control", &e))?;
         if rec.holder.is_empty() {
             return Err(record_err("control", "holder", "empty holder id"));
         }
@@ -161,7 +165,10 @@ impl ControlRecord {
             return Err(record_err(
                 "control",
                 "expires_at_ms",
-                format!("{} is before claimed_at_ms {}", rec.expires_at_ms, rec.claimed_at_ms),
+                format!(
+                    "{} is before claimed_at_ms {}",
+                    rec.expires_at_ms, rec.claimed_at_ms
+                ),
             ));
         }
         Ok(rec)
@@ -221,7 +228,11 @@ pub fn plan_id(d: &DesiredState) -> String {
 /// Encodes the plan record of `d` (deterministic).
 pub fn encode_plan(d: &DesiredState) -> String {
     let body = body_of(d);
-    let wire = PlanWire { format: PLAN_FORMAT.into(), plan_id: digest(&body), body };
+    let wire = PlanWire {
+        format: PLAN_FORMAT.into(),
+        plan_id: digest(&body),
+        body,
+    };
     serde_json::to_string(&wire).unwrap_or_default()
 }
 
@@ -231,12 +242,18 @@ pub fn decode_plan(bytes: &[u8]) -> Result<DesiredState> {
     let wire: PlanWire = serde_json::from_slice(bytes).map_err(|e| json_err("plan", &e))?;
     let body = wire.body;
     body.limits.validate().map_err(|e| match e {
-        BalancerError::Plan { path, message } => record_err("plan", &format!("body.{path}"), message),
+        BalancerError::Plan { path, message } => {
+            record_err("plan", &format!("body.{path}"), message)
+        }
         other => other,
     })?;
     for (i, t) in body.topics.iter().enumerate() {
         if i > 0 && body.topics[i - 1] >= *t {
-            return Err(record_err("plan", &format!("body.topics[{i}]"), "topics not sorted and unique"));
+            return Err(record_err(
+                "plan",
+                &format!("body.topics[{i}]"),
+                "topics not sorted and unique",
+            ));
         }
     }
     let mut partitions = Vec::with_capacity(body.partitions.len());
@@ -244,28 +261,60 @@ pub fn decode_plan(bytes: &[u8]) -> Result<DesiredState> {
     for (i, (t, p, size, reps)) in body.partitions.iter().enumerate() {
         let path = format!("body.partitions[{i}]");
         if *t as usize >= body.topics.len() {
-            return Err(record_err("plan", &path, format!("topic index {t} out of range ({} topics)", body.topics.len())));
+            return Err(record_err(
+                "plan",
+                &path,
+                format!(
+                    "topic index {t} out of range ({} topics)",
+                    body.topics.len()
+                ),
+            ));
         }
         if *p < 0 {
             return Err(record_err("plan", &path, format!("negative partition {p}")));
         }
-        if let Some(prev) = partitions.last().map(|x: &DesiredPartition| (x.topic, x.partition))
+        if let Some(prev) = partitions
+            .last()
+            .map(|x: &DesiredPartition| (x.topic, x.partition))
             && prev >= (*t, *p)
         {
-            return Err(record_err("plan", &path, "partitions not sorted and unique"));
+            return Err(record_err(
+                "plan",
+                &path,
+                "partitions not sorted and unique",
+            ));
         }
         check_target(&path, reps).map_err(|e| match e {
             BalancerError::Plan { path, message } => record_err("plan", &path, message),
             other => other,
         })?;
-        let start = u32::try_from(replicas.len()).map_err(|_| record_err("plan", &path, "too many replicas"))?;
-        partitions.push(DesiredPartition { topic: *t, partition: *p, size_bytes: *size, start, rf: reps.len() as u8 });
+        let start = u32::try_from(replicas.len())
+            .map_err(|_| record_err("plan", &path, "too many replicas"))?;
+        partitions.push(DesiredPartition {
+            topic: *t,
+            partition: *p,
+            size_bytes: *size,
+            start,
+            rf: reps.len() as u8,
+        });
         replicas.extend_from_slice(reps);
     }
-    let d = DesiredState { topics: body.topics, partitions, replicas, limits: body.limits };
+    let d = DesiredState {
+        topics: body.topics,
+        partitions,
+        replicas,
+        limits: body.limits,
+    };
     let id = plan_id(&d);
     if id != wire.plan_id {
-        return Err(record_err("plan", "plan_id", format!("digest mismatch: record says {}, body hashes to {id}", wire.plan_id)));
+        return Err(record_err(
+            "plan",
+            "plan_id",
+            format!(
+                "digest mismatch: record says {}, body hashes to {id}",
+                wire.plan_id
+            ),
+        ));
     }
     Ok(d)
 }
@@ -274,15 +323,31 @@ fn check_format(record: &str, bytes: &[u8], expected: &str) -> Result<()> {
     let probe: Probe = serde_json::from_slice(bytes).map_err(|e| json_err(record, &e))?;
     match probe.format {
         Some(serde_json::Value::String(s)) if s == expected => Ok(()),
-        Some(other) => Err(record_err(record, "format", format!("unsupported format {other}, expected \"{expected}\""))),
-        None => Err(record_err(record, "format", format!("missing, expected \"{expected}\""))),
+        Some(other) => Err(record_err(
+            record,
+            "format",
+            format!("unsupported format {other}, expected \"{expected}\""),
+        )),
+        None => Err(record_err(
+            record,
+            "format",
+            format!("missing, expected \"{expected}\""),
+        )),
     }
 }
 
 fn json_err(record: &str, e: &serde_json::Error) -> BalancerError {
-    record_err(record, &format!("line {} column {}", e.line(), e.column()), e.to_string())
+    record_err(
+        record,
+        &format!("line {} column {}", e.line(), e.column()),
+        e.to_string(),
+    )
 }
 
 fn record_err(record: &str, path: &str, message: impl Into<String>) -> BalancerError {
-    BalancerError::StateRecord { record: record.to_string(), path: path.to_string(), message: message.into() }
+    BalancerError::StateRecord {
+        record: record.to_string(),
+        path: path.to_string(),
+        message: message.into(),
+    }
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::action::{Action, ActionId, Move, Step, Throttles, TopicThrottle};
-use super::core::{Executor, Outstanding, OutstandingKind, PartitionStatus, PendingPersist, kind_name};
+use super::core::{
+    Executor, Outstanding, OutstandingKind, PartitionStatus, PendingPersist, kind_name,
+};
 use super::desired::BrokerId;
 use super::record::{CONTROL_FORMAT, ControlRecord, MoveProgress, Outcome, PauseReason, Phase};
 
@@ -38,7 +40,9 @@ impl Executor {
             LeaseState::Held => {}
             LeaseState::Claimable => {
                 let stale = self.pending_persist.as_ref().is_none_or(|p| {
-                    self.lease.as_ref().is_some_and(|v| v.epoch >= p.epoch && v.holder != self.me)
+                    self.lease
+                        .as_ref()
+                        .is_some_and(|v| v.epoch >= p.epoch && v.holder != self.me)
                         || now >= p.at_ms + self.desired.limits.action_timeout_ms
                 });
                 if stale {
@@ -48,10 +52,16 @@ impl Executor {
                     self.claimed_at_ms = now;
                     out.push(self.persist(now));
                 }
-                return Step { actions: out, poll_after_ms: poll / 4 };
+                return Step {
+                    actions: out,
+                    poll_after_ms: poll / 4,
+                };
             }
             LeaseState::Fenced { until_ms } => {
-                return Step { actions: out, poll_after_ms: poll.min(until_ms.saturating_sub(now)).max(1) };
+                return Step {
+                    actions: out,
+                    poll_after_ms: poll.min(until_ms.saturating_sub(now)).max(1),
+                };
             }
         }
         if let Some(p) = &self.pending_persist {
@@ -59,10 +69,16 @@ impl Executor {
                 self.alert("PersistDesiredState timed out".into());
                 out.push(self.persist(now));
             }
-            return Step { actions: out, poll_after_ms: (poll / 4).max(1) };
+            return Step {
+                actions: out,
+                poll_after_ms: (poll / 4).max(1),
+            };
         }
         if self.observed < self.desired.len() {
-            return Step { actions: out, poll_after_ms: poll };
+            return Step {
+                actions: out,
+                poll_after_ms: poll,
+            };
         }
         if self.order.is_empty() && !self.desired.is_empty() {
             self.build_order();
@@ -71,14 +87,21 @@ impl Executor {
             // The plan starts now: what is unhealthy already is tolerated.
             self.fresh = false;
             self.baseline.extend(std::mem::take(&mut self.alerting));
-            self.other_baseline.extend(std::mem::take(&mut self.other_alerting));
+            self.other_baseline
+                .extend(std::mem::take(&mut self.other_alerting));
             self.dirty = true;
         }
-        let renew_at = self.lease.as_ref().map_or(0, |v| v.expires_at_ms.saturating_sub(self.desired.limits.lease_ms / 2));
+        let renew_at = self.lease.as_ref().map_or(0, |v| {
+            v.expires_at_ms
+                .saturating_sub(self.desired.limits.lease_ms / 2)
+        });
         if self.dirty || !self.plan_persisted || now >= renew_at {
             self.dirty = false;
             out.push(self.persist(now));
-            return Step { actions: out, poll_after_ms: (poll / 4).max(1) };
+            return Step {
+                actions: out,
+                poll_after_ms: (poll / 4).max(1),
+            };
         }
 
         match self.phase.clone() {
@@ -88,26 +111,46 @@ impl Executor {
                     && self.other_alerting.is_empty()
                     && self.below_min.is_empty()
                     && self.other_below_min.is_empty();
-                if matches!(reason, PauseReason::Unhealthy { .. }) && self.desired.limits.auto_resume && healthy {
+                if matches!(reason, PauseReason::Unhealthy { .. })
+                    && self.desired.limits.auto_resume
+                    && healthy
+                {
                     self.phase = Phase::Running;
                     self.alerts = 0;
                     out.push(self.persist(now));
                 }
             }
-            Phase::Cancelling { throttles_cleared } => self.cancel_step(now, throttles_cleared, &mut out),
-            Phase::Finishing { throttles_cleared } => self.finish_step(now, throttles_cleared, &mut out),
+            Phase::Cancelling { throttles_cleared } => {
+                self.cancel_step(now, throttles_cleared, &mut out)
+            }
+            Phase::Finishing { throttles_cleared } => {
+                self.finish_step(now, throttles_cleared, &mut out)
+            }
             Phase::Done { outcome } => out.push(Action::Done { outcome }),
         }
-        let busy = out.iter().any(|a| !matches!(a, Action::Done { .. } | Action::Pause { .. }));
-        Step { actions: out, poll_after_ms: if busy { 0 } else { poll } }
+        let busy = out
+            .iter()
+            .any(|a| !matches!(a, Action::Done { .. } | Action::Pause { .. }));
+        Step {
+            actions: out,
+            poll_after_ms: if busy { 0 } else { poll },
+        }
     }
 
     fn lease_state(&self, now: u64) -> LeaseState {
         match &self.lease {
             None => LeaseState::Claimable,
-            Some(v) if v.holder == self.me && Some(v.epoch) == self.my_epoch && now < self.act_until(v) => LeaseState::Held,
+            Some(v)
+                if v.holder == self.me
+                    && Some(v.epoch) == self.my_epoch
+                    && now < self.act_until(v) =>
+            {
+                LeaseState::Held
+            }
             Some(v) if v.holder == self.me || now >= v.expires_at_ms => LeaseState::Claimable,
-            Some(v) => LeaseState::Fenced { until_ms: v.expires_at_ms },
+            Some(v) => LeaseState::Fenced {
+                until_ms: v.expires_at_ms,
+            },
         }
     }
 
@@ -117,7 +160,12 @@ impl Executor {
         let mut baseline: Vec<(String, i32)> = self
             .baseline
             .iter()
-            .map(|&i| (self.desired.topic_of(i as usize).to_string(), self.desired.partitions[i as usize].partition))
+            .map(|&i| {
+                (
+                    self.desired.topic_of(i as usize).to_string(),
+                    self.desired.partitions[i as usize].partition,
+                )
+            })
             .collect();
         baseline.extend(self.other_baseline.iter().cloned());
         baseline.sort();
@@ -146,12 +194,22 @@ impl Executor {
                 .collect(),
         };
         let with_plan = !self.plan_persisted;
-        self.pending_persist = Some(PendingPersist { seq: self.my_seq, epoch, at_ms: now, with_plan });
-        Action::PersistDesiredState { plan: with_plan.then(|| Arc::clone(&self.desired)), control }
+        self.pending_persist = Some(PendingPersist {
+            seq: self.my_seq,
+            epoch,
+            at_ms: now,
+            with_plan,
+        });
+        Action::PersistDesiredState {
+            plan: with_plan.then(|| Arc::clone(&self.desired)),
+            control,
+        }
     }
 
     fn pause_with(&mut self, now: u64, reason: PauseReason, out: &mut Vec<Action>) {
-        self.phase = Phase::Paused { reason: reason.clone() };
+        self.phase = Phase::Paused {
+            reason: reason.clone(),
+        };
         out.push(self.persist(now));
         out.push(Action::Pause { reason });
     }
@@ -159,14 +217,25 @@ impl Executor {
     fn next_id(&mut self, kind: OutstandingKind, now: u64) -> ActionId {
         let id = ActionId(self.next_id);
         self.next_id += 1;
-        self.outstanding.insert(id, Outstanding { kind, issued_at_ms: now, step: self.step_no });
+        self.outstanding.insert(
+            id,
+            Outstanding {
+                kind,
+                issued_at_ms: now,
+                step: self.step_no,
+            },
+        );
         id
     }
 
     fn expire_actions(&mut self, now: u64) {
         let timeout = self.desired.limits.action_timeout_ms;
-        let expired: Vec<ActionId> =
-            self.outstanding.iter().filter(|(_, o)| now >= o.issued_at_ms + timeout).map(|(k, _)| *k).collect();
+        let expired: Vec<ActionId> = self
+            .outstanding
+            .iter()
+            .filter(|(_, o)| now >= o.issued_at_ms + timeout)
+            .map(|(k, _)| *k)
+            .collect();
         for id in expired {
             if let Some(o) = self.outstanding.remove(&id) {
                 self.alert(format!("{} timed out", kind_name(&o.kind)));
@@ -177,13 +246,19 @@ impl Executor {
 
     fn health_problem(&self) -> Option<String> {
         if let Some(&i) = self.below_min.iter().next() {
-            return Some(format!("{} has ISR below min.insync.replicas", self.name(i)));
+            return Some(format!(
+                "{} has ISR below min.insync.replicas",
+                self.name(i)
+            ));
         }
         if let Some((t, p)) = self.other_below_min.iter().next() {
             return Some(format!("{t}-{p} has ISR below min.insync.replicas"));
         }
         if let Some(&i) = self.alerting.iter().next() {
-            return Some(format!("{} is under-replicated or offline and not moving", self.name(i)));
+            return Some(format!(
+                "{} is under-replicated or offline and not moving",
+                self.name(i)
+            ));
         }
         if let Some((t, p)) = self.other_alerting.iter().next() {
             return Some(format!("{t}-{p} is under-replicated or offline"));
@@ -192,7 +267,11 @@ impl Executor {
     }
 
     fn name(&self, i: u32) -> String {
-        format!("{}-{}", self.desired.topic_of(i as usize), self.desired.partitions[i as usize].partition)
+        format!(
+            "{}-{}",
+            self.desired.topic_of(i as usize),
+            self.desired.partitions[i as usize].partition
+        )
     }
 
     fn run(&mut self, now: u64, out: &mut Vec<Action>) {
@@ -205,7 +284,8 @@ impl Executor {
         for (&i, c) in &mut self.charged {
             if c.own && !c.stuck_alerted {
                 let copy_ms = c.bytes.saturating_mul(1000) / limits.throttle_bytes_per_sec;
-                let allowed = copy_ms.saturating_mul(u64::from(limits.stuck_factor)) + limits.stuck_grace_ms;
+                let allowed =
+                    copy_ms.saturating_mul(u64::from(limits.stuck_factor)) + limits.stuck_grace_ms;
                 if now >= c.since_ms.saturating_add(allowed) {
                     c.stuck_alerted = true;
                     stuck.push(i);
@@ -217,11 +297,17 @@ impl Executor {
             self.alert(what);
         }
         if self.alerts > limits.error_budget {
-            let reason = PauseReason::ErrorBudget { alerts: self.alerts, last: self.last_alert.clone() };
+            let reason = PauseReason::ErrorBudget {
+                alerts: self.alerts,
+                last: self.last_alert.clone(),
+            };
             return self.pause_with(now, reason, out);
         }
-        if self.done == self.desired.len() && self.charged.is_empty() && self.outstanding.is_empty() {
-            self.phase = Phase::Finishing { throttles_cleared: false };
+        if self.done == self.desired.len() && self.charged.is_empty() && self.outstanding.is_empty()
+        {
+            self.phase = Phase::Finishing {
+                throttles_cleared: false,
+            };
             out.push(self.persist(now));
             return;
         }
@@ -238,7 +324,11 @@ impl Executor {
                 && self.charged.values().all(|c| c.stuck_alerted)
             {
                 // Nothing can go and everything in flight is stuck: waiting would not end.
-                let detail = format!("{} move(s) stuck, first {}", self.charged.len(), self.name(i));
+                let detail = format!(
+                    "{} move(s) stuck, first {}",
+                    self.charged.len(),
+                    self.name(i)
+                );
                 self.pause_with(now, PauseReason::Blocked { detail }, out);
             }
             return;
@@ -280,8 +370,13 @@ impl Executor {
     /// move could not go at all (a target broker is down, or it changes the RF).
     fn select_batch(&mut self) -> (Vec<u32>, Option<String>) {
         let limits = &self.desired.limits;
-        let (cap_b, cap_c) = (limits.per_broker_concurrency, limits.cluster_concurrency as usize);
-        while self.head < self.order.len() && self.status[self.order[self.head] as usize] == PartitionStatus::Done {
+        let (cap_b, cap_c) = (
+            limits.per_broker_concurrency,
+            limits.cluster_concurrency as usize,
+        );
+        while self.head < self.order.len()
+            && self.status[self.order[self.head] as usize] == PartitionStatus::Done
+        {
             self.head += 1;
         }
         let mut batch = Vec::new();
@@ -329,7 +424,12 @@ impl Executor {
             let cur = &self.current[iu];
             if cur.len() != target.len() {
                 blocked.get_or_insert_with(|| {
-                    format!("{} target changes the replication factor from {} to {}", self.name(i), cur.len(), target.len())
+                    format!(
+                        "{} target changes the replication factor from {} to {}",
+                        self.name(i),
+                        cur.len(),
+                        target.len()
+                    )
                 });
                 continue;
             }
@@ -352,10 +452,15 @@ impl Executor {
                 }
             }
             if let Some(b) = dead {
-                blocked.get_or_insert_with(|| format!("{} moves onto broker {b}, which is down", self.name(i)));
+                blocked.get_or_insert_with(|| {
+                    format!("{} moves onto broker {b}, which is down", self.name(i))
+                });
                 continue;
             }
-            if touched.iter().any(|&b| b != u16::MAX && self.broker_load[b as usize] >= cap_b) {
+            if touched
+                .iter()
+                .any(|&b| b != u16::MAX && self.broker_load[b as usize] >= cap_b)
+            {
                 continue;
             }
             // Brokers not seen yet get a dense index now.
@@ -397,8 +502,11 @@ impl Executor {
             }
             topics.insert(part.topic);
         }
-        let rates: Vec<(BrokerId, u64)> =
-            rates.into_iter().filter(|b| self.rate_set.insert(*b)).map(|b| (b, rate)).collect();
+        let rates: Vec<(BrokerId, u64)> = rates
+            .into_iter()
+            .filter(|b| self.rate_set.insert(*b))
+            .map(|b| (b, rate))
+            .collect();
         let topics = topics
             .into_iter()
             .map(|t| {
@@ -417,20 +525,32 @@ impl Executor {
         let to_cancel: Vec<u32> = self
             .charged
             .iter()
-            .filter(|(i, c)| c.own && !c.cancel_sent && self.status[**i as usize] == PartitionStatus::InFlight)
+            .filter(|(i, c)| {
+                c.own && !c.cancel_sent && self.status[**i as usize] == PartitionStatus::InFlight
+            })
             .map(|(i, _)| *i)
             .collect();
         if !to_cancel.is_empty() {
             let partitions = to_cancel
                 .iter()
-                .map(|&i| (self.desired.topic_of(i as usize).to_string(), self.desired.partitions[i as usize].partition))
+                .map(|&i| {
+                    (
+                        self.desired.topic_of(i as usize).to_string(),
+                        self.desired.partitions[i as usize].partition,
+                    )
+                })
                 .collect();
             for i in &to_cancel {
                 if let Some(c) = self.charged.get_mut(i) {
                     c.cancel_sent = true;
                 }
             }
-            let id = self.next_id(OutstandingKind::Cancel { partitions: to_cancel }, now);
+            let id = self.next_id(
+                OutstandingKind::Cancel {
+                    partitions: to_cancel,
+                },
+                now,
+            );
             out.push(Action::CancelReassignments { id, partitions });
             return;
         }
@@ -442,7 +562,9 @@ impl Executor {
             out.push(self.clear_throttles(now));
             return;
         }
-        self.phase = Phase::Done { outcome: Outcome::Cancelled };
+        self.phase = Phase::Done {
+            outcome: Outcome::Cancelled,
+        };
         out.push(self.persist(now));
     }
 
@@ -453,7 +575,11 @@ impl Executor {
         brokers.extend(self.current.iter().flatten().copied());
         brokers.extend(self.broker_ids.iter().copied());
         let id = self.next_id(OutstandingKind::ClearThrottles, now);
-        Action::ClearThrottles { id, brokers: brokers.into_iter().collect(), topics: self.desired.topics.clone() }
+        Action::ClearThrottles {
+            id,
+            brokers: brokers.into_iter().collect(),
+            topics: self.desired.topics.clone(),
+        }
     }
 
     fn finish_step(&mut self, now: u64, throttles_cleared: bool, out: &mut Vec<Action>) {
@@ -465,14 +591,21 @@ impl Executor {
             return;
         }
         if self.leader_off.is_empty() {
-            self.phase = Phase::Done { outcome: Outcome::Converged };
+            self.phase = Phase::Done {
+                outcome: Outcome::Converged,
+            };
             out.push(self.persist(now));
             return;
         }
         let partitions = self
             .leader_off
             .iter()
-            .map(|&i| (self.desired.topic_of(i as usize).to_string(), self.desired.partitions[i as usize].partition))
+            .map(|&i| {
+                (
+                    self.desired.topic_of(i as usize).to_string(),
+                    self.desired.partitions[i as usize].partition,
+                )
+            })
             .collect();
         let id = self.next_id(OutstandingKind::Elect, now);
         out.push(Action::ElectPreferredLeaders { id, partitions });

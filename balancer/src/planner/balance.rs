@@ -38,10 +38,10 @@ fn order(set: &Cands, want: f64, count_mode: bool) -> Box<dyn Iterator<Item = (u
         Box::new(Closest { below, above, want })
     } else {
         Box::new(
-            set.range(..=(w, u32::MAX))
-                .rev()
-                .copied()
-                .chain(set.range((Bound::Excluded((w, u32::MAX)), Bound::Unbounded)).copied()),
+            set.range(..=(w, u32::MAX)).rev().copied().chain(
+                set.range((Bound::Excluded((w, u32::MAX)), Bound::Unbounded))
+                    .copied(),
+            ),
         )
     }
 }
@@ -61,7 +61,11 @@ impl<B: Iterator<Item = (u64, u32)>, A: Iterator<Item = (u64, u32)>> Iterator fo
             (Some(_), None) => false,
             (Some(b), Some(a)) => val_of(a.0) - self.want <= self.want - val_of(b.0),
         };
-        if take_above { self.above.next() } else { self.below.next() }
+        if take_above {
+            self.above.next()
+        } else {
+            self.below.next()
+        }
     }
 }
 
@@ -85,7 +89,14 @@ pub(crate) struct Balancer<'s, 'c> {
 }
 
 impl<'s, 'c> Balancer<'s, 'c> {
-    pub fn new(st: &'s mut State<'c>, k: usize, band: Band, goal: u8, leadership_first: bool, allow_swaps: bool) -> Self {
+    pub fn new(
+        st: &'s mut State<'c>,
+        k: usize,
+        band: Band,
+        goal: u8,
+        leadership_first: bool,
+        allow_swaps: bool,
+    ) -> Self {
         let nb = st.nb();
         Balancer {
             st,
@@ -121,7 +132,11 @@ impl<'s, 'c> Balancer<'s, 'c> {
             .map(|&s| {
                 let p = st.slot_part[s as usize] as usize;
                 let c = contrib(st.c, p, st.is_leader_slot(s as usize));
-                if k == M_REPLICAS { (c[1], s) } else { (c[k], s) }
+                if k == M_REPLICAS {
+                    (c[1], s)
+                } else {
+                    (c[k], s)
+                }
             })
             .filter(|(c, _)| k == M_REPLICAS || *c > 0.0)
             .map(|(c, s)| (key_of(c), s))
@@ -179,11 +194,21 @@ impl<'s, 'c> Balancer<'s, 'c> {
     /// moving toward the disk average at the same pace as its replica count.
     fn count_target_size(&self, a: usize) -> f64 {
         let m = &self.st.metric[a];
-        let own_avg = if m[M_REPLICAS] > 0.0 { m[M_DISK] / m[M_REPLICAS] } else { 0.0 };
-        let Some(disk) = &self.st.bands[M_DISK] else { return 0.0 };
+        let own_avg = if m[M_REPLICAS] > 0.0 {
+            m[M_DISK] / m[M_REPLICAS]
+        } else {
+            0.0
+        };
+        let Some(disk) = &self.st.bands[M_DISK] else {
+            return 0.0;
+        };
         let excess_disk = m[M_DISK] - disk.avg_ratio * self.st.c.brokers[a].capacity[0];
         let excess_count = m[M_REPLICAS] - self.band.avg_ratio;
-        if excess_count >= 1.0 { (excess_disk / excess_count).max(0.0) } else { own_avg }
+        if excess_count >= 1.0 {
+            (excess_disk / excess_count).max(0.0)
+        } else {
+            own_avg
+        }
     }
 
     fn key(&self, b: usize) -> (f64, f64) {
@@ -192,22 +217,31 @@ impl<'s, 'c> Balancer<'s, 'c> {
 
     fn less(&self, x: usize, y: usize) -> bool {
         let (kx, ky) = (self.key(x), self.key(y));
-        kx.0.total_cmp(&ky.0).then(kx.1.total_cmp(&ky.1)).then(x.cmp(&y)).is_lt()
+        kx.0.total_cmp(&ky.0)
+            .then(kx.1.total_cmp(&ky.1))
+            .then(x.cmp(&y))
+            .is_lt()
     }
 
     fn sort_dests(&mut self) {
         let st = &*self.st;
-        let mut v: Vec<usize> = (0..st.nb()).filter(|&b| st.dest_ok[b] && self.band.participates[b]).collect();
+        let mut v: Vec<usize> = (0..st.nb())
+            .filter(|&b| st.dest_ok[b] && self.band.participates[b])
+            .collect();
         v.sort_by(|&x, &y| {
             let (kx, ky) = (self.key(x), self.key(y));
-            kx.0.total_cmp(&ky.0).then(kx.1.total_cmp(&ky.1)).then(x.cmp(&y))
+            kx.0.total_cmp(&ky.0)
+                .then(kx.1.total_cmp(&ky.1))
+                .then(x.cmp(&y))
         });
         self.dests = v;
     }
 
     /// Restores the order of `dests` after broker `b`'s metrics changed.
     fn touch(&mut self, b: usize) {
-        let Some(mut i) = self.dests.iter().position(|&x| x == b) else { return };
+        let Some(mut i) = self.dests.iter().position(|&x| x == b) else {
+            return;
+        };
         while i + 1 < self.dests.len() && self.less(self.dests[i + 1], self.dests[i]) {
             self.dests.swap(i, i + 1);
             i += 1;
@@ -228,7 +262,10 @@ impl<'s, 'c> Balancer<'s, 'c> {
 
     fn do_leadership_move(&mut self, p: usize, pos: usize) {
         let start = self.st.c.partitions[p].start as usize;
-        let (a, b) = (self.st.assign[start] as usize, self.st.assign[start + pos] as usize);
+        let (a, b) = (
+            self.st.assign[start] as usize,
+            self.st.assign[start + pos] as usize,
+        );
         self.st.move_leadership(p, pos, self.goal);
         self.moves += 1;
         self.touch(a);
@@ -372,7 +409,11 @@ impl<'s, 'c> Balancer<'s, 'c> {
         }
         let k = self.k;
         let excess = self.st.metric[a][k] - self.band.hi[a];
-        let want = if k == M_REPLICAS { self.count_target_size(a) } else { excess };
+        let want = if k == M_REPLICAS {
+            self.count_target_size(a)
+        } else {
+            excess
+        };
         let mut list = self.take_list(a);
         let mut stale = Vec::new();
         let mut budget = MAX_TRIES;
@@ -465,7 +506,11 @@ impl<'s, 'c> Balancer<'s, 'c> {
             if a == b {
                 continue;
             }
-            let want = if k == M_REPLICAS { self.count_target_size(a) } else { deficit };
+            let want = if k == M_REPLICAS {
+                self.count_target_size(a)
+            } else {
+                deficit
+            };
             let mut list = self.take_list(a);
             let mut stale = Vec::new();
             let found = self.shed_search(a, &list, want, Some(b), &mut stale, &mut budget);
@@ -490,7 +535,13 @@ impl<'s, 'c> Balancer<'s, 'c> {
         }
         let mut tries = 0;
         let mine = self.take_list(a);
-        let dests: Vec<usize> = self.dests.iter().copied().filter(|&b| b != a).take(8).collect();
+        let dests: Vec<usize> = self
+            .dests
+            .iter()
+            .copied()
+            .filter(|&b| b != a)
+            .take(8)
+            .collect();
         let mut found = None;
         'outer: for b in dests {
             let room = (self.band.hi[b] - self.st.metric[b][k]).max(0.0);
@@ -501,7 +552,8 @@ impl<'s, 'c> Balancer<'s, 'c> {
                     continue;
                 }
                 let ideal = c1 - excess.min(room.max(excess * 0.5));
-                let near: Vec<(u64, u32)> = order(&theirs, ideal.max(0.0), false).take(16).collect();
+                let near: Vec<(u64, u32)> =
+                    order(&theirs, ideal.max(0.0), false).take(16).collect();
                 for (c2, s2) in near {
                     let (c2, s2) = (val_of(c2), s2 as usize);
                     tries += 1;

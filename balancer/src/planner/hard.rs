@@ -14,10 +14,16 @@ use crate::state::{Band, State};
 /// What would make a hard goal feasible, in general terms.
 pub(crate) fn remedy(kind: GoalKind) -> &'static str {
     match kind {
-        GoalKind::RackAwareness => "add brokers in racks that hold no replica of the named partitions, or lower their replication factor",
-        GoalKind::Capacity => "add brokers, raise the capacity threshold, or move topics off the cluster",
+        GoalKind::RackAwareness => {
+            "add brokers in racks that hold no replica of the named partitions, or lower their replication factor"
+        }
+        GoalKind::Capacity => {
+            "add brokers, raise the capacity threshold, or move topics off the cluster"
+        }
         GoalKind::ReplicaLimit => "add brokers or raise --max-replicas-per-broker",
-        GoalKind::BrokerStates => "add alive brokers that can take the replicas or leadership of the named brokers",
+        GoalKind::BrokerStates => {
+            "add alive brokers that can take the replicas or leadership of the named brokers"
+        }
         _ => "relax the goal",
     }
 }
@@ -44,7 +50,9 @@ fn fmt_resource(r: usize, v: f64) -> String {
 pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) -> Result<()> {
     let c = st.c;
     let g = &opts.goals;
-    let hosts: Vec<usize> = (0..c.brokers.len()).filter(|&b| scope.balanced[b]).collect();
+    let hosts: Vec<usize> = (0..c.brokers.len())
+        .filter(|&b| scope.balanced[b])
+        .collect();
     if hosts.is_empty() {
         return Err(BalancerError::infeasible(
             "broker-states",
@@ -63,7 +71,10 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
                     part.rf,
                     hosts.len()
                 ),
-                format!("add at least {} broker(s) or lower the replication factor", usize::from(part.rf) - hosts.len()),
+                format!(
+                    "add at least {} broker(s) or lower the replication factor",
+                    usize::from(part.rf) - hosts.len()
+                ),
             ));
         }
     }
@@ -71,7 +82,10 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
         // A single replica larger than every broker's limit fits nowhere.
         let mut largest = [0.0f64; 4];
         for r in 0..4 {
-            largest[r] = hosts.iter().map(|&b| g.capacity_threshold[r] * c.brokers[b].capacity[r]).fold(0.0f64, f64::max);
+            largest[r] = hosts
+                .iter()
+                .map(|&b| g.capacity_threshold[r] * c.brokers[b].capacity[r])
+                .fold(0.0f64, f64::max);
         }
         for (p, part) in c.partitions.iter().enumerate() {
             let load = part.replica_load(false);
@@ -107,19 +121,27 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
                     hosts.len(),
                     total as f64 / hosts.len() as f64
                 ),
-                format!("add at least {need} broker(s) or raise --max-replicas-per-broker to {}", total.div_ceil(hosts.len() as u64)),
+                format!(
+                    "add at least {need} broker(s) or raise --max-replicas-per-broker to {}",
+                    total.div_ceil(hosts.len() as u64)
+                ),
             ));
         }
     }
     if g.enabled(GoalKind::Capacity) {
         let loads = c.broker_loads();
         for r in 0..4 {
-            let total: f64 = (0..c.brokers.len()).filter(|&b| scope.in_scope[b]).map(|b| loads[b][r]).sum();
+            let total: f64 = (0..c.brokers.len())
+                .filter(|&b| scope.in_scope[b])
+                .map(|b| loads[b][r])
+                .sum();
             let cap: f64 = hosts.iter().map(|&b| c.brokers[b].capacity[r]).sum();
             let limit = g.capacity_threshold[r] * cap;
             if total > limit * (1.0 + 1e-12) {
                 let avg_cap = cap / hosts.len() as f64;
-                let need = ((total / g.capacity_threshold[r] - cap) / avg_cap).ceil().max(1.0);
+                let need = ((total / g.capacity_threshold[r] - cap) / avg_cap)
+                    .ceil()
+                    .max(1.0);
                 return Err(BalancerError::infeasible(
                     "capacity",
                     format!(
@@ -130,7 +152,10 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
                         fmt_resource(r, cap),
                         hosts.len()
                     ),
-                    format!("add at least {need} broker(s) of average size ({} each)", fmt_resource(r, avg_cap)),
+                    format!(
+                        "add at least {need} broker(s) of average size ({} each)",
+                        fmt_resource(r, avg_cap)
+                    ),
                 ));
             }
         }
@@ -174,7 +199,14 @@ pub(crate) fn fix_hard_goals(st: &mut State<'_>, opts: &PlanOptions, scope: &Sco
             participates: scope.balanced.clone(),
             avg_ratio: 0.0,
         };
-        let mut bal = Balancer::new(st, M_REPLICAS, band, goal_id(GoalKind::ReplicaLimit), false, false);
+        let mut bal = Balancer::new(
+            st,
+            M_REPLICAS,
+            band,
+            goal_id(GoalKind::ReplicaLimit),
+            false,
+            false,
+        );
         bal.run(3);
     }
     if g.enabled(GoalKind::BrokerStates) {
@@ -235,7 +267,9 @@ fn drain(st: &mut State<'_>, scope: &Scope) -> Result<()> {
                 })
                 .min_by(|&x, &y| {
                     let (bx, by) = (st.assign[slot + x] as usize, st.assign[slot + y] as usize);
-                    st.leaders_on(bx).total_cmp(&st.leaders_on(by)).then(x.cmp(&y))
+                    st.leaders_on(bx)
+                        .total_cmp(&st.leaders_on(by))
+                        .then(x.cmp(&y))
                 });
             if let Some(pos) = best {
                 st.move_leadership(p, pos, goal);
@@ -299,7 +333,9 @@ fn fix_racks(st: &mut State<'_>) -> Result<()> {
                 let slot = start + pos;
                 let from = st.assign[slot];
                 for &b in &dests {
-                    if st.rack_viol(p, from, b as u32) < current && st.replica_move_ok(slot, b as u32) {
+                    if st.rack_viol(p, from, b as u32) < current
+                        && st.replica_move_ok(slot, b as u32)
+                    {
                         st.move_replica(slot, b as u32, goal);
                         done = true;
                         break 'slots;
@@ -355,7 +391,11 @@ fn demote(st: &mut State<'_>) -> Result<()> {
         // No follower may lead: move the leader replica to a broker that can lead.
         let mut dests = dests_by_load(st);
         dests.retain(|&b| st.c.brokers[b].state.can_lead());
-        dests.sort_by(|&x, &y| st.metric[x][M_LEADERS].total_cmp(&st.metric[y][M_LEADERS]).then(x.cmp(&y)));
+        dests.sort_by(|&x, &y| {
+            st.metric[x][M_LEADERS]
+                .total_cmp(&st.metric[y][M_LEADERS])
+                .then(x.cmp(&y))
+        });
         let mut moved = false;
         for b in dests {
             if st.replica_move_ok(start, b as u32) {

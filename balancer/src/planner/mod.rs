@@ -17,7 +17,10 @@ mod hard;
 mod topic;
 
 use crate::error::{BalancerError, Result};
-use crate::goals::{GoalKind, Goals, M_LEADER_BYTES_IN, M_LEADERS, M_NW_OUT, M_REPLICAS, METRICS, band_margin, count_band, topic_band};
+use crate::goals::{
+    GoalKind, Goals, M_LEADER_BYTES_IN, M_LEADERS, M_NW_OUT, M_REPLICAS, METRICS, band_margin,
+    count_band, topic_band,
+};
 use crate::model::{BrokerState, Cluster};
 use crate::plan::{ExecutionOptions, Plan};
 use crate::state::{Band, State};
@@ -73,13 +76,21 @@ pub(crate) fn goal_id(kind: GoalKind) -> u8 {
 }
 
 /// Computes a plan. Infeasible inputs give [`BalancerError::Infeasible`], never a partial plan.
-pub fn plan(cluster: &Cluster, opts: &PlanOptions, progress: &mut dyn FnMut(Progress)) -> Result<Plan> {
+pub fn plan(
+    cluster: &Cluster,
+    opts: &PlanOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Plan> {
     let soft = opts.goals.soft_in_order();
     let total = 4 + soft.len() as u64 * 2;
     let mut step = 0;
     let mut tick = |stage: &'static str, progress: &mut dyn FnMut(Progress)| {
         step += 1;
-        progress(Progress { stage, done: step, total });
+        progress(Progress {
+            stage,
+            done: step,
+            total,
+        });
     };
     let mut st = State::new(cluster);
     let scope = setup(&mut st, cluster, opts)?;
@@ -121,7 +132,10 @@ pub fn plan(cluster: &Cluster, opts: &PlanOptions, progress: &mut dyn FnMut(Prog
             if n > 0 {
                 return Err(BalancerError::infeasible(
                     g.kind.name(),
-                    format!("{n} violation(s) remain after planning: {}", detail.join("; ")),
+                    format!(
+                        "{n} violation(s) remain after planning: {}",
+                        detail.join("; ")
+                    ),
                     hard::remedy(g.kind),
                 ));
             }
@@ -148,32 +162,37 @@ fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
     if let Some(ids) = &opts.brokers {
         in_scope = vec![false; nb];
         for id in ids {
-            let b = c
-                .broker_index(*id)
-                .ok_or_else(|| BalancerError::option("brokers", format!("broker {id} is not in the cluster")))?;
+            let b = c.broker_index(*id).ok_or_else(|| {
+                BalancerError::option("brokers", format!("broker {id} is not in the cluster"))
+            })?;
             in_scope[b as usize] = true;
         }
     }
     if let Some(topics) = &opts.topics {
         let mut allowed = vec![false; c.topics.len()];
         for t in topics {
-            let i = c
-                .topics
-                .iter()
-                .position(|x| x == t)
-                .ok_or_else(|| BalancerError::option("topics", format!("topic `{t}` is not in the cluster")))?;
+            let i = c.topics.iter().position(|x| x == t).ok_or_else(|| {
+                BalancerError::option("topics", format!("topic `{t}` is not in the cluster"))
+            })?;
             allowed[i] = true;
         }
         for (p, part) in c.partitions.iter().enumerate() {
             st.movable[p] = allowed[part.topic as usize];
         }
     }
-    let balanced: Vec<bool> = (0..nb).map(|b| in_scope[b] && c.brokers[b].state.can_host()).collect();
+    let balanced: Vec<bool> = (0..nb)
+        .map(|b| in_scope[b] && c.brokers[b].state.can_host())
+        .collect();
     for b in 0..nb {
-        st.dest_ok[b] = balanced[b] && (!opts.only_new_destinations || c.brokers[b].state == BrokerState::New);
+        st.dest_ok[b] =
+            balanced[b] && (!opts.only_new_destinations || c.brokers[b].state == BrokerState::New);
     }
-    let racks: std::collections::BTreeSet<u32> =
-        c.brokers.iter().filter(|b| b.state.can_host()).map(|b| b.rack_idx).collect();
+    let racks: std::collections::BTreeSet<u32> = c
+        .brokers
+        .iter()
+        .filter(|b| b.state.can_host())
+        .map(|b| b.rack_idx)
+        .collect();
     st.rack_limit_racks = racks.len().max(1);
     if !opts.goals.enabled(GoalKind::RackAwareness) {
         st.rack_limit_racks = 1;
@@ -211,8 +230,9 @@ fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
         let Some(k) = cfg.kind.metric() else { continue };
         let m = band_margin(cfg.threshold);
         let leads = matches!(k, M_NW_OUT | M_LEADERS | M_LEADER_BYTES_IN);
-        let participates: Vec<bool> =
-            (0..nb).map(|b| balanced[b] && (!leads || c.brokers[b].state.can_lead())).collect();
+        let participates: Vec<bool> = (0..nb)
+            .map(|b| balanced[b] && (!leads || c.brokers[b].state.can_lead()))
+            .collect();
         let unit = |b: usize| match k {
             1..=4 => c.brokers[b].capacity[k - 1],
             6 => c.brokers[b].capacity[1],
@@ -232,16 +252,26 @@ fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
                 hi[b] = avg * (1.0 + m) * u;
             }
         }
-        st.bands[k] = Some(Band { lo, hi, participates, avg_ratio: avg });
+        st.bands[k] = Some(Band {
+            lo,
+            hi,
+            participates,
+            avg_ratio: avg,
+        });
     }
     if g.enabled(GoalKind::TopicReplicaDistribution) {
-        let threshold = g.get(GoalKind::TopicReplicaDistribution).map_or(3.0, |x| x.threshold);
+        let threshold = g
+            .get(GoalKind::TopicReplicaDistribution)
+            .map_or(3.0, |x| x.threshold);
         let n = balanced.iter().filter(|x| **x).count().max(1) as f64;
         let mut per_topic = vec![0u64; c.topics.len()];
         for part in &c.partitions {
             per_topic[part.topic as usize] += u64::from(part.rf);
         }
-        st.topic_band = per_topic.iter().map(|&r| topic_band(r as f64 / n, threshold)).collect();
+        st.topic_band = per_topic
+            .iter()
+            .map(|&r| topic_band(r as f64 / n, threshold))
+            .collect();
         st.topic_participates = balanced.clone();
     }
     Ok(Scope { in_scope, balanced })
@@ -271,7 +301,9 @@ fn run_soft_goal(st: &mut State<'_>, kind: GoalKind, _opts: &PlanOptions) -> u64
         return topic::balance_topics(st, id);
     }
     let Some(k) = kind.metric() else { return 0 };
-    let Some(band) = st.bands[k].clone() else { return 0 };
+    let Some(band) = st.bands[k].clone() else {
+        return 0;
+    };
     let lead_first = kind.leadership_sensitive();
     let allow_swaps = k != M_REPLICAS;
     let mut bal = balance::Balancer::new(st, k, band, id, lead_first, allow_swaps);

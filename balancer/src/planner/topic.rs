@@ -50,9 +50,17 @@ pub(crate) fn balance_topics(st: &mut State<'_>, goal: u8) -> u64 {
                     }
                 }
                 slots.sort_unstable();
-                let mut dests: Vec<usize> =
-                    (0..nb).filter(|&b| st.dest_ok[b] && st.topic_participates[b] && count(st, b) + 1.0 <= hi).collect();
-                dests.sort_by(|&x, &y| count(st, x).total_cmp(&count(st, y)).then(st.load_key(x).0.total_cmp(&st.load_key(y).0)).then(x.cmp(&y)));
+                let mut dests: Vec<usize> = (0..nb)
+                    .filter(|&b| {
+                        st.dest_ok[b] && st.topic_participates[b] && count(st, b) + 1.0 <= hi
+                    })
+                    .collect();
+                dests.sort_by(|&x, &y| {
+                    count(st, x)
+                        .total_cmp(&count(st, y))
+                        .then(st.load_key(x).0.total_cmp(&st.load_key(y).0))
+                        .then(x.cmp(&y))
+                });
                 let mut done = false;
                 'outer: for &(_, s) in &slots {
                     for &b in &dests {
@@ -73,7 +81,10 @@ pub(crate) fn balance_topics(st: &mut State<'_>, goal: u8) -> u64 {
                                 let s2 = s2 as usize;
                                 let q = st.slot_part[s2] as usize;
                                 let tq = st.c.partitions[q].topic as usize;
-                                if tq == t || f64::from(st.topic_count[tq * nb + a]) + 1.0 > st.topic_band[tq].1 {
+                                if tq == t
+                                    || f64::from(st.topic_count[tq * nb + a]) + 1.0
+                                        > st.topic_band[tq].1
+                                {
                                     continue;
                                 }
                                 if st.swap_ok(s, s2) {
@@ -108,7 +119,10 @@ pub(crate) fn balance_topics(st: &mut State<'_>, goal: u8) -> u64 {
                         let rf = usize::from(st.c.partitions[p].rf);
                         for i in 0..rf {
                             let a = st.assign[start + i] as usize;
-                            if count(st, a) - 1.0 >= lo && count(st, a) > count(st, b) + 1.0 && st.replica_move_ok(start + i, b as u32) {
+                            if count(st, a) - 1.0 >= lo
+                                && count(st, a) > count(st, b) + 1.0
+                                && st.replica_move_ok(start + i, b as u32)
+                            {
                                 st.move_replica(start + i, b as u32, goal);
                                 moves += 1;
                                 done = true;

@@ -231,9 +231,9 @@ impl RecordBatchBuilder {
             Some(b) => b,
             None => self.configured_base().unwrap_or(timestamp),
         };
-        let ts_delta = timestamp
-            .checked_sub(base)
-            .ok_or_else(|| encode_err(format!("timestamp {timestamp} is too far from base {base}")))?;
+        let ts_delta = timestamp.checked_sub(base).ok_or_else(|| {
+            encode_err(format!("timestamp {timestamp} is too far from base {base}"))
+        })?;
         let header_count = len_i32(headers.len(), "header count")?;
         let mut body = 1 + varlong_len(ts_delta) + varint_len(offset_delta);
         body += nullable_len(key)? + nullable_len(value)? + varint_len(header_count);
@@ -285,7 +285,13 @@ impl RecordBatchBuilder {
                 value: h.value.as_deref(),
             })
             .collect();
-        self.append_at(delta, r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers)
+        self.append_at(
+            delta,
+            r.timestamp,
+            r.key.as_deref(),
+            r.value.as_deref(),
+            &headers,
+        )
     }
 
     /// Appends a control record (the batch should be [`control`](Self::control)); the
@@ -330,14 +336,8 @@ impl RecordBatchBuilder {
             (None, Some(used)) => used,
             (None, None) => NO_TIMESTAMP,
         };
-        let max_timestamp = self
-            .max_timestamp
-            .or(self.max_seen)
-            .unwrap_or(NO_TIMESTAMP);
-        let last_offset_delta = self
-            .last_offset_delta
-            .or(self.last_delta)
-            .unwrap_or(0);
+        let max_timestamp = self.max_timestamp.or(self.max_seen).unwrap_or(NO_TIMESTAMP);
+        let last_offset_delta = self.last_offset_delta.or(self.last_delta).unwrap_or(0);
 
         let start = out.len();
         out.resize(start + V2_HEADER_LEN, 0);

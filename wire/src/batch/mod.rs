@@ -35,12 +35,13 @@ pub mod record;
 pub mod record_iter;
 pub mod varint;
 
-pub use header::{
-    Compression, LOG_OVERHEAD, LegacyMessage, LogEntry, RecordBatch, TimestampType,
-    V2_HEADER_LEN,
-};
 pub use compression::MAX_DECOMPRESSED_BATCH_BYTES;
-pub use encode::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RecordBatchBuilder};
+pub use encode::{
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RecordBatchBuilder,
+};
+pub use header::{
+    Compression, LOG_OVERHEAD, LegacyMessage, LogEntry, RecordBatch, TimestampType, V2_HEADER_LEN,
+};
 pub use iter::BatchIter;
 pub use record::{
     BatchContext, ControlRecord, ControlRecordType, EndTxnMarker, Header, HeaderIter, OwnedHeader,

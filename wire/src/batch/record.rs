@@ -304,7 +304,12 @@ impl<'a> Iterator for HeaderIter<'a> {
 }
 
 #[inline]
-fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize, len: i32, what: &str) -> Result<&'a [u8], String> {
+fn read_bytes<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    len: i32,
+    what: &str,
+) -> Result<&'a [u8], String> {
     let len = len as usize; // callers pass len >= 0
     match buf.get(*pos..).and_then(|r| r.get(..len)) {
         Some(s) => {
@@ -324,7 +329,11 @@ fn varint(buf: &[u8], pos: &mut usize, what: &str) -> Result<i32, String> {
 }
 
 #[inline]
-fn nullable_bytes<'a>(buf: &'a [u8], pos: &mut usize, what: &str) -> Result<Option<&'a [u8]>, String> {
+fn nullable_bytes<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    what: &str,
+) -> Result<Option<&'a [u8]>, String> {
     let len = varint(buf, pos, what)?;
     if len < 0 {
         Ok(None)
@@ -358,8 +367,8 @@ pub(super) fn decode_record<'a>(buf: &'a [u8], ctx: &BatchContext) -> Result<Rec
         return Err("record body is empty (no attributes byte)".into());
     };
     p += 1;
-    let timestamp_delta = read_varlong(body, &mut p)
-        .map_err(|e| format!("timestamp delta: {}", e.describe()))?;
+    let timestamp_delta =
+        read_varlong(body, &mut p).map_err(|e| format!("timestamp delta: {}", e.describe()))?;
     let offset_delta = varint(body, &mut p, "offset delta")?;
     let key = nullable_bytes(body, &mut p, "key")?;
     let value = nullable_bytes(body, &mut p, "value")?;

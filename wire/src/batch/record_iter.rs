@@ -113,7 +113,9 @@ impl<'a> Records<'a> {
     }
     /// Decodes every record into owned form, failing on the first bad one.
     pub fn to_owned_records(&self) -> Result<Vec<OwnedRecord>> {
-        self.iter().map(|r| r.map(|r| r.to_owned_record())).collect()
+        self.iter()
+            .map(|r| r.map(|r| r.to_owned_record()))
+            .collect()
     }
 }
 

@@ -161,10 +161,19 @@ mod tests {
             Err(VarintError::TooLong)
         );
         let mut pos = 0;
-        assert_eq!(read_varint(&[0x80, 0x80], &mut pos), Err(VarintError::Truncated));
+        assert_eq!(
+            read_varint(&[0x80, 0x80], &mut pos),
+            Err(VarintError::Truncated)
+        );
         let mut pos = 0;
-        assert_eq!(read_varlong(&[0xff; 11], &mut pos), Err(VarintError::TooLong));
+        assert_eq!(
+            read_varlong(&[0xff; 11], &mut pos),
+            Err(VarintError::TooLong)
+        );
         let mut pos = 3;
-        assert_eq!(read_varint(&[0, 0, 0], &mut pos), Err(VarintError::Truncated));
+        assert_eq!(
+            read_varint(&[0, 0, 0], &mut pos),
+            Err(VarintError::Truncated)
+        );
     }
 }

@@ -158,7 +158,8 @@ impl FrameDecoder {
         if self.buffer.len() < total {
             // Make room for the rest of the frame, but never more than RESERVE_STEP ahead of
             // the bytes that arrived: a 4-byte prefix alone must not cost a 100 MiB allocation.
-            self.buffer.reserve((total - self.buffer.len()).min(RESERVE_STEP));
+            self.buffer
+                .reserve((total - self.buffer.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         let position = self.buffer_position;
@@ -275,7 +276,11 @@ mod tests {
         let mut decoder = FrameDecoder::new();
         decoder.push(&(90 * 1024 * 1024i32).to_be_bytes());
         assert!(decoder.next_frame().unwrap().is_none());
-        assert!(decoder.buffer.capacity() <= RESERVE_STEP + 64, "{}", decoder.buffer.capacity());
+        assert!(
+            decoder.buffer.capacity() <= RESERVE_STEP + 64,
+            "{}",
+            decoder.buffer.capacity()
+        );
     }
 
     #[test]

@@ -90,7 +90,12 @@ fn rebuild(sim: &SimCluster, desired: &DesiredState, holder: &str) -> Executor {
     let restored = sim.plan_record.as_ref().and_then(|p| {
         let d = record::decode_plan(p.as_bytes()).ok()?;
         let id = record::plan_id(&d);
-        let last = sim.control_log.iter().rev().filter_map(|c| ControlRecord::decode(c.as_bytes()).ok()).find(|c| c.plan_id == id)?;
+        let last = sim
+            .control_log
+            .iter()
+            .rev()
+            .filter_map(|c| ControlRecord::decode(c.as_bytes()).ok())
+            .find(|c| c.plan_id == id)?;
         Executor::restore(d, last, holder).ok()
     });
     let mut ex = restored.unwrap_or_else(|| Executor::new(desired.clone(), holder));
@@ -113,7 +118,13 @@ pub fn run(sim: &mut SimCluster, desired: &DesiredState, opts: &RunOptions) -> R
     let mut ex = rebuild(sim, desired, &opts.holder);
     let mut seen_log = sim.control_log.len();
     let rf: Vec<usize> = sim.partitions.iter().map(|p| p.replicas.len()).collect();
-    let mut report = RunReport { end: RunEnd::Stalled, steps: 0, restarts: 0, violations: Vec::new(), max_broker_moves: 0 };
+    let mut report = RunReport {
+        end: RunEnd::Stalled,
+        steps: 0,
+        restarts: 0,
+        violations: Vec::new(),
+        max_broker_moves: 0,
+    };
     let mut paused_since: Option<u64> = None;
     let cap_b = desired.limits.per_broker_concurrency;
     let cap_c = desired.limits.cluster_concurrency as usize;
@@ -123,7 +134,13 @@ pub fn run(sim: &mut SimCluster, desired: &DesiredState, opts: &RunOptions) -> R
         sim.observe_into(&mut ex);
         let step: Step = ex.step(sim.now_ms);
         if opts.trace {
-            eprintln!("step {} at {} ms, phase {:?}: {:?}", report.steps, sim.now_ms, ex.phase(), step.actions);
+            eprintln!(
+                "step {} at {} ms, phase {:?}: {:?}",
+                report.steps,
+                sim.now_ms,
+                ex.phase(),
+                step.actions
+            );
         }
         // Carry out the actions in order, stopping at the first failure; with kills, stop
         // part-way at a seeded point without reporting results.
@@ -147,7 +164,9 @@ pub fn run(sim: &mut SimCluster, desired: &DesiredState, opts: &RunOptions) -> R
                 for mv in moves {
                     match desired.index_of(&mv.topic, mv.partition) {
                         Some(i) if desired.target(i as usize) == mv.replicas.as_slice() => {}
-                        _ => report.violations.push(format!("issued a target not in the desired state: {mv:?}")),
+                        _ => report
+                            .violations
+                            .push(format!("issued a target not in the desired state: {mv:?}")),
                     }
                 }
             }
@@ -169,7 +188,9 @@ pub fn run(sim: &mut SimCluster, desired: &DesiredState, opts: &RunOptions) -> R
             if let Ok(rec) = ControlRecord::decode(c.as_bytes()) {
                 ex.observe_control_record(&rec);
             } else {
-                report.violations.push(format!("control record does not decode: {c}"));
+                report
+                    .violations
+                    .push(format!("control record does not decode: {c}"));
             }
         }
         seen_log = sim.control_log.len();
@@ -188,11 +209,15 @@ pub fn run(sim: &mut SimCluster, desired: &DesiredState, opts: &RunOptions) -> R
         for (&b, &n) in &per_broker {
             report.max_broker_moves = report.max_broker_moves.max(n);
             if n > cap_b {
-                report.violations.push(format!("broker {b} has {n} moves in flight, cap {cap_b}"));
+                report
+                    .violations
+                    .push(format!("broker {b} has {n} moves in flight, cap {cap_b}"));
             }
         }
         if in_flight > cap_c {
-            report.violations.push(format!("{in_flight} moves in flight, cluster cap {cap_c}"));
+            report
+                .violations
+                .push(format!("{in_flight} moves in flight, cluster cap {cap_c}"));
         }
         sim.check_no_replica_lost(&rf);
         if let Some(o) = done

@@ -71,7 +71,13 @@ pub struct SimPartition {
 
 impl SimPartition {
     /// A healthy partition on `replicas`.
-    pub fn new(topic: &str, partition: i32, replicas: Vec<BrokerId>, size_bytes: u64, min_isr: u16) -> SimPartition {
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        replicas: Vec<BrokerId>,
+        size_bytes: u64,
+        min_isr: u16,
+    ) -> SimPartition {
         SimPartition {
             topic: topic.into(),
             partition,
@@ -92,7 +98,14 @@ impl SimPartition {
     /// What ListPartitionReassignments + Metadata report.
     pub fn observe(&self) -> ObservedPartition {
         let (adding, removing) = match &self.mv {
-            Some(m) => (m.adding.clone(), m.original.iter().copied().filter(|b| !m.target.contains(b)).collect()),
+            Some(m) => (
+                m.adding.clone(),
+                m.original
+                    .iter()
+                    .copied()
+                    .filter(|b| !m.target.contains(b))
+                    .collect(),
+            ),
             None => (Vec::new(), Vec::new()),
         };
         ObservedPartition {
@@ -157,7 +170,11 @@ impl SimCluster {
     /// A cluster of `brokers` (all alive) and `partitions`.
     pub fn new(brokers: &[BrokerId], partitions: Vec<SimPartition>) -> SimCluster {
         let n = partitions.len();
-        let index = partitions.iter().enumerate().map(|(i, p)| ((p.topic.clone(), p.partition), i)).collect();
+        let index = partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.topic.clone(), p.partition), i))
+            .collect();
         SimCluster {
             now_ms: 0,
             brokers: brokers.iter().map(|&b| (b, true)).collect(),
@@ -250,7 +267,10 @@ impl SimCluster {
                 if !leader_alive || !self.alive(b) || copied[k] >= p.size_bytes {
                     continue;
                 }
-                let throttled = self.throttled.get(&p.topic).is_some_and(|t| t.1.contains(&(p.partition, b)));
+                let throttled = self
+                    .throttled
+                    .get(&p.topic)
+                    .is_some_and(|t| t.1.contains(&(p.partition, b)));
                 let rate = match (throttled, self.rates.get(&b)) {
                     (true, Some(&r)) => r / into.get(&b).copied().unwrap_or(1).max(1),
                     _ => self.unthrottled_bytes_per_sec,
@@ -280,14 +300,21 @@ impl SimCluster {
         // Kafka: old replicas go only once every target replica is in the ISR.
         let target = m.target.clone();
         p.replicas = target.clone();
-        p.isr = target.iter().copied().filter(|b| p.isr.contains(b)).collect();
+        p.isr = target
+            .iter()
+            .copied()
+            .filter(|b| p.isr.contains(b))
+            .collect();
         if p.leader.is_none_or(|l| !target.contains(&l)) {
             p.leader = target.iter().copied().find(|b| p.isr.contains(b));
         }
         p.mv = None;
         if p.isr.len() < target.len() {
             let name = format!("{}-{}", p.topic, p.partition);
-            self.violations.push(format!("{name}: completed with ISR {:?} below target {:?}", p.isr, target));
+            self.violations.push(format!(
+                "{name}: completed with ISR {:?} below target {:?}",
+                p.isr, target
+            ));
         }
     }
 
@@ -298,12 +325,18 @@ impl SimCluster {
             let adding: &[BrokerId] = p.mv.as_ref().map_or(&[], |m| &m.adding);
             for &b in &p.replicas {
                 if self.alive(b) && !adding.contains(&b) && !p.isr.contains(&b) {
-                    self.violations.push(format!("{}-{}: live replica {b} out of ISR at {} ms", p.topic, p.partition, self.now_ms));
+                    self.violations.push(format!(
+                        "{}-{}: live replica {b} out of ISR at {} ms",
+                        p.topic, p.partition, self.now_ms
+                    ));
                 }
             }
             let heading = p.observe().heading_to().count();
             if heading != rf[pi] {
-                self.violations.push(format!("{}-{}: RF {heading}, expected {}", p.topic, p.partition, rf[pi]));
+                self.violations.push(format!(
+                    "{}-{}: RF {heading}, expected {}",
+                    p.topic, p.partition, rf[pi]
+                ));
             }
         }
     }
@@ -327,8 +360,13 @@ impl SimCluster {
                     self.rates.insert(b, r);
                 }
                 for t in &throttles.topics {
-                    self.throttled
-                        .insert(t.topic.clone(), (t.leader.iter().copied().collect(), t.follower.iter().copied().collect()));
+                    self.throttled.insert(
+                        t.topic.clone(),
+                        (
+                            t.leader.iter().copied().collect(),
+                            t.follower.iter().copied().collect(),
+                        ),
+                    );
                 }
                 Ok(())
             }
@@ -339,7 +377,10 @@ impl SimCluster {
                 }
                 for mv in moves {
                     let Some(&pi) = self.index.get(&(mv.topic.clone(), mv.partition)) else {
-                        return Err(format!("UNKNOWN_TOPIC_OR_PARTITION {}-{}", mv.topic, mv.partition));
+                        return Err(format!(
+                            "UNKNOWN_TOPIC_OR_PARTITION {}-{}",
+                            mv.topic, mv.partition
+                        ));
                     };
                     self.start_move(pi, &mv.replicas);
                 }
@@ -353,7 +394,9 @@ impl SimCluster {
                 }
                 Ok(())
             }
-            Action::ClearThrottles { brokers, topics, .. } => {
+            Action::ClearThrottles {
+                brokers, topics, ..
+            } => {
                 for b in brokers {
                     self.rates.remove(b);
                 }
@@ -385,14 +428,28 @@ impl SimCluster {
             return;
         }
         if target.len() != p.replicas.len() {
-            self.violations.push(format!("{}-{}: reassignment changes RF to {}", p.topic, p.partition, target.len()));
+            self.violations.push(format!(
+                "{}-{}: reassignment changes RF to {}",
+                p.topic,
+                p.partition,
+                target.len()
+            ));
         }
         let original = p.replicas.clone();
-        let adding: Vec<BrokerId> = target.iter().copied().filter(|b| !original.contains(b)).collect();
+        let adding: Vec<BrokerId> = target
+            .iter()
+            .copied()
+            .filter(|b| !original.contains(b))
+            .collect();
         let mut replicas = target.to_vec();
         replicas.extend(original.iter().copied().filter(|b| !target.contains(b)));
         p.replicas = replicas;
-        p.mv = Some(SimMove { target: target.to_vec(), original, copied: vec![0; adding.len()], adding });
+        p.mv = Some(SimMove {
+            target: target.to_vec(),
+            original,
+            copied: vec![0; adding.len()],
+            adding,
+        });
         self.starts[pi] += 1;
         self.try_complete(pi);
     }
@@ -418,4 +475,3 @@ impl SimCluster {
         }
     }
 }
-
