@@ -32,6 +32,33 @@ pub struct PartitionOutcome {
     pub error: Option<WireError>,
 }
 
+impl PartitionOutcome {
+    /// The outcome of one partition's error code in an `api` answer from `broker`.
+    fn from_code(
+        api: &'static str,
+        broker: Option<i32>,
+        topic: &str,
+        partition: i32,
+        code: i16,
+        message: Option<&str>,
+    ) -> Self {
+        let error = check_code(api, code, message, || {
+            ErrorContext {
+                broker,
+                ..Default::default()
+            }
+            .topic(topic.to_string())
+            .partition(partition)
+        })
+        .err();
+        PartitionOutcome {
+            topic: topic.to_string(),
+            partition,
+            error,
+        }
+    }
+}
+
 /// Fails with the first per-partition error, if any.
 pub fn first_error(outcomes: Vec<PartitionOutcome>) -> Result<()> {
     match outcomes.into_iter().find_map(|o| o.error) {
@@ -138,24 +165,14 @@ impl KafkaClient {
                                 message: None,
                             });
                         }
-                        outcomes.push(PartitionOutcome {
-                            topic: topic.clone(),
-                            partition: p.partition_index,
-                            error: check_code(
-                                "AlterPartitionReassignments",
-                                p.error_code,
-                                p.error_message.as_deref(),
-                                || {
-                                    ErrorContext {
-                                        broker,
-                                        ..Default::default()
-                                    }
-                                    .topic(topic.clone())
-                                    .partition(p.partition_index)
-                                },
-                            )
-                            .err(),
-                        });
+                        outcomes.push(PartitionOutcome::from_code(
+                            "AlterPartitionReassignments",
+                            broker,
+                            &topic,
+                            p.partition_index,
+                            p.error_code,
+                            p.error_message.as_deref(),
+                        ));
                     }
                 }
                 Ok(outcomes)
@@ -266,24 +283,14 @@ impl KafkaClient {
                         } else {
                             p.error_code
                         };
-                        outcomes.push(PartitionOutcome {
-                            topic: topic.clone(),
-                            partition: p.partition_id,
-                            error: check_code(
-                                "ElectLeaders",
-                                code,
-                                p.error_message.as_deref(),
-                                || {
-                                    ErrorContext {
-                                        broker,
-                                        ..Default::default()
-                                    }
-                                    .topic(topic.clone())
-                                    .partition(p.partition_id)
-                                },
-                            )
-                            .err(),
-                        });
+                        outcomes.push(PartitionOutcome::from_code(
+                            "ElectLeaders",
+                            broker,
+                            &topic,
+                            p.partition_id,
+                            code,
+                            p.error_message.as_deref(),
+                        ));
                     }
                 }
                 Ok(outcomes)
