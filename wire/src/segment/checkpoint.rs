@@ -143,7 +143,7 @@ pub struct LeaderEpochCheckpoint {
 impl LeaderEpochCheckpoint {
     const FILE_KIND: &'static str = LEADER_EPOCH_CHECKPOINT_FILE;
 
-    /// Parses the file's bytes (errors say "offset checkpoint").
+    /// Parses the file's bytes (errors name the `leader-epoch-checkpoint` file).
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         Self::parse_as(bytes, Self::FILE_KIND)
     }
