@@ -10,3 +10,8 @@ pub use keel_balancer as balancer;
 pub use keel_quotas as quotas;
 pub use keel_tiering as tiering;
 pub use keel_wire as wire;
+
+pub mod execute;
+pub mod sidecar;
+pub mod sim_cluster;
+pub mod snapshot;

@@ -61,6 +61,14 @@ enum Command {
     ///
     /// Example: `keel tier upload --log-dir /var/lib/kafka/data --store s3://bucket/tier --once`.
     Tier(commands::tier::Args),
+    /// Print a `keel.cluster/v1` snapshot of a live cluster, read over Kafka's admin protocol.
+    Snapshot(commands::snapshot::Args),
+    /// Serve a simulated cluster over the real Kafka protocol, one address per broker.
+    SimCluster(commands::sim_cluster::Args),
+    /// Carry a plan out on a live cluster: batches under throttles, pause on harm, crash-safe.
+    Execute(commands::execute::Args),
+    /// Run the sidecar loops (rebalance, tiering, quota distribution) from one TOML config.
+    Sidecar(commands::sidecar::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +87,10 @@ fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::run(args),
         Command::GenCluster(args) => commands::gen_cluster::run(args),
         Command::Tier(args) => commands::tier::run(args),
+        Command::Snapshot(args) => commands::snapshot::run(args),
+        Command::SimCluster(args) => commands::sim_cluster::run(args),
+        Command::Execute(args) => commands::execute::run(args),
+        Command::Sidecar(args) => commands::sidecar::run(args),
     };
     match result {
         Ok(code) => code,
