@@ -98,6 +98,7 @@ fn control() -> impl Strategy<Value = ControlRecord> {
         any::<u32>(),
         ".{0,10}",
         proptest::collection::vec((".{0,6}", any::<i32>(), any::<u64>(), any::<bool>()), 0..4),
+        any::<u64>(),
     )
         .prop_map(
             |(
@@ -106,6 +107,7 @@ fn control() -> impl Strategy<Value = ControlRecord> {
                 alerts,
                 last_alert,
                 moves,
+                next_command,
             )| ControlRecord {
                 format: CONTROL_FORMAT.into(),
                 plan_id,
@@ -127,6 +129,7 @@ fn control() -> impl Strategy<Value = ControlRecord> {
                         stuck_alerted,
                     })
                     .collect(),
+                next_command,
             },
         )
 }

@@ -582,3 +582,54 @@ fn executes_a_balancer_plan_onto_a_new_broker_with_kills() {
         assert_eq!(sp.replicas, want, "{}-{}", sp.topic, sp.partition);
     }
 }
+
+#[test]
+fn operator_commands_apply_once_by_log_position_across_restarts() {
+    use keel_balancer::executor::{Command, ControlRecord, record};
+    let (mut sim, d) = cluster(8);
+    let mut ex = Executor::new(d.clone(), "a");
+    let mut seen = 0;
+    let mut step = |ex: &mut Executor, sim: &mut SimCluster, seen: &mut usize| {
+        sim.observe_into(ex);
+        let s = ex.step(sim.now_ms);
+        for a in &s.actions {
+            let res = sim.apply(a);
+            if let (Some(id), Ok(())) = (a.id(), res) {
+                ex.action_succeeded(id);
+            }
+        }
+        for c in &sim.control_log[*seen..] {
+            ex.observe_control_record(&ControlRecord::decode(c.as_bytes()).unwrap());
+        }
+        *seen = sim.control_log.len();
+        sim.advance(s.poll_after_ms.min(500));
+    };
+    for _ in 0..6 {
+        step(&mut ex, &mut sim, &mut seen);
+    }
+    // A pause at position 10 applies; the same position again does nothing.
+    assert!(ex.apply_command(10, Command::Pause));
+    assert_eq!(ex.next_command(), 11);
+    assert!(ex.resume());
+    assert!(!ex.apply_command(10, Command::Pause), "position 10 was applied");
+    assert!(matches!(ex.phase(), Phase::Running));
+    // A later pause is persisted with its watermark; a restarted executor replaying the log
+    // from the start skips both commands.
+    assert!(ex.apply_command(12, Command::Pause));
+    for _ in 0..4 {
+        step(&mut ex, &mut sim, &mut seen);
+    }
+    let last = ControlRecord::decode(sim.control_log.last().unwrap().as_bytes()).unwrap();
+    assert_eq!(last.next_command, 13);
+    assert!(matches!(last.phase, Phase::Paused { reason: PauseReason::Command }));
+    let plan = record::decode_plan(sim.plan_record.as_ref().unwrap().as_bytes()).unwrap();
+    let mut again = Executor::restore(plan, last, "a").unwrap();
+    assert!(!again.apply_command(10, Command::Resume));
+    assert!(!again.apply_command(12, Command::Resume));
+    assert!(matches!(again.phase(), Phase::Paused { .. }));
+    // A resume written while it was down (position 13) applies.
+    assert!(again.apply_command(13, Command::Resume));
+    assert!(matches!(again.phase(), Phase::Running));
+    assert!(again.apply_command(20, Command::Cancel));
+    assert!(matches!(again.phase(), Phase::Cancelling { .. }));
+}

@@ -139,6 +139,8 @@ pub struct Executor {
     pub(crate) outstanding: BTreeMap<ActionId, Outstanding>,
     /// Move timings from the restored control record: partition → (since, stuck alerted).
     pub(crate) restored_moves: BTreeMap<u32, (u64, bool)>,
+    /// Log position of the next operator command to apply.
+    pub(crate) next_command: u64,
 }
 
 impl Executor {
@@ -177,6 +179,7 @@ impl Executor {
         }
         let phase = control.phase.clone();
         let baseline = control.baseline_unhealthy.clone();
+        let next_command = control.next_command;
         let (alerts, last_alert, moves) = (
             control.alerts,
             control.last_alert.clone(),
@@ -193,6 +196,7 @@ impl Executor {
         );
         ex.alerts = alerts;
         ex.last_alert = last_alert;
+        ex.next_command = next_command;
         for m in moves {
             if let Some(i) = ex.desired.index_of(&m.topic, m.partition) {
                 ex.restored_moves.insert(i, (m.since_ms, m.stuck_alerted));
@@ -263,6 +267,7 @@ impl Executor {
             last_alert: String::new(),
             outstanding: BTreeMap::new(),
             restored_moves: BTreeMap::new(),
+            next_command: 0,
         }
     }
 
@@ -410,6 +415,29 @@ impl Executor {
     }
 
     // ----- commands -----
+
+    /// Applies an operator command read from `__keel_state` at log position `position`,
+    /// once: commands below the persisted watermark were applied by an earlier incarnation
+    /// and are skipped, so a restarted executor replaying the log neither loses a command
+    /// written while it was down nor re-applies an old one. Returns whether the phase changed.
+    pub fn apply_command(&mut self, position: u64, command: record::Command) -> bool {
+        if position < self.next_command {
+            return false;
+        }
+        self.next_command = position + 1;
+        // Persisted with the next control record, even when the command changes nothing.
+        self.dirty = true;
+        match command {
+            record::Command::Pause => self.pause(),
+            record::Command::Resume => self.resume(),
+            record::Command::Cancel => self.cancel(),
+        }
+    }
+
+    /// Log position of the next operator command this executor will apply.
+    pub fn next_command(&self) -> u64 {
+        self.next_command
+    }
 
     /// Pauses (persisted before it takes effect). Returns whether the phase changed.
     pub fn pause(&mut self) -> bool {

@@ -52,4 +52,4 @@ pub mod testing;
 pub use action::{Action, ActionId, Move, ObservedPartition, Step, Throttles, TopicThrottle};
 pub use core::{Executor, PartitionStatus, Status, ThrottledReplicas};
 pub use desired::{BrokerId, DesiredPartition, DesiredState, Limits, TargetPartition};
-pub use record::{ControlRecord, MoveProgress, Outcome, PauseReason, Phase};
+pub use record::{Command, ControlRecord, MoveProgress, Outcome, PauseReason, Phase};

@@ -124,6 +124,23 @@ pub struct ControlRecord {
     /// Moves of this plan in flight at the time of writing: when each was first seen, so a
     /// restarted executor keeps timing it.
     pub moves: Vec<MoveProgress>,
+    /// Operator commands at log positions below this one were applied (see
+    /// [`super::Executor::apply_command`]); absent in records written before commands existed.
+    #[serde(default)]
+    pub next_command: u64,
+}
+
+/// An operator command, written to `__keel_state` by another process (`keel execute pause`)
+/// and applied by the running executor at most once, by log position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Stop issuing new moves.
+    Pause,
+    /// Continue a paused execution (resets the error budget).
+    Resume,
+    /// Roll back in-flight moves with null targets, clear throttles, stop.
+    Cancel,
 }
 
 /// Progress of one move in flight, as persisted.

@@ -192,6 +192,7 @@ impl Executor {
                     stuck_alerted: c.stuck_alerted,
                 })
                 .collect(),
+            next_command: self.next_command,
         };
         let with_plan = !self.plan_persisted;
         self.pending_persist = Some(PendingPersist {
