@@ -3,7 +3,10 @@
 //! lists every action with the goal it serves and the plan's cost.
 //!
 //! Multiple moves of one partition are collapsed into its final assignment; a partition
-//! whose final assignment equals its original one is not in the plan.
+//! whose replica set is unchanged and whose `replicas[0]` is already the desired leader is
+//! not in the reassignment JSON. The planner starts from each partition's actual `leader`
+//! (which need not be `replicas[0]`), and every written list has the desired leader first,
+//! so the preferred-leader election that ends an execution leaves the planned leaders.
 //!
 //! [KIP-455]: https://cwiki.apache.org/confluence/display/KAFKA/KIP-455%3A+Create+an+Administrative+API+for+Replica+Reassignment
 
@@ -138,11 +141,10 @@ impl Plan {
         let c = st.c;
         let mut reassignments = Vec::new();
         for p in 0..c.partitions.len() {
-            let new = st.part_slots(p);
-            if new != c.replicas_of(p) {
+            if let Some(replicas) = kafka_replicas(c.replicas_of(p), st.part_slots(p)) {
                 reassignments.push(Reassignment {
                     partition: p as u32,
-                    replicas: new.to_vec(),
+                    replicas,
                 });
             }
         }
@@ -199,16 +201,23 @@ impl Plan {
                     });
                 }
             }
-            if r.replicas[0] != old[0] && old.contains(&r.replicas[0]) {
-                actions.push(Action {
-                    kind: ActionKind::LeadershipMove,
-                    partition: c.partition_name(p),
-                    from: c.brokers[old[0] as usize].id,
-                    to: c.brokers[r.replicas[0] as usize].id,
-                    other_partition: None,
-                    bytes: 0,
-                    goal,
-                });
+            let leader = c.partitions[p].leader;
+            if r.replicas[0] != leader && old.contains(&r.replicas[0]) {
+                actions.push(leadership_action(c, p, leader, r.replicas[0], goal));
+            }
+        }
+        // Partitions left out of the reassignment whose current leader is not `replicas[0]`:
+        // the preferred-leader election at the end hands leadership back to `replicas[0]`,
+        // which the planner chose (it moved leadership back to slot 0).
+        let mut listed = reassignments.iter().map(|r| r.partition as usize).peekable();
+        for (p, part) in c.partitions.iter().enumerate() {
+            if listed.next_if_eq(&p).is_some() {
+                continue;
+            }
+            let preferred = c.replicas[part.start as usize];
+            if part.leader != preferred {
+                let goal = goal_name(st.last_goal[p]);
+                actions.push(leadership_action(c, p, part.leader, preferred, goal));
             }
         }
         let cost = simulate(c, &reassignments, exec).cost;
@@ -289,6 +298,33 @@ impl Plan {
             })
             .collect()
     }
+}
+
+fn leadership_action(c: &Cluster, p: usize, from: u32, to: u32, goal: &'static str) -> Action {
+    Action {
+        kind: ActionKind::LeadershipMove,
+        partition: c.partition_name(p),
+        from: c.brokers[from as usize].id,
+        to: c.brokers[to as usize].id,
+        other_partition: None,
+        bytes: 0,
+        goal,
+    }
+}
+
+/// The replica list to write for a partition whose replicas were `old` (snapshot order)
+/// and whose planned assignment is `new` (`new[0]` the desired leader), or `None` when
+/// Kafka needs no reassignment: same replica set and `old[0]` already the desired leader
+/// (a mere reordering of followers is not worth a reassignment).
+///
+/// The planner replaces a moved replica in its position and a leadership move swaps the new
+/// leader with position 0, so the list changes no more of the order than it has to.
+pub(crate) fn kafka_replicas(old: &[u32], new: &[u32]) -> Option<Vec<u32>> {
+    let same_set = old.len() == new.len() && old.iter().all(|b| new.contains(b));
+    if same_set && old.first() == new.first() {
+        return None;
+    }
+    Some(new.to_vec())
 }
 
 fn single_exchange(c: &Cluster, st: &State<'_>, p: usize, from: u32, to: u32) -> bool {

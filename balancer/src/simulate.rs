@@ -86,7 +86,7 @@ pub fn simulate(
             }
             continue;
         }
-        if old.contains(&r.replicas[0]) && r.replicas[0] != old[0] {
+        if old.contains(&r.replicas[0]) && r.replicas[0] != part.leader {
             leadership_moves += 1;
         }
         outstanding[ri] = added.len();
@@ -103,6 +103,18 @@ pub fn simulate(
                 size: part.size_bytes,
                 remaining: part.size_bytes as f64,
             });
+        }
+    }
+    // Partitions the plan leaves alone but whose leader is not `replicas[0]`: the final
+    // preferred-leader election moves their leadership.
+    let mut listed = reassignments.iter().map(|r| r.partition as usize).peekable();
+    for (p, part) in c.partitions.iter().enumerate() {
+        while listed.next_if(|&q| q < p).is_some() {}
+        if listed.peek() == Some(&p) {
+            continue;
+        }
+        if part.leader != c.replicas[part.start as usize] {
+            leadership_moves += 1;
         }
     }
     let disk0: Vec<f64> = c.broker_loads().iter().map(|l| l[0]).collect();

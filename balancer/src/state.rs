@@ -1,5 +1,6 @@
 //! The planner's working state: the current assignment (slot 0 of each partition is its
-//! preferred leader), per-broker metrics updated incrementally on every move, per-broker
+//! leader: at the start the snapshot's actual `leader`, swapped to the front when it is not
+//! `replicas[0]`; at the end the desired preferred leader), per-broker metrics updated incrementally on every move, per-broker
 //! replica lists, per-topic replica counts, and the acceptance checks that keep hard goals
 //! and already-optimised soft goals from getting worse.
 
@@ -72,7 +73,15 @@ pub(crate) struct State<'c> {
 impl<'c> State<'c> {
     pub fn new(c: &'c Cluster) -> Self {
         let nb = c.brokers.len();
-        let assign = c.replicas.clone();
+        let mut assign = c.replicas.clone();
+        // Plan from the actual leaders: the current leader takes slot 0 of its partition.
+        for part in &c.partitions {
+            let s = part.start as usize;
+            let slots = &mut assign[s..s + usize::from(part.rf)];
+            if let Some(i) = slots.iter().position(|&b| b == part.leader) {
+                slots.swap(0, i);
+            }
+        }
         let mut slot_part = vec![0u32; assign.len()];
         for (p, part) in c.partitions.iter().enumerate() {
             let s = part.start as usize;

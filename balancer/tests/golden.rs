@@ -77,3 +77,40 @@ fn golden_add_broker() {
         },
     );
 }
+
+/// Every partition's actual leader differs from `replicas[0]`, but the actual leaders are
+/// already balanced (each broker leads one partition). The planner starts from the actual
+/// leaders and keeps them, so each partition is written with its current leader first (the
+/// leader swapped with position 0): the final preferred-leader election then changes nothing.
+#[test]
+fn golden_actual_leaders_are_kept_as_preferred() {
+    run_case("actual-leaders-kept", &PlanOptions::default());
+}
+
+/// Broker 1 actually leads all three partitions although each has a different `replicas[0]`.
+/// Network out (300 B/s per leader, band avg 300 × 1.09 = 327) is out of band on broker 1, so
+/// two leaderships move off it. Excess 573 ≥ 300: the largest candidate not above the excess,
+/// ties to the higher partition, is t-2, which goes to its least-loaded follower 3 (its
+/// `replicas[0]`: the election does it, no reassignment). Excess 273 < 300: the smallest
+/// candidate above, ties to the lower partition, is t-0, to its follower 2: written [2,1,3].
+/// t-1 keeps its actual leader 1, so it is written with 1 first: [1,3,2].
+#[test]
+fn golden_actual_leader_imbalance_is_fixed_by_the_election() {
+    run_case("actual-leaders-imbalanced", &PlanOptions::default());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+    let text = std::fs::read_to_string(format!("{dir}/actual-leaders-imbalanced.cluster.json"))
+        .expect("cluster file");
+    let c = snapshot::parse_str(&text).expect("valid cluster");
+    let p = plan(&c, &PlanOptions::default(), &mut |_| {}).expect("feasible");
+    let moves: Vec<(String, i32, i32)> = p
+        .actions
+        .iter()
+        .map(|a| (a.partition.clone(), a.from, a.to))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![("t-0".to_string(), 1, 2), ("t-2".to_string(), 1, 3)]
+    );
+    assert_eq!(p.cost.leadership_moves, 2);
+    assert_eq!(p.cost.replica_moves, 0);
+}

@@ -6,8 +6,10 @@
 //! goal must not make it worse on any broker. A final sweep re-runs every soft goal under
 //! all locks, so re-planning the result finds nothing left to do (idempotence).
 //!
-//! The planner models the cluster after a preferred-leader election: each partition's
-//! leader is `replicas[0]`; a leadership move reorders replicas.
+//! The planner starts from each partition's actual leader (the snapshot's `leader`, which
+//! need not be `replicas[0]`) and plans the state after the execution's final
+//! preferred-leader election: the planned leader is written as `replicas[0]`, and a
+//! leadership move only reorders replicas.
 
 // Index loops over parallel per-broker / per-resource arrays read better than zips here.
 #![allow(clippy::needless_range_loop)]
