@@ -53,19 +53,37 @@ fn object_keys(store: &TierStore, tp: &TopicPartition, segs: &[RemoteSegment]) -
         .collect()
 }
 
+/// Who writes the manifest during an expiry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpireWriter {
+    /// Leader epoch of the writer. In sidecar mode this is the latest epoch of the
+    /// partition's `leader-epoch-checkpoint` ([`crate::sync::leader_epoch`]): a sidecar next
+    /// to a broker that is no longer the leader (older epoch than the manifest's) is fenced
+    /// and changes nothing. `None` (an operator run without a log dir) writes with the
+    /// manifest's own epoch.
+    pub epoch: Option<i32>,
+    /// Writer id recorded in the manifest.
+    pub id: u64,
+}
+
 /// Applies remote retention to one partition at `now_ms`. `local_only_bytes` is the size of
-/// local data not yet uploaded (counts towards `retention.bytes`; 0 when unknown).
+/// local data not yet uploaded (counts towards `retention.bytes`; 0 when unknown). Returns
+/// [`crate::TieringError::Fenced`] before touching anything when `writer.epoch` is older
+/// than the manifest's leader epoch.
 pub async fn expire_partition(
     store: &TierStore,
     tp: &TopicPartition,
     cfg: &TierConfig,
     local_only_bytes: u64,
     now_ms: i64,
-    writer_id: u64,
+    writer: ExpireWriter,
 ) -> Result<ExpireReport> {
     let Some(mut m) = manifest_store::load(store, tp).await? else {
         return Ok(ExpireReport::default());
     };
+    let epoch = writer.epoch.unwrap_or(m.leader_epoch);
+    m.check_fence(&tp.to_string(), epoch)?;
+    let writer_id = writer.id;
     let mut report = ExpireReport {
         log_start_before: m.log_start_offset,
         ..ExpireReport::default()
@@ -78,7 +96,6 @@ pub async fn expire_partition(
     }
     let plan = plan_remote_retention(&m, local_only_bytes, cfg, now_ms);
     if plan.new_log_start > m.log_start_offset {
-        let epoch = m.leader_epoch;
         let mut next = m.clone();
         let marked = next.begin_delete(&tp.to_string(), plan.new_log_start, epoch, writer_id)?;
         // Commit point: the log start moves before any object goes.

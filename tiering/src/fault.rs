@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    GetOptions, GetResult, ListResult, MultipartId, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use parking_lot::Mutex;
@@ -27,6 +28,7 @@ pub enum Op {
     StartMultipart,
     PutPart,
     CompleteMultipart,
+    AbortMultipart,
     Get,
     Delete,
     List,
@@ -83,12 +85,15 @@ impl Rule {
 struct State {
     rules: Vec<Rule>,
     counts: std::collections::HashMap<Op, u64>,
+    /// Payload bytes of PUTs and parts that reached the store.
+    bytes_put: u64,
 }
 
 /// The wrapper. Cheap to clone (shared rules and counters).
 #[derive(Clone)]
 pub struct FaultyStore {
     inner: Arc<dyn ObjectStore>,
+    multipart: Option<Arc<dyn MultipartStore>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -115,8 +120,30 @@ impl FaultyStore {
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
         FaultyStore {
             inner,
+            multipart: None,
             state: Arc::new(Mutex::new(State::default())),
         }
+    }
+
+    /// Also wraps the inner store's multipart API (its [`MultipartStore`] side), with the
+    /// same rules: `StartMultipart`, `PutPart`, `CompleteMultipart`, `AbortMultipart`.
+    pub fn with_multipart(mut self, inner: Arc<dyn MultipartStore>) -> Self {
+        self.multipart = Some(inner);
+        self
+    }
+
+    /// Payload bytes of PUTs and parts that reached the inner store so far.
+    pub fn bytes_put(&self) -> u64 {
+        self.state.lock().bytes_put
+    }
+
+    /// Resets [`FaultyStore::bytes_put`].
+    pub fn reset_bytes(&self) {
+        self.state.lock().bytes_put = 0;
+    }
+
+    fn count_bytes(&self, n: usize) {
+        self.state.lock().bytes_put += n as u64;
     }
 
     /// Adds a rule (rules are checked in order; the first that fires wins).
@@ -167,7 +194,20 @@ impl FaultyStore {
     where
         F: std::future::Future<Output = object_store::Result<T>>,
     {
-        match self.decide(op, key) {
+        self.apply(self.decide(op, key), op, key, f).await
+    }
+
+    async fn apply<T, F>(
+        &self,
+        fault: Option<Fault>,
+        op: Op,
+        key: &str,
+        f: F,
+    ) -> object_store::Result<T>
+    where
+        F: std::future::Future<Output = object_store::Result<T>>,
+    {
+        match fault {
             None => f.await,
             Some(Fault::Fail) => Err(injected(op, key)),
             Some(Fault::Delay(d)) => {
@@ -198,6 +238,9 @@ impl fmt::Debug for FaultyUpload {
 impl MultipartUpload for FaultyUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let fault = self.store.decide(Op::PutPart, &self.key);
+        if fault != Some(Fault::Fail) {
+            self.store.count_bytes(data.content_length());
+        }
         let key = self.key.clone();
         let part = self.inner.put_part(data);
         async move {
@@ -238,7 +281,13 @@ impl ObjectStore for FaultyStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        self.run(
+        let len = payload.content_length();
+        let fault = self.decide(Op::Put, location.as_ref());
+        if fault != Some(Fault::Fail) {
+            self.count_bytes(len);
+        }
+        self.apply(
+            fault,
             Op::Put,
             location.as_ref(),
             self.inner.put_opts(location, payload, opts),
@@ -318,6 +367,65 @@ impl ObjectStore for FaultyStore {
             Op::Copy,
             to.as_ref(),
             self.inner.copy_if_not_exists(from, to),
+        )
+        .await
+    }
+}
+
+fn no_multipart() -> object_store::Error {
+    object_store::Error::NotImplemented
+}
+
+#[async_trait]
+impl MultipartStore for FaultyStore {
+    async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
+        let mp = self.multipart.clone().ok_or_else(no_multipart)?;
+        self.run(Op::StartMultipart, path.as_ref(), mp.create_multipart(path))
+            .await
+    }
+
+    async fn put_part(
+        &self,
+        path: &Path,
+        id: &MultipartId,
+        part_idx: usize,
+        data: PutPayload,
+    ) -> object_store::Result<PartId> {
+        let mp = self.multipart.clone().ok_or_else(no_multipart)?;
+        let fault = self.decide(Op::PutPart, path.as_ref());
+        if fault != Some(Fault::Fail) {
+            self.count_bytes(data.content_length());
+        }
+        self.apply(
+            fault,
+            Op::PutPart,
+            path.as_ref(),
+            mp.put_part(path, id, part_idx, data),
+        )
+        .await
+    }
+
+    async fn complete_multipart(
+        &self,
+        path: &Path,
+        id: &MultipartId,
+        parts: Vec<PartId>,
+    ) -> object_store::Result<PutResult> {
+        let mp = self.multipart.clone().ok_or_else(no_multipart)?;
+        self.run(
+            Op::CompleteMultipart,
+            path.as_ref(),
+            mp.complete_multipart(path, id, parts),
+        )
+        .await
+    }
+
+    async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
+        let mp = self.multipart.clone().ok_or_else(no_multipart)?;
+        self.run(
+            Op::AbortMultipart,
+            path.as_ref(),
+            mp.abort_multipart(path, id),
         )
         .await
     }

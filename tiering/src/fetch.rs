@@ -8,6 +8,12 @@
 //! `max_bytes` of them, except that the first batch is always returned whole (as Kafka's
 //! fetch does). Each returned batch's CRC-32C is checked; whole objects (indexes) are
 //! checked against the CRC-32C in the manifest.
+//!
+//! Hot chunks: the `.log` bytes read are kept in a bounded [`ChunkCache`] by (object,
+//! chunk) — [`LOG_CHUNK_LEN`] slices of plain objects, decompressed zstd chunks of
+//! compressed ones. A read whose chunks are all cached makes no GET (consumers re-reading
+//! near the tail); otherwise one ranged GET covers the missing chunks, widened to chunk
+//! boundaries. With the chunk cache disabled (budget 0) the GET covers exactly the range.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +25,7 @@ use keel_wire::segment::OffsetIndex;
 use object_store::{GetOptions, GetRange};
 use parking_lot::Mutex;
 
-use crate::cache::ObjectCache;
+use crate::cache::{CacheStats, ChunkCache, ObjectCache};
 use crate::chunks::{ChunkTable, decompress_frames};
 use crate::error::{Result, TieringError};
 use crate::keys::{TopicPartition, segment_key};
@@ -39,33 +45,58 @@ pub struct FetchResult {
     pub position: u64,
 }
 
-/// Reads remote segments; caches manifests, indexes and nothing else.
+/// Reads remote segments; caches manifests, indexes (and chunk tables), and hot chunks.
 #[derive(Debug)]
 pub struct RemoteReader {
     store: TierStore,
     manifests: Mutex<HashMap<TopicPartition, Arc<SegmentManifest>>>,
     cache: ObjectCache,
+    chunks: ChunkCache,
     rate: Option<Arc<RateLimiter>>,
     range_gets: AtomicU64,
 }
 
 /// Default index cache budget.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+/// Default hot-chunk cache budget.
+pub const DEFAULT_CHUNK_CACHE_BYTES: usize = 64 << 20;
+/// Chunk length of plain (uncompressed) `.log` objects in the chunk cache.
+pub const LOG_CHUNK_LEN: u64 = 128 << 10;
 
 impl RemoteReader {
+    /// A reader with an index cache of `cache_bytes` and a hot-chunk cache of
+    /// [`DEFAULT_CHUNK_CACHE_BYTES`] (see [`RemoteReader::with_chunk_cache`]).
     pub fn new(store: TierStore, cache_bytes: usize, rate: Option<Arc<RateLimiter>>) -> Self {
         RemoteReader {
             store,
             manifests: Mutex::new(HashMap::new()),
             cache: ObjectCache::new(cache_bytes),
+            chunks: ChunkCache::new(DEFAULT_CHUNK_CACHE_BYTES),
             rate,
             range_gets: AtomicU64::new(0),
         }
     }
 
+    /// Sets the hot-chunk cache budget in bytes (0 disables it: every read is one GET of
+    /// exactly the bytes it needs).
+    pub fn with_chunk_cache(mut self, bytes: usize) -> Self {
+        self.chunks = ChunkCache::new(bytes);
+        self
+    }
+
     /// Number of ranged GETs of `.log` objects so far.
     pub fn range_gets(&self) -> u64 {
         self.range_gets.load(Ordering::Relaxed)
+    }
+
+    /// Hot-chunk cache hits and misses so far.
+    pub fn chunk_cache_stats(&self) -> CacheStats {
+        self.chunks.stats()
+    }
+
+    /// Bytes held by the hot-chunk cache.
+    pub fn chunk_cache_size(&self) -> usize {
+        self.chunks.size()
     }
 
     /// The partition's manifest, from cache unless `refresh`.
@@ -130,7 +161,7 @@ impl RemoteReader {
             )?));
         }
         if kind != ObjectKind::Log {
-            self.cache.insert(key.as_ref(), bytes.clone());
+            self.cache.insert(key.to_string(), bytes.clone());
         }
         Ok(bytes)
     }
@@ -210,8 +241,9 @@ impl RemoteReader {
         }
     }
 
-    /// Raw segment bytes `start..end` with one ranged GET (through the chunk table for
-    /// compressed objects; the table is fetched once and cached).
+    /// Raw segment bytes `start..end`: from the chunk cache when every chunk is there,
+    /// else with one ranged GET (through the chunk table for compressed objects; the table
+    /// is fetched once and cached).
     async fn read_raw(
         &self,
         seg: &RemoteSegment,
@@ -219,18 +251,117 @@ impl RemoteReader {
         start: u64,
         end: u64,
     ) -> Result<Bytes> {
+        let size = u64::from(seg.size_bytes);
+        let end = end.min(size);
+        if start >= end {
+            return Ok(Bytes::new());
+        }
         if !seg.checksums.zstd_chunks {
-            return self.get_range(key, start, end).await;
+            if !self.chunks.enabled() {
+                return self.get_range(key, start, end).await;
+            }
+            return self.read_plain_chunks(key, size, start, end).await;
         }
         let table = self.chunk_table(key).await?;
+        let cs = u64::from(table.chunk_size.max(1));
         let (first, last, range) = table.frames_for(start, end);
-        let data = self.get_range(key, range.start, range.end).await?;
-        let raw = Bytes::from(decompress_frames(&data, &table, first, last, key.as_ref())?);
-        let off = usize::try_from(start - first as u64 * u64::from(table.chunk_size))
-            .unwrap_or(usize::MAX)
-            .min(raw.len());
-        let len = usize::try_from(end - start).unwrap_or(usize::MAX);
-        Ok(raw.slice(off..off.saturating_add(len).min(raw.len())))
+        let raw = if self.chunks.enabled() {
+            self.read_compressed_chunks(key, &table, first, last)
+                .await?
+        } else {
+            let data = self.get_range(key, range.start, range.end).await?;
+            Bytes::from(decompress_frames(&data, &table, first, last, key.as_ref())?)
+        };
+        Ok(slice_from(&raw, first as u64 * cs, start, end))
+    }
+
+    /// Plain objects: chunks of [`LOG_CHUNK_LEN`] through the cache; one GET for the span
+    /// of missing chunks.
+    async fn read_plain_chunks(
+        &self,
+        key: &object_store::path::Path,
+        size: u64,
+        start: u64,
+        end: u64,
+    ) -> Result<Bytes> {
+        let name: Arc<str> = Arc::from(key.as_ref());
+        let (first, last) = (start / LOG_CHUNK_LEN, (end - 1) / LOG_CHUNK_LEN);
+        let mut parts = Vec::new();
+        let mut missing: Option<(u64, u64)> = None;
+        for i in first..=last {
+            match self.chunks.get(&name, i) {
+                Some(b) => parts.push(Some(b)),
+                None => {
+                    parts.push(None);
+                    missing = Some(missing.map_or((i, i), |(lo, _)| (lo, i)));
+                }
+            }
+        }
+        if let Some((lo, hi)) = missing {
+            let from = lo * LOG_CHUNK_LEN;
+            let to = ((hi + 1) * LOG_CHUNK_LEN).min(size);
+            let data = self.get_range(key, from, to).await?;
+            if (data.len() as u64) < to - from {
+                return Err(TieringError::RemoteFormat {
+                    key: key.to_string(),
+                    reason: format!(
+                        "ranged GET {from}..{to} returned {} bytes: object shorter than the manifest says",
+                        data.len()
+                    ),
+                });
+            }
+            for i in lo..=hi {
+                let a = usize::try_from((i - lo) * LOG_CHUNK_LEN).unwrap_or(usize::MAX);
+                let b = a.saturating_add(LOG_CHUNK_LEN as usize).min(data.len());
+                let chunk = data.slice(a.min(b)..b);
+                self.chunks.insert(&name, i, chunk.clone());
+                parts[usize::try_from(i - first).unwrap_or(usize::MAX)] = Some(chunk);
+            }
+            if first >= lo && last <= hi {
+                return Ok(slice_from(&data, from, start, end));
+            }
+        }
+        Ok(slice_from(
+            &concat(parts),
+            first * LOG_CHUNK_LEN,
+            start,
+            end,
+        ))
+    }
+
+    /// Compressed objects: decompressed zstd chunks `first..=last` through the cache; one
+    /// GET for the frames of the span of missing chunks.
+    async fn read_compressed_chunks(
+        &self,
+        key: &object_store::path::Path,
+        table: &ChunkTable,
+        first: usize,
+        last: usize,
+    ) -> Result<Bytes> {
+        let name: Arc<str> = Arc::from(key.as_ref());
+        let mut parts = Vec::new();
+        let mut missing: Option<(usize, usize)> = None;
+        for i in first..=last {
+            match self.chunks.get(&name, i as u64) {
+                Some(b) => parts.push(Some(b)),
+                None => {
+                    parts.push(None);
+                    missing = Some(missing.map_or((i, i), |(lo, _)| (lo, i)));
+                }
+            }
+        }
+        if let Some((lo, hi)) = missing {
+            let at = |i: usize| table.offsets.get(i).copied().unwrap_or(0);
+            let data = self.get_range(key, at(lo), at(hi + 1)).await?;
+            for i in lo..=hi {
+                let rel = usize::try_from(at(i) - at(lo)).unwrap_or(usize::MAX);
+                let frame = data.get(rel..).unwrap_or_default();
+                let raw = Bytes::from(decompress_frames(frame, table, i, i, key.as_ref())?);
+                self.chunks.insert(&name, i as u64, raw.clone());
+                parts[i - first] = Some(raw);
+            }
+        }
+        Ok(concat(parts))
     }
 
     async fn chunk_table(&self, key: &object_store::path::Path) -> Result<ChunkTable> {
@@ -266,7 +397,7 @@ impl RemoteReader {
                 ChunkTable::encoded_len(ChunkTable::count_from_tail(&tail, key.as_ref())?) as u64;
             if need <= tail.len() as u64 {
                 let table = ChunkTable::parse_tail(&tail, key.as_ref())?;
-                self.cache.insert(&cache_key, tail);
+                self.cache.insert(cache_key, tail);
                 return Ok(table);
             }
             want = need.min(size);
@@ -302,6 +433,30 @@ impl RemoteReader {
             .await
             .map_err(|e| TieringError::store("read", key, e))
     }
+}
+
+/// Bytes `start..end` of a buffer that starts at segment position `at`.
+fn slice_from(buf: &Bytes, at: u64, start: u64, end: u64) -> Bytes {
+    let a = usize::try_from(start.saturating_sub(at))
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
+    let b = usize::try_from(end.saturating_sub(at))
+        .unwrap_or(usize::MAX)
+        .clamp(a, buf.len());
+    buf.slice(a..b)
+}
+
+/// Consecutive chunks as one buffer (no copy for a single chunk).
+fn concat(parts: Vec<Option<Bytes>>) -> Bytes {
+    let mut parts: Vec<Bytes> = parts.into_iter().flatten().collect();
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut out = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
+    Bytes::from(out)
 }
 
 /// Where the wanted batches lie in a fetched range.

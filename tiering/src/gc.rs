@@ -7,10 +7,14 @@
 //! the listing whose attempt is live is referenced by the manifest GC reads. The grace
 //! period adds margin for clock skew and for stores whose listings lag.
 //!
-//! Not visible through `object_store` and so not collected here: parts of multipart
-//! uploads that were never completed nor aborted (S3: use a bucket lifecycle rule
-//! `AbortIncompleteMultipartUpload`; the local filesystem store keeps them as `#<n>`
-//! staging files next to the object).
+//! Multipart leftovers: `object_store` cannot list unfinished multipart uploads, so uploads
+//! record their upload id in an intent object before the first part ([`crate::multipart`]).
+//! An intent no live copy owns (its attempt is not the manifest's COPY_SEGMENT_STARTED
+//! entry) and older than the grace period has its upload aborted by id, then is deleted.
+//! Not covered: an upload created by a process that died before writing its intent (keep
+//! the bucket lifecycle rule `AbortIncompleteMultipartUpload` for that window), and the
+//! local filesystem store, which has no multipart ids (its `put_multipart` leaves `#<n>`
+//! staging files next to the object, invisible to listings).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -29,6 +33,8 @@ use crate::store::TierStore;
 pub struct GcReport {
     pub scanned: usize,
     pub deleted: Vec<Path>,
+    /// Multipart uploads aborted by the id their orphaned intent recorded.
+    pub aborted_uploads: usize,
     /// Unreferenced objects kept because they are younger than the grace period.
     pub young_orphans: usize,
 }
@@ -69,6 +75,11 @@ pub fn plan_gc(
             }) => !referenced
                 .get(&tp)
                 .is_some_and(|set| set.contains(&(base, attempt, kind))),
+            Some(ObjectName::Intent { base, attempt }) => !manifests
+                .get(&tp)
+                .and_then(|m| m.as_ref())
+                .and_then(|m| m.copy_in_progress())
+                .is_some_and(|s| s.base_offset == base && s.attempt == attempt),
             Some(ObjectName::Manifest { generation }) => manifests
                 .get(&tp)
                 .and_then(|m| m.as_ref())
@@ -104,10 +115,31 @@ pub async fn collect_garbage(
         }
     }
     let (delete, young) = plan_gc(&store.prefix, &objects, &manifests, grace, now);
+    // Orphaned intents: abort their uploads by id first (this also deletes the intent).
+    let mut aborted = 0;
+    for key in &delete {
+        if let Some((tp, rel)) = split_key(&store.prefix, key)
+            && let Some(ObjectName::Intent { base, attempt }) = parse_object_name(&rel)
+        {
+            let seg = crate::manifest::RemoteSegment {
+                base_offset: base,
+                last_offset: base,
+                max_timestamp: -1,
+                size_bytes: 0,
+                leader_epoch: 0,
+                attempt,
+                state: SegmentState::CopySegmentStarted,
+                checksums: crate::manifest::ObjectChecksums::default(),
+            };
+            crate::multipart::abort_attempt(store, &tp, &seg).await?;
+            aborted += 1;
+        }
+    }
     store.delete_all(delete.clone()).await?;
     Ok(GcReport {
         scanned: objects.len(),
         deleted: delete,
+        aborted_uploads: aborted,
         young_orphans: young,
     })
 }

@@ -6,6 +6,8 @@
 //!                                                                          .txnindex, .snapshot,
 //!                                                                          .leader-epoch-checkpoint)
 //! <prefix>/<topic>-<partition>/manifest/<generation:020>.ktmf            (one per commit)
+//! <prefix>/<topic>-<partition>/<base offset:020>-<attempt:016x>.mpu        (multipart intent, while
+//!                                                                          the .log goes up in parts)
 //! ```
 
 use std::fmt;
@@ -67,6 +69,11 @@ pub fn segment_key(
     partition_prefix(prefix, tp).child(format!("{base:020}-{attempt:016x}.{}", kind.suffix()))
 }
 
+/// Key of an attempt's multipart intent ([`crate::multipart`]).
+pub fn intent_key(prefix: &Path, tp: &TopicPartition, base: i64, attempt: u64) -> Path {
+    partition_prefix(prefix, tp).child(format!("{base:020}-{attempt:016x}.mpu"))
+}
+
 /// Folder of a partition's manifest generations.
 pub fn manifest_dir(prefix: &Path, tp: &TopicPartition) -> Path {
     partition_prefix(prefix, tp).child("manifest")
@@ -88,6 +95,11 @@ pub enum ObjectName {
     Manifest {
         generation: u64,
     },
+    /// The multipart intent of an attempt.
+    Intent {
+        base: i64,
+        attempt: u64,
+    },
 }
 
 /// Parses a key relative to the partition folder (`<file>` or `manifest/<file>`).
@@ -100,14 +112,18 @@ pub fn parse_object_name(rel: &str) -> Option<ObjectName> {
             .map(|generation| ObjectName::Manifest { generation });
     }
     let (stem, suffix) = rel.split_once('.')?;
-    let kind = ObjectKind::from_suffix(suffix)?;
     let (base, attempt) = stem.split_once('-')?;
     if base.len() != 20 || attempt.len() != 16 {
         return None;
     }
+    let (base, attempt) = (base.parse().ok()?, u64::from_str_radix(attempt, 16).ok()?);
+    if suffix == "mpu" {
+        return Some(ObjectName::Intent { base, attempt });
+    }
+    let kind = ObjectKind::from_suffix(suffix)?;
     Some(ObjectName::Segment {
-        base: base.parse().ok()?,
-        attempt: u64::from_str_radix(attempt, 16).ok()?,
+        base,
+        attempt,
         kind,
     })
 }
@@ -175,6 +191,15 @@ mod tests {
                 ..
             })
         ));
+        let k = intent_key(&p, &tp, 5, 0xfe);
+        let (_, rel) = split_key(&p, &k).unwrap();
+        assert_eq!(
+            parse_object_name(&rel),
+            Some(ObjectName::Intent {
+                base: 5,
+                attempt: 0xfe
+            })
+        );
         assert_eq!(parse_object_name("junk"), None);
         assert_eq!(TopicPartition::parse_dir_name("topic-x"), None);
         assert_eq!(TopicPartition::parse_dir_name("-3"), None);

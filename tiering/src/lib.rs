@@ -17,8 +17,10 @@
 //! - [`keys`], [`store`], [`manifest_store`]: object keys, opening stores by URL, and the
 //!   manifest commit (conditional put of a new generation);
 //! - [`verify`], [`upload`], [`sync`]: verification before upload, the upload shell, and
-//!   the sidecar's pass over a broker's log dir;
-//! - [`fetch`] (+ [`cache`], [`chunks`] for zstd-chunked objects): the remote read path; [`expire`]: remote retention;
+//!   the sidecar's pass over a broker's log dir; [`multipart`], [`upload_parts`]: multipart
+//!   uploads recorded by id before the first part, so they resume and GC can abort them;
+//! - [`fetch`] (+ [`cache`]: index and hot-chunk caches, [`chunks`] for zstd-chunked
+//!   objects): the remote read path; [`expire`]: remote retention;
 //!   [`gc`]: orphan collection;
 //! - [`fault`]: a fault-injecting store wrapper for crash-safety tests;
 //! - [`ratelimit`]: byte-rate limits; [`testing`]: synthetic log dirs for tests and benches.
@@ -35,6 +37,7 @@ pub mod gc;
 pub mod keys;
 pub mod manifest;
 pub mod manifest_store;
+pub mod multipart;
 pub mod ratelimit;
 pub mod retention;
 pub mod store;
@@ -42,6 +45,7 @@ pub mod sync;
 #[doc(hidden)]
 pub mod testing;
 pub mod upload;
+pub mod upload_parts;
 pub mod verify;
 
 pub use config::TierConfig;

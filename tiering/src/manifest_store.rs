@@ -7,7 +7,8 @@
 //! `PutMode::Create` works on every store `object_store` supports (S3 with `If-None-Match`,
 //! GCS, Azure, the local filesystem, memory), whereas `PutMode::Update` is not available on
 //! the local filesystem; hence generations rather than one overwritten key. The two
-//! newest generations are kept; older ones are deleted after a commit.
+//! newest generations are kept; the one that falls out of that window is deleted after a
+//! commit (leftovers from crashes are [`crate::gc`]'s).
 
 use object_store::path::Path;
 use object_store::{PutMode, PutOptions, PutPayload};
@@ -101,17 +102,11 @@ pub async fn commit(store: &TierStore, tp: &TopicPartition, m: &mut SegmentManif
     *m = next;
     metrics::counter!("keel_tier_manifest_commits_total").increment(1);
     if generation > KEEP {
-        let old: Vec<Path> = list_generations(store, tp)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|g| *g + KEEP <= generation)
-            .map(|g| manifest_key(&store.prefix, tp, g))
-            .collect();
-        if !old.is_empty()
-            && let Err(e) = store.delete_all(old).await
-        {
-            tracing::debug!(partition = %tp, error = %e, "pruning old manifest generations failed; gc will retry");
+        // Each commit prunes the one generation that fell out of the kept window (no
+        // listing: one DELETE per commit); any a crash left behind are GC's.
+        let old: Vec<Path> = vec![manifest_key(&store.prefix, tp, generation - KEEP)];
+        if let Err(e) = store.delete_all(old).await {
+            tracing::debug!(partition = %tp, error = %e, "pruning an old manifest generation failed; gc will retry");
         }
     }
     Ok(())

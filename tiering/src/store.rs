@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreScheme, PutPayload};
 
 use crate::error::{Result, TieringError};
 
@@ -20,6 +21,10 @@ use crate::error::{Result, TieringError};
 #[derive(Clone)]
 pub struct TierStore {
     pub store: Arc<dyn ObjectStore>,
+    /// The same store's multipart API with upload ids, when it has one (S3, GCS, Azure,
+    /// memory; not the local filesystem): uploads then record their id before the first
+    /// part, so they can be resumed and aborted by id ([`crate::multipart`]).
+    pub multipart: Option<Arc<dyn MultipartStore>>,
     pub prefix: Path,
     display: String,
 }
@@ -43,9 +48,16 @@ impl TierStore {
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path, name: impl Into<String>) -> Self {
         TierStore {
             store,
+            multipart: None,
             prefix,
             display: name.into(),
         }
+    }
+
+    /// Sets the multipart API of the same store (see [`TierStore::multipart`]).
+    pub fn with_multipart(mut self, multipart: Arc<dyn MultipartStore>) -> Self {
+        self.multipart = Some(multipart);
+        self
     }
 
     /// Opens the store a URL names; see the module docs.
@@ -57,11 +69,15 @@ impl TierStore {
         let url = url::Url::parse(url_str).map_err(|e| bad(e.to_string()))?;
         let display = redact(url_str);
         match url.scheme() {
-            "memory" => Ok(TierStore::new(
-                Arc::new(object_store::memory::InMemory::new()),
-                Path::from(url.path().trim_matches('/')),
-                display,
-            )),
+            "memory" => {
+                let mem: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+                Ok(TierStore::new(
+                    mem.clone(),
+                    Path::from(url.path().trim_matches('/')),
+                    display,
+                )
+                .with_multipart(Arc::new(StagedMultipart::new(mem))))
+            }
             "file" => {
                 let dir = url
                     .to_file_path()
@@ -80,9 +96,33 @@ impl TierStore {
                         || lower.starts_with("azure_"))
                     .then_some((lower, v))
                 });
-                let (store, prefix) =
-                    object_store::parse_url_opts(&url, options).map_err(|e| bad(e.to_string()))?;
-                Ok(TierStore::new(Arc::from(store), prefix, display))
+                let (scheme, prefix) =
+                    ObjectStoreScheme::parse(&url).map_err(|e| bad(e.to_string()))?;
+                // Same as `object_store::parse_url_opts`, keeping the concrete type so its
+                // `MultipartStore` side stays reachable.
+                macro_rules! build {
+                    ($builder:ty) => {{
+                        let b = options.fold(
+                            <$builder>::new().with_url(url.to_string()),
+                            |b, (k, v)| match k.parse() {
+                                Ok(k) => b.with_config(k, v),
+                                Err(_) => b,
+                            },
+                        );
+                        let store = Arc::new(b.build().map_err(|e| bad(e.to_string()))?);
+                        Ok(TierStore::new(store.clone(), prefix, display).with_multipart(store))
+                    }};
+                }
+                match scheme {
+                    ObjectStoreScheme::AmazonS3 => build!(object_store::aws::AmazonS3Builder),
+                    ObjectStoreScheme::GoogleCloudStorage => {
+                        build!(object_store::gcp::GoogleCloudStorageBuilder)
+                    }
+                    ObjectStoreScheme::MicrosoftAzure => {
+                        build!(object_store::azure::MicrosoftAzureBuilder)
+                    }
+                    other => Err(bad(format!("unsupported store scheme {other:?}"))),
+                }
             }
         }
     }
@@ -144,5 +184,113 @@ pub fn redact(url: &str) -> String {
             u.to_string()
         }
         Err(_) => "<unparsable URL>".to_string(),
+    }
+}
+
+/// A [`MultipartStore`] for stores that hold everything in memory anyway: parts are staged
+/// in memory by upload id and written with one PUT on completion. Used for `memory://`
+/// instead of `InMemory`'s own, which loses parts sent out of order or sent again (a
+/// resumed upload does both).
+#[derive(Debug)]
+pub struct StagedMultipart {
+    inner: Arc<dyn ObjectStore>,
+    uploads: parking_lot::Mutex<
+        std::collections::HashMap<String, std::collections::BTreeMap<usize, Bytes>>,
+    >,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl StagedMultipart {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        StagedMultipart {
+            inner,
+            uploads: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// Uploads created and neither completed nor aborted.
+    pub fn open_uploads(&self) -> usize {
+        self.uploads.lock().len()
+    }
+
+    fn unknown(id: &str) -> object_store::Error {
+        object_store::Error::NotFound {
+            path: id.to_string(),
+            source: format!("no multipart upload {id}").into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MultipartStore for StagedMultipart {
+    async fn create_multipart(
+        &self,
+        _path: &Path,
+    ) -> object_store::Result<object_store::MultipartId> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_string();
+        self.uploads.lock().insert(id.clone(), Default::default());
+        Ok(id)
+    }
+
+    async fn put_part(
+        &self,
+        _path: &Path,
+        id: &object_store::MultipartId,
+        part_idx: usize,
+        data: PutPayload,
+    ) -> object_store::Result<object_store::multipart::PartId> {
+        let bytes: Bytes = data.into();
+        let crc = crc32c::crc32c(&bytes);
+        let mut uploads = self.uploads.lock();
+        let parts = uploads.get_mut(id).ok_or_else(|| Self::unknown(id))?;
+        parts.insert(part_idx, bytes);
+        Ok(object_store::multipart::PartId {
+            content_id: format!("{part_idx}-{crc:08x}"),
+        })
+    }
+
+    async fn complete_multipart(
+        &self,
+        path: &Path,
+        id: &object_store::MultipartId,
+        parts: Vec<object_store::multipart::PartId>,
+    ) -> object_store::Result<object_store::PutResult> {
+        let staged = self
+            .uploads
+            .lock()
+            .remove(id)
+            .ok_or_else(|| Self::unknown(id))?;
+        let mut buf = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            let data = staged.get(&i).ok_or_else(|| object_store::Error::Generic {
+                store: "StagedMultipart",
+                source: format!("part {i} of upload {id} was never sent").into(),
+            })?;
+            if p.content_id != format!("{i}-{:08x}", crc32c::crc32c(data)) {
+                return Err(object_store::Error::Generic {
+                    store: "StagedMultipart",
+                    source: format!(
+                        "part {i} of upload {id}: id {} does not match",
+                        p.content_id
+                    )
+                    .into(),
+                });
+            }
+            buf.extend_from_slice(data);
+        }
+        self.inner.put(path, PutPayload::from(buf)).await
+    }
+
+    async fn abort_multipart(
+        &self,
+        _path: &Path,
+        id: &object_store::MultipartId,
+    ) -> object_store::Result<()> {
+        self.uploads.lock().remove(id);
+        Ok(())
     }
 }

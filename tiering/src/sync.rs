@@ -276,7 +276,18 @@ pub async fn sync_log_dir(
     log_dir: &Path,
     settings: &SyncSettings,
 ) -> Result<LogDirReport> {
-    let dir = scan_log_dir(log_dir)?;
+    sync_log_dir_where(store, log_dir, settings, |_| true).await
+}
+
+/// [`sync_log_dir`] over the partitions `keep` accepts only (`keel tier upload --topic`).
+pub async fn sync_log_dir_where(
+    store: &TierStore,
+    log_dir: &Path,
+    settings: &SyncSettings,
+    keep: impl Fn(&TopicPartition) -> bool,
+) -> Result<LogDirReport> {
+    let mut dir = scan_log_dir(log_dir)?;
+    dir.partitions.retain(|(tp, _)| keep(tp));
     let sem = Arc::new(tokio::sync::Semaphore::new(
         settings.partition_concurrency.max(1),
     ));

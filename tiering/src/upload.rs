@@ -16,7 +16,16 @@
 //! With `zstd_level` set, the `.log` is stored as independent zstd frames per chunk plus a
 //! chunk table ([`crate::chunks`]); the manifest flags it.
 //!
-//! A failed attempt deletes what it wrote (best effort; [`crate::gc`] catches the rest).
+//! When the store has a multipart API with upload ids ([`TierStore::multipart`]), step 2
+//! goes through [`crate::upload_parts`]: the upload id is recorded in an intent object
+//! before the first part, each finished part after it, and a failed attempt is *kept* when
+//! the store failed (not the data): the next try of the same segment finds the attempt
+//! still COPY_SEGMENT_STARTED in the manifest with its intent and resumes it, sending only
+//! the missing parts. The indexes and other small objects go up concurrently with the
+//! `.log` parts.
+//!
+//! A failed attempt that cannot be resumed deletes what it wrote and aborts its multipart
+//! upload by id (best effort; [`crate::gc`] catches the rest).
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -31,6 +40,7 @@ use crate::error::{Result, TieringError};
 use crate::keys::{TopicPartition, segment_key};
 use crate::manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
 use crate::manifest_store;
+use crate::multipart::{self, Intent};
 use crate::ratelimit::RateLimiter;
 use crate::store::TierStore;
 use crate::verify::{SegmentSummary, SegmentVerifier};
@@ -134,18 +144,57 @@ pub async fn upload_segment(
         checksums: ObjectChecksums::default(),
     };
     let mut next = manifest.clone();
-    let stale = next.begin_copy(&part, started, writer_epoch, opts.writer_id)?;
-    manifest_store::commit(store, tp, &mut next).await?;
-    *manifest = next.clone();
-    if let Some(stale) = stale {
-        let _ = store.delete_all(attempt_keys(store, tp, &stale)).await;
-    }
-    let uploaded = upload_objects(store, tp, src, &started, opts).await;
-    let (checksums, summary) = match uploaded {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = store.delete_all(attempt_keys(store, tp, &started)).await;
-            return Err(e);
+    let mut may_resume = true;
+    let (started, checksums, summary) = loop {
+        let candidate = if may_resume {
+            resumable_attempt(store, tp, manifest, &started, opts).await
+        } else {
+            None
+        };
+        let (attempt, resume) = match candidate {
+            Some((seg, intent)) => {
+                tracing::info!(partition = %part, base_offset = seg.base_offset, attempt = %format!("{:016x}", seg.attempt),
+                    parts_done = intent.parts.len(), "resuming an interrupted multipart upload");
+                let seg = RemoteSegment {
+                    leader_epoch: writer_epoch,
+                    ..seg
+                };
+                (seg, Some(intent))
+            }
+            None => {
+                let stale = next.begin_copy(&part, started, writer_epoch, opts.writer_id)?;
+                manifest_store::commit(store, tp, &mut next).await?;
+                *manifest = next.clone();
+                if let Some(stale) = stale {
+                    discard_attempt(store, tp, &stale).await;
+                }
+                (started, None)
+            }
+        };
+        let resumed = resume.is_some();
+        match upload_objects(store, tp, src, &attempt, opts, resume).await {
+            Ok((checksums, summary)) => break (attempt, checksums, summary),
+            Err(e) => {
+                // Keep the attempt for the next try to resume when the store (not the
+                // data) failed, unless the store lost the upload itself (aborted by GC or
+                // a bucket lifecycle rule, or a resume found it gone): then start over,
+                // at once when this try was a resume.
+                let lost = matches!(&e, TieringError::Store { source, .. }
+                    if matches!(**source, object_store::Error::NotFound { .. }));
+                let keep = store.multipart.is_some()
+                    && opts.zstd_level.is_none()
+                    && matches!(e, TieringError::Store { .. })
+                    && !lost;
+                if !keep {
+                    discard_attempt(store, tp, &attempt).await;
+                }
+                if resumed && lost {
+                    tracing::warn!(partition = %part, error = %e, "the interrupted multipart upload is gone; starting the segment over");
+                    may_resume = false;
+                    continue;
+                }
+                return Err(e);
+            }
         }
     };
     let done = RemoteSegment {
@@ -155,11 +204,60 @@ pub async fn upload_segment(
         ..started
     };
     next.finish_copy(&part, done, writer_epoch, opts.writer_id)?;
-    manifest_store::commit(store, tp, &mut next).await?;
+    let intent = crate::keys::intent_key(&store.prefix, tp, started.base_offset, started.attempt);
+    // The intent's upload is complete: drop it alongside the commit (GC removes it if this
+    // process dies in between; aborting a completed upload is a no-op).
+    let drop_intent = async {
+        if store.multipart.is_some() {
+            let _ = store.delete_all(vec![intent]).await;
+        }
+    };
+    let (committed, ()) = tokio::join!(manifest_store::commit(store, tp, &mut next), drop_intent);
+    committed?;
     *manifest = next;
     metrics::counter!("keel_tier_uploaded_bytes_total").increment(u64::from(size));
     metrics::counter!("keel_tier_uploaded_segments_total").increment(1);
     Ok(done)
+}
+
+/// The copy in progress in `manifest` when it is an earlier attempt of the same segment
+/// (same offsets and size) whose multipart intent is in the store and resumable.
+async fn resumable_attempt(
+    store: &TierStore,
+    tp: &TopicPartition,
+    manifest: &SegmentManifest,
+    wanted: &RemoteSegment,
+    opts: &UploadOptions,
+) -> Option<(RemoteSegment, Intent)> {
+    store.multipart.as_ref()?;
+    if opts.zstd_level.is_some() {
+        return None;
+    }
+    let seg = *manifest.copy_in_progress()?;
+    if (seg.base_offset, seg.last_offset, seg.size_bytes)
+        != (wanted.base_offset, wanted.last_offset, wanted.size_bytes)
+    {
+        return None;
+    }
+    match multipart::load_intent(store, tp, &seg).await {
+        Ok(Some(intent)) if intent.resumable && intent.size == u64::from(seg.size_bytes) => {
+            Some((seg, intent))
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(partition = %tp, error = %e, "unreadable multipart intent; starting the segment over");
+            None
+        }
+    }
+}
+
+/// Best effort: aborts an attempt's multipart upload by id and deletes its objects
+/// ([`crate::gc`] catches what this misses).
+async fn discard_attempt(store: &TierStore, tp: &TopicPartition, seg: &RemoteSegment) {
+    if let Err(e) = multipart::abort_attempt(store, tp, seg).await {
+        tracing::debug!(partition = %tp, error = %e, "aborting a discarded multipart upload failed; gc will retry");
+    }
+    let _ = store.delete_all(attempt_keys(store, tp, seg)).await;
 }
 
 async fn upload_objects(
@@ -168,17 +266,42 @@ async fn upload_objects(
     src: &SegmentSource,
     seg: &RemoteSegment,
     opts: &UploadOptions,
+    resume: Option<Intent>,
 ) -> Result<(ObjectChecksums, SegmentSummary)> {
-    let mut checksums = ObjectChecksums::default();
-    let log_key = segment_key(
-        &store.prefix,
-        tp,
-        seg.base_offset,
-        seg.attempt,
-        ObjectKind::Log,
-    );
-    let (crc, summary, compressed) =
-        upload_log(store, &log_key, &src.log, u64::from(seg.size_bytes), opts).await?;
+    let log = async {
+        let size = u64::from(seg.size_bytes);
+        match &store.multipart {
+            Some(mp) if size > opts.part_size.max(1) as u64 => {
+                let (crc, summary, report) = crate::upload_parts::upload_log_by_parts(
+                    store,
+                    mp.clone(),
+                    tp,
+                    seg,
+                    &src.log,
+                    opts,
+                    resume,
+                )
+                .await?;
+                metrics::counter!("keel_tier_multipart_sent_bytes_total")
+                    .increment(report.sent_bytes);
+                Ok((crc, summary, opts.zstd_level.is_some()))
+            }
+            _ => {
+                let log_key = segment_key(
+                    &store.prefix,
+                    tp,
+                    seg.base_offset,
+                    seg.attempt,
+                    ObjectKind::Log,
+                );
+                upload_log(store, &log_key, &src.log, size, opts).await
+            }
+        }
+    };
+    // The small objects go up while the `.log` parts do.
+    let (log, extras) = tokio::join!(log, upload_extras(store, tp, src, seg, opts));
+    let (crc, summary, compressed) = log?;
+    let mut checksums = extras?;
     checksums.zstd_chunks = compressed;
     if summary.first_offset.is_some_and(|f| f < src.base_offset)
         || summary
@@ -195,6 +318,19 @@ async fn upload_objects(
         });
     }
     checksums.set(ObjectKind::Log, crc);
+    Ok((checksums, summary))
+}
+
+/// Uploads the indexes, txn index, producer snapshot and leader-epoch checkpoint; returns
+/// their checksums.
+async fn upload_extras(
+    store: &TierStore,
+    tp: &TopicPartition,
+    src: &SegmentSource,
+    seg: &RemoteSegment,
+    opts: &UploadOptions,
+) -> Result<ObjectChecksums> {
+    let mut checksums = ObjectChecksums::default();
     let extras = [
         (ObjectKind::OffsetIndex, &src.offset_index, true),
         (ObjectKind::TimeIndex, &src.time_index, true),
@@ -223,7 +359,7 @@ async fn upload_objects(
         store.put(&key, Bytes::from(bytes)).await?;
         checksums.set(kind, crc);
     }
-    Ok((checksums, summary))
+    Ok(checksums)
 }
 
 async fn read_small(path: &Path) -> Result<Vec<u8>> {
@@ -237,17 +373,17 @@ async fn read_small(path: &Path) -> Result<Vec<u8>> {
 /// other threads makes glibc malloc keep them in per-thread arenas, which roughly doubled
 /// the peak RSS before buffers were pooled.
 #[derive(Debug, Clone, Default)]
-struct BufferPool {
+pub(crate) struct BufferPool {
     free: Arc<parking_lot::Mutex<Vec<Vec<u8>>>>,
 }
 
 impl BufferPool {
-    fn take(&self) -> Vec<u8> {
+    pub(crate) fn take(&self) -> Vec<u8> {
         self.free.lock().pop().unwrap_or_default()
     }
 
     /// Wraps a filled buffer; it comes back to the pool when the store is done with it.
-    fn bytes(&self, buf: Vec<u8>) -> Bytes {
+    pub(crate) fn bytes(&self, buf: Vec<u8>) -> Bytes {
         Bytes::from_owner(PooledBuf {
             buf,
             pool: self.clone(),
@@ -279,7 +415,7 @@ impl Drop for PooledBuf {
 /// Reads up to `want` bytes into `buf` (exactly sized: no capacity doubling, which would
 /// double the memory held per in-flight part). One blocking read per part, straight into
 /// the part buffer (no intermediate copy).
-async fn read_full(
+pub(crate) async fn read_full(
     file: &mut std::fs::File,
     path: &Path,
     buf: &mut Vec<u8>,
@@ -423,7 +559,7 @@ pub async fn upload_log(
     }
 }
 
-fn check_size(path: &Path, expected: u64, read: u64) -> Result<()> {
+pub(crate) fn check_size(path: &Path, expected: u64, read: u64) -> Result<()> {
     if expected != read {
         return Err(TieringError::CorruptSegment {
             path: path.to_path_buf(),

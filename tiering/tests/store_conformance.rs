@@ -32,8 +32,16 @@ macro_rules! conformance_suite {
                 suite::fetch_reads_whole_batches_with_one_ranged_get($open).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fetch_serves_hot_chunks_from_cache() {
+                suite::fetch_serves_hot_chunks_from_cache($open).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn expire_advances_log_start_before_deleting() {
                 suite::expire_advances_log_start_before_deleting($open).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn expire_with_a_stale_leader_epoch_is_refused() {
+                suite::expire_with_a_stale_leader_epoch_is_refused($open).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn zstd_chunked_upload_roundtrips_and_reads_with_one_get() {

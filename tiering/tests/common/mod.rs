@@ -40,11 +40,15 @@ pub fn s3_store() -> TierStore {
 
 /// Wraps a store in a [`FaultyStore`] (same prefix).
 pub fn faulty(store: &TierStore) -> (TierStore, FaultyStore) {
-    let f = FaultyStore::new(store.store.clone());
-    (
-        TierStore::new(Arc::new(f.clone()), store.prefix.clone(), "faulty"),
-        f,
-    )
+    let mut f = FaultyStore::new(store.store.clone());
+    if let Some(mp) = &store.multipart {
+        f = f.with_multipart(mp.clone());
+    }
+    let mut t = TierStore::new(Arc::new(f.clone()), store.prefix.clone(), "faulty");
+    if store.multipart.is_some() {
+        t = t.with_multipart(Arc::new(f.clone()));
+    }
+    (t, f)
 }
 
 pub const MIB: usize = 1 << 20;
@@ -109,6 +113,9 @@ pub mod suite {
     };
 
     use super::*;
+
+    /// An operator's expiry run (no log dir): fenced by the manifest's own epoch.
+    pub const WRITER: expire::ExpireWriter = expire::ExpireWriter { epoch: None, id: 9 };
 
     pub fn settings() -> SyncSettings {
         SyncSettings {
@@ -271,7 +278,8 @@ pub mod suite {
         make_log_dir(dir.path(), &[(tp.clone(), vec![spec, small()])], 1_000);
         sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
         let (counted, faults) = faulty(&store);
-        let reader = RemoteReader::new(counted, 1 << 20, None);
+        // No hot-chunk cache: every read is exactly one GET of the bytes it needs.
+        let reader = RemoteReader::new(counted, 1 << 20, None).with_chunk_cache(0);
         let local = std::fs::read(seg_path(dir.path(), &tp, 0, "log")).unwrap();
         reader.fetch(&tp, 1, 1).await.unwrap(); // warms manifest and index caches
         for offset in [0i64, 1, 2, 3, 450, 451, 899] {
@@ -342,7 +350,7 @@ pub mod suite {
         let now = ts[1] + 100;
         let (failing, faults) = faulty(&store);
         faults.add_rule(Rule::new(Some(Op::Delete), Fault::Fail).key(".log"));
-        let e = expire::expire_partition(&failing, &tp, &cfg, 0, now, 9).await;
+        let e = expire::expire_partition(&failing, &tp, &cfg, 0, now, WRITER).await;
         assert!(e.is_err(), "deletes fail");
         let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
         assert_eq!(
@@ -356,7 +364,7 @@ pub mod suite {
             Err(TieringError::OffsetOutOfRange { .. })
         ));
         faults.clear_rules();
-        let r = expire::expire_partition(&failing, &tp, &cfg, 0, now, 9)
+        let r = expire::expire_partition(&failing, &tp, &cfg, 0, now, WRITER)
             .await
             .unwrap();
         assert_eq!(r.resumed_deletes, 2);
@@ -373,10 +381,81 @@ pub mod suite {
             retention_bytes: seg_size as i64,
             ..TierConfig::default()
         };
-        let r = expire::expire_partition(&store, &tp, &cfg, seg_size, now, 9)
+        let r = expire::expire_partition(&store, &tp, &cfg, seg_size, now, WRITER)
             .await
             .unwrap();
         assert_eq!(r.log_start_after, 300);
+    }
+
+    /// Sidecar mode: expiry writes are fenced by the leader epoch of the partition's
+    /// `leader-epoch-checkpoint`; a sidecar whose broker has an older epoch than the
+    /// manifest's changes nothing.
+    pub async fn expire_with_a_stale_leader_epoch_is_refused(store: TierStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let tp = TopicPartition::new("fenced", 0);
+        make_log_dir(
+            dir.path(),
+            &[(tp.clone(), vec![small(), small(), small()])],
+            1_000,
+        );
+        sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
+        let before = manifest_store::load(&store, &tp).await.unwrap().unwrap();
+        assert_eq!(
+            before.leader_epoch, 3,
+            "uploaded under the checkpoint's epoch"
+        );
+        let pd = keel_wire::segment::PartitionDir::scan(&dir.path().join(tp.to_string())).unwrap();
+        assert_eq!(keel_tiering::sync::leader_epoch(&pd).unwrap(), 3);
+        let cfg = TierConfig {
+            retention_ms: 1,
+            ..TierConfig::default()
+        };
+        let now = i64::MAX / 2; // everything is expired by time
+        let stale = expire::ExpireWriter {
+            epoch: Some(2),
+            id: 7,
+        };
+        let e = expire::expire_partition(&store, &tp, &cfg, 0, now, stale)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TieringError::Fenced {
+                    writer_epoch: 2,
+                    manifest_epoch: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let after = manifest_store::load(&store, &tp).await.unwrap().unwrap();
+        assert_eq!(after, before, "a fenced writer changes nothing");
+        let current = expire::ExpireWriter {
+            epoch: Some(4),
+            id: 8,
+        };
+        let r = expire::expire_partition(&store, &tp, &cfg, 0, now, current)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.log_start_after, 200,
+            "the current leader expires both segments"
+        );
+        let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
+        assert_eq!(
+            m.leader_epoch, 4,
+            "the newer epoch now fences older writers"
+        );
+        let e = expire::expire_partition(&store, &tp, &cfg, 0, now, WRITER).await;
+        assert!(
+            e.is_ok(),
+            "an operator run uses the manifest's epoch: {e:?}"
+        );
+        let e = expire::expire_partition(&store, &tp, &cfg, 0, now, stale)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TieringError::Fenced { .. }), "{e}");
     }
 
     pub async fn zstd_chunked_upload_roundtrips_and_reads_with_one_get(store: TierStore) {
@@ -421,7 +500,7 @@ pub mod suite {
             local.len()
         );
         let (counted, faults) = faulty(&store);
-        let reader = RemoteReader::new(counted, 1 << 20, None);
+        let reader = RemoteReader::new(counted.clone(), 1 << 20, None).with_chunk_cache(0);
         let whole = reader
             .get_object(&tp, &first, ObjectKind::Log)
             .await
@@ -444,6 +523,88 @@ pub mod suite {
             let b = b.as_v2().unwrap();
             assert!(b.base_offset() <= offset && offset <= b.last_offset());
         }
+        // With the hot-chunk cache: decompressed chunks are kept; a re-read makes no GET.
+        let cached = RemoteReader::new(counted, 1 << 20, None).with_chunk_cache(8 * MIB);
+        cached.fetch(&tp, 0, 1).await.unwrap();
+        for offset in [600i64, 601, 600] {
+            faults.reset_counts();
+            let first = cached.fetch(&tp, offset, 100_000).await.unwrap();
+            let gets = faults.count(Op::Get);
+            let again = cached.fetch(&tp, offset, 100_000).await.unwrap();
+            assert_eq!(
+                faults.count(Op::Get),
+                gets,
+                "re-read of {offset} served from the cache"
+            );
+            assert!(gets <= 1, "{gets} GETs for offset {offset}");
+            assert_eq!(first.records, again.records);
+            let pos = again.position as usize;
+            assert_eq!(&local[pos..pos + again.records.len()], &again.records[..]);
+        }
+        assert!(cached.chunk_cache_stats().hits > 0);
+        assert!(cached.chunk_cache_size() <= 8 * MIB);
+    }
+
+    /// Hot chunks: the first read of a region is one ranged GET, re-reads near it are
+    /// served from the chunk cache with no GET, the bytes are the same, and the cache
+    /// stays within its budget while a consumer scans the whole segment.
+    pub async fn fetch_serves_hot_chunks_from_cache(store: TierStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let tp = TopicPartition::new("hot", 0);
+        let spec = keel_tiering::testing::SegmentSpec {
+            batches: 400,
+            records_per_batch: 2,
+            value_len: 3_000,
+        };
+        make_log_dir(dir.path(), &[(tp.clone(), vec![spec, small()])], 1_000);
+        sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
+        let local = std::fs::read(seg_path(dir.path(), &tp, 0, "log")).unwrap();
+        assert!(local.len() > 2 * MIB);
+        let (counted, faults) = faulty(&store);
+        let budget = 512 * 1024;
+        let reader = RemoteReader::new(counted, 1 << 20, None).with_chunk_cache(budget);
+        reader.fetch(&tp, 0, 1).await.unwrap(); // warms manifest and index
+        faults.reset_counts();
+        let tail = 790;
+        let cold = reader.fetch(&tp, tail, 20_000).await.unwrap();
+        assert_eq!(faults.count(Op::Get), 1, "a cold read is one ranged GET");
+        let misses = reader.chunk_cache_stats().misses;
+        for offset in [tail, tail + 1, tail + 2, tail] {
+            faults.reset_counts();
+            let hot = reader.fetch(&tp, offset, 20_000).await.unwrap();
+            assert_eq!(
+                faults.count(Op::Get),
+                0,
+                "offset {offset}: served from the cache"
+            );
+            let pos = hot.position as usize;
+            assert_eq!(&local[pos..pos + hot.records.len()], &hot.records[..]);
+        }
+        assert_eq!(reader.chunk_cache_stats().misses, misses, "no new misses");
+        assert!(reader.chunk_cache_stats().hits >= 4);
+        let again = reader.fetch(&tp, tail, 20_000).await.unwrap();
+        assert_eq!(again.records, cold.records);
+        // A consumer scanning the whole segment: the cache never holds more than its budget.
+        let mut offset = 0;
+        while offset < 800 {
+            let r = reader.fetch(&tp, offset, 64 * 1024).await.unwrap();
+            let pos = r.position as usize;
+            assert_eq!(&local[pos..pos + r.records.len()], &r.records[..]);
+            let last = keel_wire::batch::BatchIter::new(&r.records)
+                .last()
+                .unwrap()
+                .unwrap();
+            offset = last.as_v2().unwrap().last_offset() + 1;
+            assert!(
+                reader.chunk_cache_size() <= budget,
+                "{} > {budget}",
+                reader.chunk_cache_size()
+            );
+        }
+        // The start of the segment was evicted by the scan: reading it again is one GET.
+        faults.reset_counts();
+        reader.fetch(&tp, 0, 1).await.unwrap();
+        assert_eq!(faults.count(Op::Get), 1, "evicted chunks are fetched again");
     }
 
     pub async fn gc_removes_only_old_orphans(store: TierStore) {
