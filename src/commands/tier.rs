@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use keel_tiering::fetch::RemoteReader;
 use keel_tiering::ratelimit::RateLimiter;
-use keel_tiering::sync::{SyncSettings, scan_log_dir, sync_log_dir};
+use keel_tiering::sync::{SyncSettings, scan_log_dir, sync_log_dir_where};
 use keel_tiering::upload::{DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, UploadOptions, new_attempt_id};
 use keel_tiering::{TierConfig, TierStore, TopicPartition, expire, gc, manifest_store};
 
@@ -75,6 +75,9 @@ struct UploadArgs {
     /// One pass, then exit (non-zero if any partition failed).
     #[arg(long)]
     once: bool,
+    /// Only these topics (repeatable; default: every partition folder of the log dir).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    topics: Vec<String>,
     /// Pause between passes when watching.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     interval: Duration,
@@ -199,7 +202,10 @@ async fn upload(a: UploadArgs) -> anyhow::Result<ExitCode> {
     let mut backoff = Duration::from_secs(1);
     loop {
         settings.now_ms = now_ms();
-        let report = sync_log_dir(&store, &a.log_dir, &settings).await?;
+        let report = sync_log_dir_where(&store, &a.log_dir, &settings, |tp| {
+            a.topics.is_empty() || a.topics.iter().any(|t| *t == tp.topic)
+        })
+        .await?;
         let mut failed = false;
         for (tp, r) in &report.partitions {
             match r {
@@ -260,14 +266,23 @@ async fn expire_cmd(a: ExpireArgs) -> anyhow::Result<ExitCode> {
                 .filter(|s| s.base_offset >= end)
                 .map(|s| s.size_bytes)
                 .sum();
-            local_only.insert(tp.clone(), (bytes, infos));
+            let epoch = keel_tiering::sync::leader_epoch(pd)?;
+            local_only.insert(tp.clone(), (bytes, infos, epoch));
         }
     }
     tps.sort();
     let mut failed = false;
     for tp in &tps {
-        let (bytes, _) = local_only.get(tp).cloned().unwrap_or_default();
-        match expire::expire_partition(&store, tp, &cfg, bytes, now, new_attempt_id()).await {
+        // With --log-dir, manifest writes are fenced by the partition's leader epoch from
+        // its `leader-epoch-checkpoint`; without, by the manifest's own epoch.
+        let (bytes, epoch) = local_only
+            .get(tp)
+            .map_or((0, None), |(b, _, e)| (*b, Some(*e)));
+        let writer = expire::ExpireWriter {
+            epoch,
+            id: new_attempt_id(),
+        };
+        match expire::expire_partition(&store, tp, &cfg, bytes, now, writer).await {
             Ok(r) => println!(
                 "{tp}: expired {} segment(s), log start {} -> {}, {} object(s) deleted{}",
                 r.expired.len(),
@@ -285,7 +300,7 @@ async fn expire_cmd(a: ExpireArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("keel: {tp}: {e}");
             }
         }
-        if let Some((_, infos)) = local_only.get(tp) {
+        if let Some((_, infos, _)) = local_only.get(tp) {
             let m = manifest_store::load(&store, tp).await?.unwrap_or_default();
             let rep = keel_tiering::retention::plan_local_retention(infos, &m, &cfg, now);
             println!(
