@@ -162,7 +162,14 @@ pub fn decompress_frames(
     last: usize,
     key: &str,
 ) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity((last + 1 - first) * table.chunk_size as usize);
+    // Bounded whatever the table claims: a corrupt or hostile table cannot make this
+    // allocate more than the frames can decode to, nor a frame inflate past its chunk.
+    let chunks = (last + 1).saturating_sub(first);
+    let mut out = Vec::with_capacity(
+        chunks
+            .saturating_mul(table.chunk_size as usize)
+            .min(64 << 20),
+    );
     let base = table.offsets.get(first).copied().unwrap_or(0);
     for i in first..=last {
         let (Some(a), Some(b)) = (table.offsets.get(i), table.offsets.get(i + 1)) else {
@@ -177,10 +184,25 @@ pub fn decompress_frames(
                 key: key.to_string(),
                 reason: format!("frame {i} outside the fetched range"),
             })?;
-        zstd::stream::copy_decode(frame, &mut out).map_err(|e| TieringError::RemoteFormat {
-            key: key.to_string(),
-            reason: format!("frame {i}: {e}"),
+        let before = out.len();
+        let limit = u64::from(table.chunk_size);
+        let decoder =
+            zstd::stream::read::Decoder::new(frame).map_err(|e| TieringError::RemoteFormat {
+                key: key.to_string(),
+                reason: format!("frame {i}: {e}"),
+            })?;
+        std::io::copy(&mut std::io::Read::take(decoder, limit + 1), &mut out).map_err(|e| {
+            TieringError::RemoteFormat {
+                key: key.to_string(),
+                reason: format!("frame {i}: {e}"),
+            }
         })?;
+        if (out.len() - before) as u64 > limit {
+            return Err(TieringError::RemoteFormat {
+                key: key.to_string(),
+                reason: format!("frame {i} inflates past its {limit}-byte chunk"),
+            });
+        }
     }
     Ok(out)
 }
@@ -220,5 +242,47 @@ mod tests {
         let n = bad.len();
         bad[n - 12] ^= 1;
         assert!(ChunkTable::parse_tail(&bad, "k").is_err());
+    }
+
+    #[test]
+    fn a_frame_that_inflates_past_its_chunk_is_refused() {
+        let raw = vec![0u8; 10_000];
+        let (mut obj, mut lens) = (Vec::new(), Vec::new());
+        compress_into(&raw, 10_000, 3, &mut obj, &mut lens).unwrap();
+        // The table claims 100-byte chunks: the one frame decodes to 10,000 bytes.
+        let mut table = ChunkTable::new(100, 100, &lens);
+        table.raw_size = 100;
+        let e = decompress_frames(&obj, &table, 0, 0, "k").unwrap_err();
+        assert!(e.to_string().contains("inflates"), "{e}");
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn chunk_table_parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(t) = ChunkTable::parse_tail(&bytes, "k") {
+                prop_assert!(bytes.ends_with(&t.encode()));
+                let n = t.offsets.len().saturating_sub(1);
+                if n > 0 {
+                    let (f, l, _) = t.frames_for(0, t.raw_size);
+                    let _ = decompress_frames(&bytes, &t, f, l, "k");
+                }
+            }
+        }
+
+        #[test]
+        fn chunk_table_parsing_mutated_tables_never_panics(at in any::<prop::sample::Index>(), to in any::<u8>(), n in 1usize..6) {
+            let raw = vec![7u8; n * 1000];
+            let (mut obj, mut lens) = (Vec::new(), Vec::new());
+            compress_into(&raw, 1000, 1, &mut obj, &mut lens).unwrap();
+            obj.extend(ChunkTable::new(1000, raw.len() as u64, &lens).encode());
+            let i = at.index(obj.len());
+            obj[i] = to;
+            if let Ok(t) = ChunkTable::parse_tail(&obj, "k") {
+                let (f, l, _) = t.frames_for(0, t.raw_size);
+                let _ = decompress_frames(&obj, &t, f, l, "k");
+            }
+        }
     }
 }
