@@ -1,0 +1,501 @@
+//! Assembling a snapshot from admin-protocol answers (pure: no IO, no clock).
+//!
+//! [`Draft::from_metadata`] lays the cluster out from Metadata (and DescribeCluster) in the
+//! balancer's compact [`Cluster`] model; the capture then folds in DescribeLogDirs answers
+//! ([`Draft::record_log_dirs`]) and three ListOffsets rounds per leader group, and
+//! [`Draft::finish`] resolves capacities and turns counters into warnings. Per partition the
+//! draft holds the [`Cluster`] entry (64 bytes + 4 per replica) and two offsets (16 bytes).
+
+use std::collections::BTreeMap;
+
+use keel_balancer::{Broker, BrokerState, Cluster, Partition};
+use keel_wire::client::{BrokerInfo, ClusterMetadata, LogDirInfo, OffsetSpec, PartitionOffset};
+
+use super::capacity::{CapacityFile, CapacitySource, FIELDS};
+use super::rates::{OffsetSample, RateProblem, bytes_in_per_sec};
+use super::warning::{Warning, ids};
+
+/// Partitions led by one broker, asked for in one ListOffsets request per round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffsetGroup {
+    /// Broker id of the leader (from the metadata the draft was built from).
+    pub leader: i32,
+    /// Partition indices into [`Cluster::partitions`].
+    pub partitions: Vec<u32>,
+    /// Seconds (capture clock) at which the window-opening end offsets were read.
+    pub opened_at: Option<f64>,
+}
+
+/// Which ListOffsets round an answer belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// Log end offsets when the window opens.
+    EndBefore,
+    /// Log start offsets.
+    LogStart,
+    /// Log end offsets when the window closes (rates are computed here).
+    EndAfter,
+}
+
+impl Round {
+    /// The ListOffsets spec of the round.
+    pub fn spec(self) -> OffsetSpec {
+        match self {
+            Round::EndBefore | Round::EndAfter => OffsetSpec::Latest,
+            Round::LogStart => OffsetSpec::Earliest,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Round::EndBefore => "log end offsets (window start)",
+            Round::LogStart => "log start offsets",
+            Round::EndAfter => "log end offsets (window end)",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    leaderless: Vec<String>,
+    under_replicated: usize,
+    no_replicas: Vec<String>,
+    unknown_brokers: Vec<i32>,
+    offline_dirs: Vec<String>,
+    unknown_log_dir_replicas: usize,
+    end_went_back: usize,
+    no_size: usize,
+    no_window: usize,
+    offsets_missing: usize,
+    leaderless_count: usize,
+}
+
+/// A snapshot being assembled.
+#[derive(Debug)]
+pub struct Draft {
+    cluster: Cluster,
+    /// First partition index of each topic (topics sorted by name), plus the total.
+    topic_start: Vec<u32>,
+    end_before: Vec<i64>,
+    log_start: Vec<i64>,
+    cluster_disk: Vec<f64>,
+    fan_out: f64,
+    counters: Counters,
+    warnings: Vec<Warning>,
+}
+
+const UNKNOWN: i64 = i64::MIN;
+
+fn push_example(list: &mut Vec<String>, name: impl FnOnce() -> String) -> usize {
+    if list.len() < 3 {
+        list.push(name());
+    }
+    list.len()
+}
+
+impl Draft {
+    /// Lays out brokers, topics, partitions, replicas and leaders. `described` are
+    /// DescribeCluster's brokers when the cluster answered it (they win over Metadata's).
+    /// `fan_out` is the number of times each produced byte is consumed (bytes out = bytes in
+    /// × fan-out).
+    pub fn from_metadata(
+        meta: &ClusterMetadata,
+        described: Option<&[BrokerInfo]>,
+        fan_out: f64,
+    ) -> Draft {
+        let mut counters = Counters::default();
+        let mut infos: BTreeMap<i32, &BrokerInfo> = meta.brokers.iter().map(|(k, v)| (*k, v)).collect();
+        for b in described.unwrap_or_default() {
+            infos.insert(b.id, b);
+        }
+        let mut states: BTreeMap<i32, (Option<String>, BrokerState)> = infos
+            .values()
+            .map(|b| {
+                let state = if b.fenced {
+                    BrokerState::Dead
+                } else {
+                    BrokerState::Alive
+                };
+                (b.id, (b.rack.clone(), state))
+            })
+            .collect();
+        let mut replica_total = 0usize;
+        let mut partition_total = 0usize;
+        for t in meta.topics.values() {
+            for p in &t.partitions {
+                replica_total += p.replicas.len();
+                partition_total += 1;
+                for r in &p.replicas {
+                    if !states.contains_key(r) {
+                        states.insert(*r, (None, BrokerState::Dead));
+                        counters.unknown_brokers.push(*r);
+                    }
+                }
+            }
+        }
+        let fenced: Vec<i32> = infos.values().filter(|b| b.fenced).map(|b| b.id).collect();
+
+        let mut cluster = Cluster::default();
+        let mut rack_ids: BTreeMap<String, u32> = BTreeMap::new();
+        for (id, (rack, state)) in &states {
+            let rack_name = rack.clone().unwrap_or_else(|| format!("broker-{id}"));
+            let next = rack_ids.len() as u32;
+            let rack_idx = *rack_ids.entry(rack_name.clone()).or_insert_with(|| {
+                cluster.racks.push(rack_name);
+                next
+            });
+            cluster.brokers.push(Broker {
+                id: *id,
+                rack: rack.clone(),
+                rack_idx,
+                state: *state,
+                capacity: [0.0; 4],
+            });
+        }
+        let index_of_broker: BTreeMap<i32, u32> = cluster
+            .brokers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id, i as u32))
+            .collect();
+
+        cluster.partitions.reserve_exact(partition_total);
+        cluster.replicas.reserve_exact(replica_total);
+        cluster.topics.reserve_exact(meta.topics.len());
+        let mut topic_start = Vec::with_capacity(meta.topics.len() + 1);
+        for (name, t) in &meta.topics {
+            let topic = cluster.topics.len() as u32;
+            cluster.topics.push(name.clone());
+            topic_start.push(cluster.partitions.len() as u32);
+            for p in &t.partitions {
+                let mut replicas = Vec::with_capacity(p.replicas.len());
+                for r in &p.replicas {
+                    if let Some(&b) = index_of_broker.get(r)
+                        && !replicas.contains(&b)
+                    {
+                        replicas.push(b);
+                    }
+                }
+                if replicas.is_empty() || replicas.len() > usize::from(u8::MAX) {
+                    push_example(&mut counters.no_replicas, || format!("{name}-{}", p.partition));
+                    continue;
+                }
+                let leader = p
+                    .leader
+                    .and_then(|l| index_of_broker.get(&l).copied())
+                    .filter(|l| replicas.contains(l) && cluster.brokers[*l as usize].state == BrokerState::Alive);
+                let leader = match leader {
+                    Some(l) => l,
+                    None => {
+                        push_example(&mut counters.leaderless, || format!("{name}-{}", p.partition));
+                        counters.leaderless_count += 1;
+                        replicas[0]
+                    }
+                };
+                if p.isr.len() < p.replicas.len() {
+                    counters.under_replicated += 1;
+                }
+                let start = cluster.replicas.len() as u32;
+                cluster.replicas.extend_from_slice(&replicas);
+                cluster.partitions.push(Partition {
+                    topic,
+                    partition: p.partition,
+                    start,
+                    rf: replicas.len() as u8,
+                    leader,
+                    size_bytes: 0,
+                    bytes_in: 0.0,
+                    bytes_out: 0.0,
+                    leader_cpu: 0.0,
+                    follower_cpu: 0.0,
+                });
+            }
+        }
+        topic_start.push(cluster.partitions.len() as u32);
+        let leaderless = counters.leaderless_count;
+        let n = cluster.partitions.len();
+        let mut warnings = Vec::new();
+        if !counters.unknown_brokers.is_empty() {
+            warnings.push(Warning::api(
+                "Metadata",
+                format!(
+                    "brokers {} host replicas but are not in the cluster metadata: written as state \"dead\"",
+                    ids(&counters.unknown_brokers)
+                ),
+            ));
+        }
+        if !fenced.is_empty() {
+            warnings.push(Warning::api(
+                "DescribeCluster",
+                format!("brokers {} are fenced: written as state \"dead\"", ids(&fenced)),
+            ));
+        }
+        if leaderless > 0 {
+            warnings.push(Warning::api(
+                "Metadata",
+                format!(
+                    "{leaderless} partitions have no live leader (e.g. {}): leader written as replicas[0], rates not measured",
+                    counters.leaderless.join(", ")
+                ),
+            ));
+        }
+        if !counters.no_replicas.is_empty() {
+            warnings.push(Warning::api(
+                "Metadata",
+                format!(
+                    "partitions without replicas left out of the snapshot (e.g. {})",
+                    counters.no_replicas.join(", ")
+                ),
+            ));
+        }
+        if counters.under_replicated > 0 {
+            warnings.push(Warning::api(
+                "Metadata",
+                format!(
+                    "{} partitions are under-replicated (ISR smaller than the replica set)",
+                    counters.under_replicated
+                ),
+            ));
+        }
+        let brokers = cluster.brokers.len();
+        Draft {
+            cluster,
+            topic_start,
+            end_before: vec![UNKNOWN; n],
+            log_start: vec![UNKNOWN; n],
+            cluster_disk: vec![0.0; brokers],
+            fan_out: if fan_out.is_finite() && fan_out >= 0.0 { fan_out } else { 1.0 },
+            counters,
+            warnings,
+        }
+    }
+
+    /// The cluster as assembled so far.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Adds a warning.
+    pub fn warn(&mut self, warning: Warning) {
+        self.warnings.push(warning);
+    }
+
+    /// Index into [`Cluster::partitions`] of `topic`/`partition`.
+    pub fn index_of(&self, topic: &str, partition: i32) -> Option<usize> {
+        let t = self
+            .cluster
+            .topics
+            .binary_search_by(|name| name.as_str().cmp(topic))
+            .ok()?;
+        let lo = self.topic_start[t] as usize;
+        let hi = self.topic_start[t + 1] as usize;
+        let slice = &self.cluster.partitions[lo..hi];
+        // Metadata lists partitions sorted by index.
+        slice
+            .binary_search_by_key(&partition, |p| p.partition)
+            .ok()
+            .map(|i| lo + i)
+    }
+
+    /// Partitions with a live leader, grouped by leader, at most `max_per_group` each.
+    pub fn offset_groups(&self, max_per_group: usize) -> Vec<OffsetGroup> {
+        let max = max_per_group.max(1);
+        let mut by_leader: Vec<Vec<u32>> = vec![Vec::new(); self.cluster.brokers.len()];
+        for (i, p) in self.cluster.partitions.iter().enumerate() {
+            if self.cluster.brokers[p.leader as usize].state == BrokerState::Alive {
+                by_leader[p.leader as usize].push(i as u32);
+            }
+        }
+        let mut groups = Vec::new();
+        for (b, parts) in by_leader.into_iter().enumerate() {
+            for chunk in parts.chunks(max) {
+                groups.push(OffsetGroup {
+                    leader: self.cluster.brokers[b].id,
+                    partitions: chunk.to_vec(),
+                    opened_at: None,
+                });
+            }
+        }
+        groups
+    }
+
+    /// The ListOffsets entries of `group` for `round`.
+    pub fn offset_requests(&self, group: &OffsetGroup, round: Round) -> Vec<(String, i32, OffsetSpec)> {
+        group
+            .partitions
+            .iter()
+            .map(|&i| {
+                let p = &self.cluster.partitions[i as usize];
+                (self.cluster.topics[p.topic as usize].clone(), p.partition, round.spec())
+            })
+            .collect()
+    }
+
+    /// Folds in one ListOffsets answer for `group` (same order as
+    /// [`Draft::offset_requests`]). `at` is when it was read, in seconds on the capture's
+    /// clock (only used for [`Round::EndBefore`] and [`Round::EndAfter`]).
+    pub fn record_offsets(&mut self, group: &mut OffsetGroup, round: Round, answers: &[PartitionOffset], at: f64) {
+        if round == Round::EndBefore {
+            group.opened_at = Some(at);
+        }
+        for (&i, answer) in group.partitions.iter().zip(answers) {
+            let i = i as usize;
+            let p = &self.cluster.partitions[i];
+            // The answer order matches the request; check anyway rather than misattribute.
+            if answer.partition != p.partition || answer.topic != self.cluster.topics[p.topic as usize] {
+                self.counters.offsets_missing += 1;
+                continue;
+            }
+            match round {
+                Round::EndBefore => self.end_before[i] = answer.offset,
+                Round::LogStart => self.log_start[i] = answer.offset,
+                Round::EndAfter => self.apply_rate(i, answer.offset, group.opened_at.map(|t| at - t)),
+            }
+        }
+        if answers.len() < group.partitions.len() {
+            self.counters.offsets_missing += group.partitions.len() - answers.len();
+        }
+    }
+
+    fn apply_rate(&mut self, i: usize, end_after: i64, elapsed: Option<f64>) {
+        let (before, start) = (self.end_before[i], self.log_start[i]);
+        let Some(elapsed) = elapsed.filter(|_| before != UNKNOWN && start != UNKNOWN) else {
+            self.counters.offsets_missing += 1;
+            return;
+        };
+        let p = &mut self.cluster.partitions[i];
+        let sample = OffsetSample {
+            log_start: start,
+            end_before: before,
+            end_after,
+            elapsed_secs: elapsed,
+        };
+        match bytes_in_per_sec(p.size_bytes, &sample) {
+            Ok(rate) => {
+                p.bytes_in = rate;
+                p.bytes_out = rate * self.fan_out;
+            }
+            Err(RateProblem::EndWentBack) => self.counters.end_went_back += 1,
+            Err(RateProblem::NoSize) => self.counters.no_size += 1,
+            Err(RateProblem::NoWindow) => self.counters.no_window += 1,
+        }
+    }
+
+    /// Notes that a ListOffsets round failed for a whole group.
+    pub fn record_offsets_failed(&mut self, group: &OffsetGroup, round: Round, error: &dyn std::fmt::Display) {
+        self.warnings.push(Warning::api(
+            "ListOffsets",
+            format!(
+                "{} of {} partitions led by broker {} not read: {error}; their rates stay 0",
+                round.name(),
+                group.partitions.len(),
+                group.leader
+            ),
+        ));
+    }
+
+    /// Folds in one broker's DescribeLogDirs answer: each partition's size is its largest
+    /// current (non-future) replica; the broker's disk is the sum of its dirs' volume sizes.
+    pub fn record_log_dirs(&mut self, broker: i32, dirs: &[LogDirInfo]) {
+        let b = self.cluster.brokers.iter().position(|x| x.id == broker);
+        for dir in dirs {
+            if let Some(e) = dir.error {
+                push_example(&mut self.counters.offline_dirs, || format!("{}:{} ({e:?})", broker, dir.path));
+                continue;
+            }
+            if let (Some(b), Some(total)) = (b, dir.total_bytes) {
+                self.cluster_disk[b] += total as f64;
+            }
+            for r in dir.replicas.iter().filter(|r| !r.is_future) {
+                match self.index_of(&r.topic, r.partition) {
+                    Some(i) => {
+                        let size = u64::try_from(r.size_bytes).unwrap_or(0);
+                        let p = &mut self.cluster.partitions[i];
+                        p.size_bytes = p.size_bytes.max(size);
+                    }
+                    None => self.counters.unknown_log_dir_replicas += 1,
+                }
+            }
+        }
+    }
+
+    /// Resolves capacities and returns the cluster with every warning.
+    pub fn finish(mut self, capacities: &CapacityFile) -> (Cluster, Vec<Warning>) {
+        let mut builtin: [Vec<i32>; 4] = Default::default();
+        for (b, broker) in self.cluster.brokers.iter_mut().enumerate() {
+            let disk = Some(self.cluster_disk[b]).filter(|d| *d > 0.0);
+            let (values, sources) = capacities.resolve(broker.id, disk);
+            broker.capacity = values;
+            for (f, s) in sources.iter().enumerate() {
+                if *s == CapacitySource::Builtin {
+                    builtin[f].push(broker.id);
+                }
+            }
+        }
+        let c = &self.counters;
+        let mut w = std::mem::take(&mut self.warnings);
+        for (f, brokers) in builtin.iter().enumerate() {
+            if !brokers.is_empty() {
+                w.push(Warning::other(format!(
+                    "capacity {} of brokers {} not given (no --capacity entry{}): built-in default {}",
+                    FIELDS[f],
+                    ids(brokers),
+                    if f == 0 { ", no log-dir volume size" } else { "" },
+                    super::capacity::BUILTIN_DEFAULT[f]
+                )));
+            }
+        }
+        let unknown: Vec<i32> = capacities
+            .brokers
+            .keys()
+            .filter(|id| !self.cluster.brokers.iter().any(|b| b.id == **id))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            w.push(Warning::other(format!(
+                "capacity file names brokers {} that are not in the cluster",
+                ids(&unknown)
+            )));
+        }
+        if !c.offline_dirs.is_empty() {
+            w.push(Warning::api(
+                "DescribeLogDirs",
+                format!("log dirs with errors, their replicas not sized: {}", c.offline_dirs.join(", ")),
+            ));
+        }
+        if c.unknown_log_dir_replicas > 0 {
+            w.push(Warning::api(
+                "DescribeLogDirs",
+                format!(
+                    "{} replicas in log dirs are not in the metadata (created or deleted during the capture): ignored",
+                    c.unknown_log_dir_replicas
+                ),
+            ));
+        }
+        if c.no_size > 0 {
+            w.push(Warning::other(format!(
+                "{} partitions grew during the sample but have no size (no DescribeLogDirs answer): rates 0",
+                c.no_size
+            )));
+        }
+        if c.end_went_back > 0 {
+            w.push(Warning::api(
+                "ListOffsets",
+                format!("{} partitions' log end offsets went back during the sample: rates 0", c.end_went_back),
+            ));
+        }
+        if c.no_window > 0 {
+            w.push(Warning::other(format!(
+                "{} partitions were sampled over an empty window (--sample 0?): rates 0",
+                c.no_window
+            )));
+        }
+        if c.offsets_missing > 0 {
+            w.push(Warning::api(
+                "ListOffsets",
+                format!("{} partition offset readings missing: those rates stay 0", c.offsets_missing),
+            ));
+        }
+        (self.cluster, w)
+    }
+}
