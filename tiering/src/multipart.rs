@@ -238,6 +238,17 @@ pub async fn abort_attempt(
     Ok(())
 }
 
+/// How a [`PartUploader`] begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadStart {
+    /// Create the multipart upload, then record its intent.
+    New,
+    /// The upload was created already (alongside the manifest commit); record its intent.
+    Created(String),
+    /// Continue the upload an earlier try recorded.
+    Resume(Intent),
+}
+
 /// Sends the parts of one multipart upload, at most `concurrency` at a time, recording
 /// each finished part in the intent (in the background, coalesced).
 pub struct PartUploader {
@@ -264,24 +275,27 @@ impl std::fmt::Debug for PartUploader {
 }
 
 impl PartUploader {
-    /// Starts a new upload of `key` and records its intent (conditional put) before any
-    /// part is sent, or resumes the upload `resume` names.
+    /// Starts a new upload of `key` (or takes one just created) and records its intent
+    /// (conditional put) before any part is sent, or resumes the upload an intent names.
     pub async fn start(
         store: &TierStore,
         mp: Arc<dyn MultipartStore>,
         intent_key: Key,
         key: Key,
         fresh: Intent,
-        resume: Option<Intent>,
+        start: UploadStart,
         concurrency: usize,
     ) -> Result<Self> {
-        let intent = match resume {
-            Some(intent) => intent,
-            None => {
-                let upload_id = mp
-                    .create_multipart(&key)
-                    .await
-                    .map_err(|e| TieringError::store("start multipart", &key, e))?;
+        let intent = match start {
+            UploadStart::Resume(intent) => intent,
+            created => {
+                let upload_id = match created {
+                    UploadStart::Created(id) => id,
+                    _ => mp
+                        .create_multipart(&key)
+                        .await
+                        .map_err(|e| TieringError::store("start multipart", &key, e))?,
+                };
                 let intent = Intent { upload_id, ..fresh };
                 let opts = PutOptions {
                     mode: PutMode::Create,

@@ -40,7 +40,7 @@ use crate::error::{Result, TieringError};
 use crate::keys::{TopicPartition, segment_key};
 use crate::manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
 use crate::manifest_store;
-use crate::multipart::{self, Intent};
+use crate::multipart::{self, Intent, UploadStart};
 use crate::ratelimit::RateLimiter;
 use crate::store::TierStore;
 use crate::verify::{SegmentSummary, SegmentVerifier};
@@ -159,19 +159,48 @@ pub async fn upload_segment(
                     leader_epoch: writer_epoch,
                     ..seg
                 };
-                (seg, Some(intent))
+                (seg, UploadStart::Resume(intent))
             }
             None => {
                 let stale = next.begin_copy(&part, started, writer_epoch, opts.writer_id)?;
-                manifest_store::commit(store, tp, &mut next).await?;
+                // The multipart upload is created while the manifest commits (creating one
+                // writes no object, so GC's "commit before any object" still holds).
+                let log_key = segment_key(
+                    &store.prefix,
+                    tp,
+                    started.base_offset,
+                    started.attempt,
+                    ObjectKind::Log,
+                );
+                let multipart = store
+                    .multipart
+                    .clone()
+                    .filter(|_| u64::from(size) > opts.part_size.max(1) as u64);
+                let create = async {
+                    match &multipart {
+                        Some(mp) => mp.create_multipart(&log_key).await.ok(),
+                        None => None,
+                    }
+                };
+                let (committed, created) =
+                    tokio::join!(manifest_store::commit(store, tp, &mut next), create);
+                if let Err(e) = committed {
+                    if let (Some(mp), Some(id)) = (&multipart, &created) {
+                        let _ = mp.abort_multipart(&log_key, id).await;
+                    }
+                    return Err(e);
+                }
                 *manifest = next.clone();
                 if let Some(stale) = stale {
                     discard_attempt(store, tp, &stale).await;
                 }
-                (started, None)
+                (
+                    started,
+                    created.map_or(UploadStart::New, UploadStart::Created),
+                )
             }
         };
-        let resumed = resume.is_some();
+        let resumed = matches!(resume, UploadStart::Resume(_));
         match upload_objects(store, tp, src, &attempt, opts, resume).await {
             Ok((checksums, summary)) => break (attempt, checksums, summary),
             Err(e) => {
@@ -266,7 +295,7 @@ async fn upload_objects(
     src: &SegmentSource,
     seg: &RemoteSegment,
     opts: &UploadOptions,
-    resume: Option<Intent>,
+    resume: UploadStart,
 ) -> Result<(ObjectChecksums, SegmentSummary)> {
     let log = async {
         let size = u64::from(seg.size_bytes);

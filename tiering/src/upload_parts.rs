@@ -22,7 +22,7 @@ use object_store::multipart::MultipartStore;
 use crate::error::Result;
 use crate::keys::{TopicPartition, intent_key, segment_key};
 use crate::manifest::{ObjectKind, RemoteSegment};
-use crate::multipart::{Intent, PartUploader};
+use crate::multipart::{Intent, PartUploader, UploadStart};
 use crate::store::TierStore;
 use crate::upload::{BufferPool, UploadOptions, check_size, read_full};
 use crate::verify::{SegmentSummary, SegmentVerifier};
@@ -38,8 +38,8 @@ pub struct PartsReport {
     pub parts: usize,
 }
 
-/// Uploads the attempt `seg`'s `.log` from `path` in parts; `resume` is the attempt's
-/// intent when an earlier try left one. Returns the stored object's CRC-32C, the walk
+/// Uploads the attempt `seg`'s `.log` from `path` in parts; `start` says whether the
+/// upload is new, already created, or resumed from the intent an earlier try left. Returns the stored object's CRC-32C, the walk
 /// summary and what was sent. On error the upload is left open (and recorded) for a retry.
 pub async fn upload_log_by_parts(
     store: &TierStore,
@@ -48,7 +48,7 @@ pub async fn upload_log_by_parts(
     seg: &RemoteSegment,
     path: &Path,
     opts: &UploadOptions,
-    resume: Option<Intent>,
+    start: UploadStart,
 ) -> Result<(u32, SegmentSummary, PartsReport)> {
     let key = segment_key(
         &store.prefix,
@@ -61,10 +61,16 @@ pub async fn upload_log_by_parts(
     let size = u64::from(seg.size_bytes);
     let compression = opts.zstd_level;
     // A resumed upload keeps the part layout it was started with.
-    let resume = resume.filter(|i| i.resumable && compression.is_none() && i.size == size);
-    let part_size = resume
-        .as_ref()
-        .map_or(opts.part_size.max(1) as u64, |i| i.part_size);
+    let start = match start {
+        UploadStart::Resume(i) if !(i.resumable && compression.is_none() && i.size == size) => {
+            UploadStart::New
+        }
+        other => other,
+    };
+    let part_size = match &start {
+        UploadStart::Resume(i) => i.part_size,
+        _ => opts.part_size.max(1) as u64,
+    };
     let part_len = usize::try_from(part_size).unwrap_or(usize::MAX);
     let chunk_size = if opts.chunk_size > 0 && part_len.is_multiple_of(opts.chunk_size) {
         opts.chunk_size
@@ -78,7 +84,7 @@ pub async fn upload_log_by_parts(
         resumable: compression.is_none(),
         parts: BTreeMap::new(),
     };
-    let mut up = PartUploader::start(store, mp, ikey, key, fresh, resume, opts.concurrency).await?;
+    let mut up = PartUploader::start(store, mp, ikey, key, fresh, start, opts.concurrency).await?;
     let mut file =
         std::fs::File::open(path).map_err(|e| crate::TieringError::io("open", path, e))?;
     let mut verifier = SegmentVerifier::new(path);
