@@ -83,6 +83,28 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+        if store.multipart.is_some() {
+            // The same upload through `put_multipart` (no upload ids: no intent, no resume).
+            let no_ids = TierStore::new(store.store.clone(), store.prefix.clone(), "no ids");
+            g.bench_function(
+                format!(
+                    "upload_segment ({} MiB, {name}, no upload ids)",
+                    data.len() >> 20
+                ),
+                |b| {
+                    b.iter(|| {
+                        rt.block_on(async {
+                            let tp =
+                                TopicPartition::new("bench", (new_attempt_id() % 1_000_000) as i32);
+                            let mut m = SegmentManifest::new();
+                            upload_segment(&no_ids, &tp, &src, 0, &mut m, &opts)
+                                .await
+                                .unwrap_or_else(|e| panic!("{e}"))
+                        })
+                    })
+                },
+            );
+        }
         g.bench_function(
             format!(
                 "ObjectStore::put_multipart ({} MiB, {name})",

@@ -87,6 +87,9 @@ struct State {
     counts: std::collections::HashMap<Op, u64>,
     /// Payload bytes of PUTs and parts that reached the store.
     bytes_put: u64,
+    /// Requests in flight now, and the most seen at once.
+    in_flight: u64,
+    max_in_flight: u64,
 }
 
 /// The wrapper. Cheap to clone (shared rules and counters).
@@ -163,7 +166,15 @@ impl FaultyStore {
 
     /// Resets the counters.
     pub fn reset_counts(&self) {
-        self.state.lock().counts.clear();
+        let mut st = self.state.lock();
+        st.counts.clear();
+        st.max_in_flight = st.in_flight;
+    }
+
+    /// The most requests (of any kind but listings and multipart parts) seen in flight at
+    /// once since the last [`FaultyStore::reset_counts`].
+    pub fn max_in_flight(&self) -> u64 {
+        self.state.lock().max_in_flight
     }
 
     fn decide(&self, op: Op, key: &str) -> Option<Fault> {
@@ -207,6 +218,18 @@ impl FaultyStore {
     where
         F: std::future::Future<Output = object_store::Result<T>>,
     {
+        struct InFlight<'a>(&'a Mutex<State>);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.lock().in_flight -= 1;
+            }
+        }
+        {
+            let mut st = self.state.lock();
+            st.in_flight += 1;
+            st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        }
+        let _in_flight = InFlight(&self.state);
         match fault {
             None => f.await,
             Some(Fault::Fail) => Err(injected(op, key)),

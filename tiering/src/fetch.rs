@@ -53,6 +53,8 @@ pub struct RemoteReader {
     cache: ObjectCache,
     chunks: ChunkCache,
     rate: Option<Arc<RateLimiter>>,
+    /// Bounds the GETs in flight at once (all partitions), when set.
+    gets: Option<Arc<tokio::sync::Semaphore>>,
     range_gets: AtomicU64,
 }
 
@@ -73,8 +75,16 @@ impl RemoteReader {
             cache: ObjectCache::new(cache_bytes),
             chunks: ChunkCache::new(DEFAULT_CHUNK_CACHE_BYTES),
             rate,
+            gets: None,
             range_gets: AtomicU64::new(0),
         }
+    }
+
+    /// At most `n` ranged GETs of `.log` objects in flight at once (the fetch concurrency
+    /// limit; the byte-rate limit is the `rate` of [`RemoteReader::new`]).
+    pub fn with_fetch_concurrency(mut self, n: usize) -> Self {
+        self.gets = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self
     }
 
     /// Sets the hot-chunk cache budget in bytes (0 disables it: every read is one GET of
@@ -414,6 +424,10 @@ impl RemoteReader {
         start: u64,
         end: u64,
     ) -> Result<Bytes> {
+        let _permit = match &self.gets {
+            Some(sem) => sem.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         if let Some(rate) = &self.rate {
             rate.acquire(end.saturating_sub(start)).await;
         }

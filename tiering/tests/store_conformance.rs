@@ -32,6 +32,10 @@ macro_rules! conformance_suite {
                 suite::fetch_reads_whole_batches_with_one_ranged_get($open).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fetch_concurrency_limit_bounds_gets_in_flight() {
+                suite::fetch_concurrency_limit_bounds_gets_in_flight($open).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn fetch_serves_hot_chunks_from_cache() {
                 suite::fetch_serves_hot_chunks_from_cache($open).await;
             }

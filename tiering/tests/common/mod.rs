@@ -545,6 +545,49 @@ pub mod suite {
         assert!(cached.chunk_cache_size() <= 8 * MIB);
     }
 
+    /// The fetch concurrency limit holds across partitions: with a slow store and 8
+    /// concurrent reads, at most 2 GETs are ever in flight; without it, more are.
+    pub async fn fetch_concurrency_limit_bounds_gets_in_flight(store: TierStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new("conc", p)).collect();
+        let parts: Vec<_> = tps
+            .iter()
+            .map(|tp| (tp.clone(), vec![small(), small()]))
+            .collect();
+        make_log_dir(dir.path(), &parts, 1_000);
+        sync_log_dir(&store, dir.path(), &settings()).await.unwrap();
+        let (slow, faults) = faulty(&store);
+        for (limit, max_seen) in [(Some(2), 2..=2), (None, 3..=8)] {
+            let mut reader = RemoteReader::new(slow.clone(), 1 << 20, None).with_chunk_cache(0);
+            if let Some(n) = limit {
+                reader = reader.with_fetch_concurrency(n);
+            }
+            let reader = std::sync::Arc::new(reader);
+            for tp in &tps {
+                reader.fetch(tp, 0, 1).await.unwrap(); // warm manifests and indexes
+            }
+            faults.add_rule(Rule::new(
+                Some(Op::Get),
+                Fault::Delay(Duration::from_millis(100)),
+            ));
+            faults.reset_counts();
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..8 {
+                let (reader, tp) = (reader.clone(), tps[i % 4].clone());
+                tasks.spawn(async move { reader.fetch(&tp, (i as i64) * 10, 1).await.map(|_| ()) });
+            }
+            while let Some(r) = tasks.join_next().await {
+                r.unwrap().unwrap();
+            }
+            faults.clear_rules();
+            assert!(
+                max_seen.contains(&faults.max_in_flight()),
+                "limit {limit:?}: {} GETs in flight at once",
+                faults.max_in_flight()
+            );
+        }
+    }
+
     /// Hot chunks: the first read of a region is one ranged GET, re-reads near it are
     /// served from the chunk cache with no GET, the bytes are the same, and the cache
     /// stays within its budget while a consumer scans the whole segment.
