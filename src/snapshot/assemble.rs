@@ -3,8 +3,9 @@
 //! [`Draft::from_metadata`] lays the cluster out from Metadata (and DescribeCluster) in the
 //! balancer's compact [`Cluster`] model; the capture then folds in DescribeLogDirs answers
 //! ([`Draft::record_log_dirs`]) and three ListOffsets rounds per leader group, and
-//! [`Draft::finish`] resolves capacities and turns counters into warnings. Per partition the
-//! draft holds the [`Cluster`] entry (64 bytes + 4 per replica) and two offsets (16 bytes).
+//! [`Draft::finish`] computes rates, resolves capacities and turns counters into warnings. Per
+//! partition the draft holds the [`Cluster`] entry (64 bytes + 4 per replica), three offsets and
+//! the window length (28 bytes).
 
 use std::collections::BTreeMap;
 
@@ -77,7 +78,10 @@ pub struct Draft {
     /// First partition index of each topic (topics sorted by name), plus the total.
     topic_start: Vec<u32>,
     end_before: Vec<i64>,
+    end_after: Vec<i64>,
     log_start: Vec<i64>,
+    /// Seconds between each partition's two end-offset readings.
+    elapsed: Vec<f32>,
     cluster_disk: Vec<f64>,
     fan_out: f64,
     counters: Counters,
@@ -104,7 +108,8 @@ impl Draft {
         fan_out: f64,
     ) -> Draft {
         let mut counters = Counters::default();
-        let mut infos: BTreeMap<i32, &BrokerInfo> = meta.brokers.iter().map(|(k, v)| (*k, v)).collect();
+        let mut infos: BTreeMap<i32, &BrokerInfo> =
+            meta.brokers.iter().map(|(k, v)| (*k, v)).collect();
         for b in described.unwrap_or_default() {
             infos.insert(b.id, b);
         }
@@ -177,17 +182,24 @@ impl Draft {
                     }
                 }
                 if replicas.is_empty() || replicas.len() > usize::from(u8::MAX) {
-                    push_example(&mut counters.no_replicas, || format!("{name}-{}", p.partition));
+                    push_example(&mut counters.no_replicas, || {
+                        format!("{name}-{}", p.partition)
+                    });
                     continue;
                 }
                 let leader = p
                     .leader
                     .and_then(|l| index_of_broker.get(&l).copied())
-                    .filter(|l| replicas.contains(l) && cluster.brokers[*l as usize].state == BrokerState::Alive);
+                    .filter(|l| {
+                        replicas.contains(l)
+                            && cluster.brokers[*l as usize].state == BrokerState::Alive
+                    });
                 let leader = match leader {
                     Some(l) => l,
                     None => {
-                        push_example(&mut counters.leaderless, || format!("{name}-{}", p.partition));
+                        push_example(&mut counters.leaderless, || {
+                            format!("{name}-{}", p.partition)
+                        });
                         counters.leaderless_count += 1;
                         replicas[0]
                     }
@@ -227,7 +239,10 @@ impl Draft {
         if !fenced.is_empty() {
             warnings.push(Warning::api(
                 "DescribeCluster",
-                format!("brokers {} are fenced: written as state \"dead\"", ids(&fenced)),
+                format!(
+                    "brokers {} are fenced: written as state \"dead\"",
+                    ids(&fenced)
+                ),
             ));
         }
         if leaderless > 0 {
@@ -262,9 +277,15 @@ impl Draft {
             cluster,
             topic_start,
             end_before: vec![UNKNOWN; n],
+            end_after: vec![UNKNOWN; n],
             log_start: vec![UNKNOWN; n],
+            elapsed: vec![0.0; n],
             cluster_disk: vec![0.0; brokers],
-            fan_out: if fan_out.is_finite() && fan_out >= 0.0 { fan_out } else { 1.0 },
+            fan_out: if fan_out.is_finite() && fan_out >= 0.0 {
+                fan_out
+            } else {
+                1.0
+            },
             counters,
             warnings,
         }
@@ -320,13 +341,21 @@ impl Draft {
     }
 
     /// The ListOffsets entries of `group` for `round`.
-    pub fn offset_requests(&self, group: &OffsetGroup, round: Round) -> Vec<(String, i32, OffsetSpec)> {
+    pub fn offset_requests(
+        &self,
+        group: &OffsetGroup,
+        round: Round,
+    ) -> Vec<(String, i32, OffsetSpec)> {
         group
             .partitions
             .iter()
             .map(|&i| {
                 let p = &self.cluster.partitions[i as usize];
-                (self.cluster.topics[p.topic as usize].clone(), p.partition, round.spec())
+                (
+                    self.cluster.topics[p.topic as usize].clone(),
+                    p.partition,
+                    round.spec(),
+                )
             })
             .collect()
     }
@@ -334,7 +363,13 @@ impl Draft {
     /// Folds in one ListOffsets answer for `group` (same order as
     /// [`Draft::offset_requests`]). `at` is when it was read, in seconds on the capture's
     /// clock (only used for [`Round::EndBefore`] and [`Round::EndAfter`]).
-    pub fn record_offsets(&mut self, group: &mut OffsetGroup, round: Round, answers: &[PartitionOffset], at: f64) {
+    pub fn record_offsets(
+        &mut self,
+        group: &mut OffsetGroup,
+        round: Round,
+        answers: &[PartitionOffset],
+        at: f64,
+    ) {
         if round == Round::EndBefore {
             group.opened_at = Some(at);
         }
@@ -342,14 +377,19 @@ impl Draft {
             let i = i as usize;
             let p = &self.cluster.partitions[i];
             // The answer order matches the request; check anyway rather than misattribute.
-            if answer.partition != p.partition || answer.topic != self.cluster.topics[p.topic as usize] {
+            if answer.partition != p.partition
+                || answer.topic != self.cluster.topics[p.topic as usize]
+            {
                 self.counters.offsets_missing += 1;
                 continue;
             }
             match round {
                 Round::EndBefore => self.end_before[i] = answer.offset,
                 Round::LogStart => self.log_start[i] = answer.offset,
-                Round::EndAfter => self.apply_rate(i, answer.offset, group.opened_at.map(|t| at - t)),
+                Round::EndAfter => {
+                    self.end_after[i] = answer.offset;
+                    self.elapsed[i] = group.opened_at.map_or(0.0, |t| (at - t) as f32);
+                }
             }
         }
         if answers.len() < group.partitions.len() {
@@ -357,32 +397,43 @@ impl Draft {
         }
     }
 
-    fn apply_rate(&mut self, i: usize, end_after: i64, elapsed: Option<f64>) {
-        let (before, start) = (self.end_before[i], self.log_start[i]);
-        let Some(elapsed) = elapsed.filter(|_| before != UNKNOWN && start != UNKNOWN) else {
-            self.counters.offsets_missing += 1;
-            return;
-        };
-        let p = &mut self.cluster.partitions[i];
-        let sample = OffsetSample {
-            log_start: start,
-            end_before: before,
-            end_after,
-            elapsed_secs: elapsed,
-        };
-        match bytes_in_per_sec(p.size_bytes, &sample) {
-            Ok(rate) => {
-                p.bytes_in = rate;
-                p.bytes_out = rate * self.fan_out;
+    /// Rates of every partition whose three offset readings arrived (see [`super::rates`]);
+    /// `size_bytes` must be in by now.
+    fn apply_rates(&mut self) {
+        for (i, p) in self.cluster.partitions.iter_mut().enumerate() {
+            let (before, after, start) = (self.end_before[i], self.end_after[i], self.log_start[i]);
+            if before == UNKNOWN && after == UNKNOWN && start == UNKNOWN {
+                continue; // no live leader, or the group failed: reported already
             }
-            Err(RateProblem::EndWentBack) => self.counters.end_went_back += 1,
-            Err(RateProblem::NoSize) => self.counters.no_size += 1,
-            Err(RateProblem::NoWindow) => self.counters.no_window += 1,
+            if before == UNKNOWN || after == UNKNOWN || start == UNKNOWN {
+                self.counters.offsets_missing += 1;
+                continue;
+            }
+            let sample = OffsetSample {
+                log_start: start,
+                end_before: before,
+                end_after: after,
+                elapsed_secs: f64::from(self.elapsed[i]),
+            };
+            match bytes_in_per_sec(p.size_bytes, &sample) {
+                Ok(rate) => {
+                    p.bytes_in = rate;
+                    p.bytes_out = rate * self.fan_out;
+                }
+                Err(RateProblem::EndWentBack) => self.counters.end_went_back += 1,
+                Err(RateProblem::NoSize) => self.counters.no_size += 1,
+                Err(RateProblem::NoWindow) => self.counters.no_window += 1,
+            }
         }
     }
 
     /// Notes that a ListOffsets round failed for a whole group.
-    pub fn record_offsets_failed(&mut self, group: &OffsetGroup, round: Round, error: &dyn std::fmt::Display) {
+    pub fn record_offsets_failed(
+        &mut self,
+        group: &OffsetGroup,
+        round: Round,
+        error: &dyn std::fmt::Display,
+    ) {
         self.warnings.push(Warning::api(
             "ListOffsets",
             format!(
@@ -400,7 +451,9 @@ impl Draft {
         let b = self.cluster.brokers.iter().position(|x| x.id == broker);
         for dir in dirs {
             if let Some(e) = dir.error {
-                push_example(&mut self.counters.offline_dirs, || format!("{}:{} ({e:?})", broker, dir.path));
+                push_example(&mut self.counters.offline_dirs, || {
+                    format!("{}:{} ({e:?})", broker, dir.path)
+                });
                 continue;
             }
             if let (Some(b), Some(total)) = (b, dir.total_bytes) {
@@ -419,8 +472,9 @@ impl Draft {
         }
     }
 
-    /// Resolves capacities and returns the cluster with every warning.
+    /// Computes rates, resolves capacities and returns the cluster with every warning.
     pub fn finish(mut self, capacities: &CapacityFile) -> (Cluster, Vec<Warning>) {
+        self.apply_rates();
         let mut builtin: [Vec<i32>; 4] = Default::default();
         for (b, broker) in self.cluster.brokers.iter_mut().enumerate() {
             let disk = Some(self.cluster_disk[b]).filter(|d| *d > 0.0);
@@ -460,7 +514,10 @@ impl Draft {
         if !c.offline_dirs.is_empty() {
             w.push(Warning::api(
                 "DescribeLogDirs",
-                format!("log dirs with errors, their replicas not sized: {}", c.offline_dirs.join(", ")),
+                format!(
+                    "log dirs with errors, their replicas not sized: {}",
+                    c.offline_dirs.join(", ")
+                ),
             ));
         }
         if c.unknown_log_dir_replicas > 0 {
@@ -481,7 +538,10 @@ impl Draft {
         if c.end_went_back > 0 {
             w.push(Warning::api(
                 "ListOffsets",
-                format!("{} partitions' log end offsets went back during the sample: rates 0", c.end_went_back),
+                format!(
+                    "{} partitions' log end offsets went back during the sample: rates 0",
+                    c.end_went_back
+                ),
             ));
         }
         if c.no_window > 0 {
@@ -493,7 +553,10 @@ impl Draft {
         if c.offsets_missing > 0 {
             w.push(Warning::api(
                 "ListOffsets",
-                format!("{} partition offset readings missing: those rates stay 0", c.offsets_missing),
+                format!(
+                    "{} partition offset readings missing: those rates stay 0",
+                    c.offsets_missing
+                ),
             ));
         }
         (self.cluster, w)

@@ -130,7 +130,10 @@ impl CapacityFile {
             })?;
             validate(&cap, &format!("brokers.{key}")).map_err(|(f, m)| error(f, m))?;
             if brokers.insert(id, cap).is_some() {
-                return Err(error(format!("brokers.{key}"), "broker listed twice".into()));
+                return Err(error(
+                    format!("brokers.{key}"),
+                    "broker listed twice".into(),
+                ));
             }
         }
         Ok(CapacityFile {
@@ -226,15 +229,28 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field_path() {
-        let e = parse_toml("[brokers.3]\ncpu_cores = 0\n").unwrap_err().to_string();
-        assert!(e.contains("brokers.3.cpu_cores") && e.contains("cap.toml"), "{e}");
-        let e = parse_toml("[default]\ndisk_bytes = -1\n").unwrap_err().to_string();
+        let e = parse_toml("[brokers.3]\ncpu_cores = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("brokers.3.cpu_cores") && e.contains("cap.toml"),
+            "{e}"
+        );
+        let e = parse_toml("[default]\ndisk_bytes = -1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("default.disk_bytes"), "{e}");
-        let e = parse_toml("[brokers.x]\ncpu_cores = 1\n").unwrap_err().to_string();
+        let e = parse_toml("[brokers.x]\ncpu_cores = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("brokers.x"), "{e}");
-        let e = parse_toml("[default]\ncpu_core = 1\n").unwrap_err().to_string();
+        let e = parse_toml("[default]\ncpu_core = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cpu_core"), "{e}");
-        let e = parse_toml("[default]\ncpu_cores = \"many\"\n").unwrap_err().to_string();
+        let e = parse_toml("[default]\ncpu_cores = \"many\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cap.toml"), "{e}");
         let e = parse_toml("not toml [").unwrap_err().to_string();
         assert!(e.contains("cap.toml"), "{e}");

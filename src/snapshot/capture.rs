@@ -3,22 +3,23 @@
 //! Requests are batched so the capture scales with brokers, not partitions: one Metadata,
 //! one DescribeCluster, one DescribeLogDirs per broker, and per round one ListOffsets per
 //! leader (chunks of [`SnapshotOptions::partitions_per_request`]), at most
-//! [`SnapshotOptions::concurrency`] in flight. The log-start round and DescribeLogDirs run
-//! inside the sample window, so a capture takes about `sample` plus two round trips.
+//! [`SnapshotOptions::concurrency`] in flight. Order: end offsets, the sample window, end
+//! offsets together with DescribeLogDirs, log start offsets; a capture takes `sample` plus a
+//! few round trips.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use keel_balancer::{BrokerState, Cluster};
-use keel_wire::WireError;
-use keel_wire::client::connection::Connection;
-use keel_wire::client::{KafkaClient, Target};
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, AlterPartitionReassignmentsRequest, CreateTopicsRequest,
     DescribeClientQuotasRequest, DescribeClusterRequest, DescribeConfigsRequest,
     DescribeLogDirsRequest, ElectLeadersRequest, FetchRequest, IncrementalAlterConfigsRequest,
     ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest, ProduceRequest,
 };
+use keel_balancer::{BrokerState, Cluster};
+use keel_wire::WireError;
+use keel_wire::client::connection::Connection;
+use keel_wire::client::{KafkaClient, Target};
 use parking_lot::Mutex;
 
 use super::assemble::{Draft, OffsetGroup, Round};
@@ -91,11 +92,15 @@ fn offered(conn: &Connection) -> [bool; 14] {
         conn.version_for::<DescribeLogDirsRequest>(None).is_ok(),
         conn.version_for::<ListOffsetsRequest>(None).is_ok(),
         conn.version_for::<DescribeConfigsRequest>(None).is_ok(),
-        conn.version_for::<IncrementalAlterConfigsRequest>(None).is_ok(),
-        conn.version_for::<AlterPartitionReassignmentsRequest>(None).is_ok(),
-        conn.version_for::<ListPartitionReassignmentsRequest>(None).is_ok(),
+        conn.version_for::<IncrementalAlterConfigsRequest>(None)
+            .is_ok(),
+        conn.version_for::<AlterPartitionReassignmentsRequest>(None)
+            .is_ok(),
+        conn.version_for::<ListPartitionReassignmentsRequest>(None)
+            .is_ok(),
         conn.version_for::<ElectLeadersRequest>(None).is_ok(),
-        conn.version_for::<DescribeClientQuotasRequest>(None).is_ok(),
+        conn.version_for::<DescribeClientQuotasRequest>(None)
+            .is_ok(),
         conn.version_for::<AlterClientQuotasRequest>(None).is_ok(),
         conn.version_for::<CreateTopicsRequest>(None).is_ok(),
         conn.version_for::<ProduceRequest>(Some(12)).is_ok(),
@@ -301,16 +306,14 @@ pub async fn capture(client: &KafkaClient, opts: &SnapshotOptions) -> Result<Cap
     let draft = Mutex::new(draft);
     let conc = opts.concurrency;
     let groups = offsets_round(client, &draft, groups, Round::EndBefore, origin, conc).await;
-    let window_open = Instant::now();
+    tokio::time::sleep(opts.sample).await;
+    // Sizes are read right when the window closes, so bytes per offset matches the offsets
+    // counted at the close (a young, fast-growing partition would otherwise be underrated).
     let (groups, ()) = tokio::join!(
-        async {
-            let groups = offsets_round(client, &draft, groups, Round::LogStart, origin, conc).await;
-            log_dirs(client, &draft, &sizable, conc).await;
-            groups
-        },
-        tokio::time::sleep_until((window_open + opts.sample).into()),
+        offsets_round(client, &draft, groups, Round::EndAfter, origin, conc),
+        log_dirs(client, &draft, &sizable, conc),
     );
-    let groups = offsets_round(client, &draft, groups, Round::EndAfter, origin, conc).await;
+    let groups = offsets_round(client, &draft, groups, Round::LogStart, origin, conc).await;
     drop(groups);
     let (cluster, warnings) = draft.into_inner().finish(&opts.capacity);
     Ok(Captured {

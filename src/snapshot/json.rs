@@ -44,7 +44,11 @@ fn write_all(cluster: &Cluster, warnings: &[Warning], out: &mut impl Write) -> s
             Some(r) => string(out, r)?,
             None => out.write_all(b"null")?,
         }
-        write!(out, ",\"state\":\"{}\",\"capacity\":{{\"disk_bytes\":", b.state.name())?;
+        write!(
+            out,
+            ",\"state\":\"{}\",\"capacity\":{{\"disk_bytes\":",
+            b.state.name()
+        )?;
         number(out, b.capacity[0])?;
         out.write_all(b",\"network_in_bytes_per_sec\":")?;
         number(out, b.capacity[1])?;

@@ -20,6 +20,8 @@
 //! answers and return values; [`capture()`](capture::capture) is the thin async shell.
 
 pub mod assemble;
+#[cfg(test)]
+mod assemble_tests;
 pub mod capacity;
 pub mod capture;
 pub mod error;
