@@ -33,9 +33,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{PutMode, PutOptions, PutPayload};
@@ -256,7 +253,9 @@ pub struct PartUploader {
     key: Key,
     intent: Intent,
     concurrency: usize,
-    inflight: FuturesUnordered<BoxFuture<'static, (usize, u32, object_store::Result<PartId>)>>,
+    /// Parts in flight, each on its own task (they progress while the caller reads and
+    /// verifies the next part).
+    inflight: tokio::task::JoinSet<(usize, u32, object_store::Result<PartId>)>,
     progress: Option<tokio::sync::watch::Sender<Intent>>,
     writer: Option<tokio::task::JoinHandle<()>>,
     /// Bytes sent in parts by this uploader (not counting parts skipped on resume).
@@ -331,7 +330,7 @@ impl PartUploader {
             key,
             intent,
             concurrency: concurrency.max(1),
-            inflight: FuturesUnordered::new(),
+            inflight: tokio::task::JoinSet::new(),
             progress: Some(tx),
             writer: Some(writer),
             sent_bytes: 0,
@@ -373,7 +372,8 @@ impl PartUploader {
     /// Sends part `idx` (waiting while `concurrency` parts are in flight).
     pub async fn send(&mut self, idx: usize, crc: u32, data: Bytes) -> Result<()> {
         while self.inflight.len() >= self.concurrency {
-            if let Some((i, c, r)) = self.inflight.next().await {
+            if let Some(joined) = self.inflight.join_next().await {
+                let (i, c, r) = joined.map_err(|e| self.join_error(e))?;
                 self.record(i, c, r)?;
             }
         }
@@ -383,12 +383,12 @@ impl PartUploader {
             self.key.clone(),
             self.intent.upload_id.clone(),
         );
-        self.inflight.push(Box::pin(async move {
+        self.inflight.spawn(async move {
             let r = mp
                 .put_part(&key, &id, idx, PutPayload::from_bytes(data))
                 .await;
             (idx, crc, r)
-        }));
+        });
         Ok(())
     }
 
@@ -403,7 +403,8 @@ impl PartUploader {
         n_parts: usize,
         object_size: u64,
     ) -> Result<()> {
-        while let Some((i, c, r)) = self.inflight.next().await {
+        while let Some(joined) = self.inflight.join_next().await {
+            let (i, c, r) = joined.map_err(|e| self.join_error(e))?;
             self.record(i, c, r)?;
         }
         self.stop_recording().await;
@@ -438,10 +439,23 @@ impl PartUploader {
     /// Waits for the parts in flight (recording those that finished) and the last progress
     /// write, leaving the upload open for a retry to resume.
     pub async fn suspend(mut self) {
-        while let Some((i, c, r)) = self.inflight.next().await {
-            let _ = self.record(i, c, r);
+        while let Some(joined) = self.inflight.join_next().await {
+            if let Ok((i, c, r)) = joined {
+                let _ = self.record(i, c, r);
+            }
         }
         self.stop_recording().await;
+    }
+
+    fn join_error(&self, e: tokio::task::JoinError) -> TieringError {
+        TieringError::store(
+            "upload part",
+            &self.key,
+            object_store::Error::Generic {
+                store: "keel",
+                source: Box::new(e),
+            },
+        )
     }
 
     async fn stop_recording(&mut self) {
