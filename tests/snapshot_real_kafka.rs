@@ -159,10 +159,7 @@ async fn snapshot_of_real_kafka_has_racks_leaders_sizes_rates_and_feeds_keel_pla
             ])
             .arg(&cap)
             .output()
-            .map(|o| {
-                std::fs::write(&out_path, &o.stdout).unwrap();
-                o
-            })
+            .inspect(|o| std::fs::write(&out_path, &o.stdout).unwrap())
     })
     .await
     .unwrap()
