@@ -439,6 +439,17 @@ impl Executor {
         self.next_command
     }
 
+    /// Ignores commands below `position` (a new plan skips commands written before it
+    /// started). Never moves the watermark back.
+    pub fn skip_commands_before(&mut self, position: u64) {
+        self.next_command = self.next_command.max(position);
+    }
+
+    /// Whether a [`super::Action::PersistDesiredState`] is waiting to be read back.
+    pub fn persist_pending(&self) -> bool {
+        self.pending_persist.is_some()
+    }
+
     /// Pauses (persisted before it takes effect). Returns whether the phase changed.
     pub fn pause(&mut self) -> bool {
         if matches!(self.phase, Phase::Running) {

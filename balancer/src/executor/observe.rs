@@ -6,7 +6,7 @@
 use super::action::ObservedPartition;
 use super::core::{Executor, PartitionStatus};
 use super::desired::BrokerId;
-use super::record::ControlRecord;
+use super::record::{ControlRecord, Phase};
 
 impl Executor {
     /// Feeds one control record read from `__keel_state`, in log order. Applies the lease
@@ -17,7 +17,10 @@ impl Executor {
             Some(v) => {
                 (rec.epoch == v.epoch && rec.holder == v.holder && rec.seq > v.seq)
                     || (rec.epoch > v.epoch
-                        && (rec.holder == v.holder || rec.claimed_at_ms >= v.expires_at_ms))
+                        && (rec.holder == v.holder
+                            || rec.claimed_at_ms >= v.expires_at_ms
+                            // A finished execution releases its lease.
+                            || matches!(v.phase, Phase::Done { .. })))
             }
         };
         if !accept {

@@ -147,7 +147,13 @@ impl Executor {
             {
                 LeaseState::Held
             }
-            Some(v) if v.holder == self.me || now >= v.expires_at_ms => LeaseState::Claimable,
+            Some(v)
+                if v.holder == self.me
+                    || now >= v.expires_at_ms
+                    || matches!(v.phase, Phase::Done { .. }) =>
+            {
+                LeaseState::Claimable
+            }
             Some(v) => LeaseState::Fenced {
                 until_ms: v.expires_at_ms,
             },
