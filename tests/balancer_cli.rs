@@ -167,6 +167,32 @@ fn plan_of_infeasible_cluster_explains_what_would_help() {
         err.contains("replica-limit") && err.contains("add at least"),
         "{err}"
     );
+    // Best effort: the same input gives a plan for every other goal, the infeasible goal
+    // spelled out, and exit code 3.
+    let kafka = dir.path().join("plan.json");
+    let out = keel()
+        .arg("plan")
+        .arg("--cluster")
+        .arg(&cluster)
+        .args([
+            "--max-replicas-per-broker",
+            "100",
+            "--best-effort",
+            "--out-kafka",
+        ])
+        .arg(&kafka)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("INFEASIBLE goal `replica-limit`")
+            && stdout.contains("(30 in all)")
+            && stdout.contains("at least 500"),
+        "{stdout}"
+    );
+    let written = std::fs::read_to_string(&kafka).unwrap();
+    assert!(written.starts_with("{\"version\":1"), "{written}");
 }
 
 #[test]

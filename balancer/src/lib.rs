@@ -28,7 +28,7 @@ pub use error::{BalancerError, Result};
 pub use goals::{GoalConfig, GoalKind, Goals};
 pub use model::{Broker, BrokerState, Cluster, Partition, Resource};
 pub use plan::{Action, ActionKind, Cost, ExecutionOptions, Plan, Reassignment};
-pub use planner::{PlanOptions, Progress, plan};
+pub use planner::{Infeasibility, PlanOptions, Progress, plan};
 pub use simulate::{Simulation, simulate};
 pub mod generate;
 pub mod report;

@@ -119,6 +119,8 @@ pub struct Plan {
     pub lower_bound: u64,
     /// Cost.
     pub cost: Cost,
+    /// Hard goals the input rules out, set aside by a best-effort plan (empty otherwise).
+    pub infeasible: Vec<crate::planner::Infeasibility>,
 }
 
 fn goal_name(id: u8) -> &'static str {
@@ -209,7 +211,10 @@ impl Plan {
         // Partitions left out of the reassignment whose current leader is not `replicas[0]`:
         // the preferred-leader election at the end hands leadership back to `replicas[0]`,
         // which the planner chose (it moved leadership back to slot 0).
-        let mut listed = reassignments.iter().map(|r| r.partition as usize).peekable();
+        let mut listed = reassignments
+            .iter()
+            .map(|r| r.partition as usize)
+            .peekable();
         for (p, part) in c.partitions.iter().enumerate() {
             if listed.next_if_eq(&p).is_some() {
                 continue;
@@ -228,6 +233,7 @@ impl Plan {
             after,
             lower_bound,
             cost,
+            infeasible: Vec::new(),
         }
     }
 
@@ -263,6 +269,8 @@ impl Plan {
         struct Out<'a> {
             format: &'static str,
             lower_bound_replica_moves: u64,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            infeasible_goals: &'a [crate::planner::Infeasibility],
             cost: &'a Cost,
             actions: &'a [Action],
             goals_before: &'a [GoalStatus],
@@ -272,6 +280,7 @@ impl Plan {
         let out = Out {
             format: "keel.plan/v1",
             lower_bound_replica_moves: self.lower_bound,
+            infeasible_goals: &self.infeasible,
             cost: &self.cost,
             actions: &self.actions,
             goals_before: &self.before,

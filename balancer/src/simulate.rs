@@ -107,7 +107,10 @@ pub fn simulate(
     }
     // Partitions the plan leaves alone but whose leader is not `replicas[0]`: the final
     // preferred-leader election moves their leadership.
-    let mut listed = reassignments.iter().map(|r| r.partition as usize).peekable();
+    let mut listed = reassignments
+        .iter()
+        .map(|r| r.partition as usize)
+        .peekable();
     for (p, part) in c.partitions.iter().enumerate() {
         while listed.next_if(|&q| q < p).is_some() {}
         if listed.peek() == Some(&p) {

@@ -249,6 +249,40 @@ impl<'c> State<'c> {
         self.broker_ok(a, &self.metric[a], &na) && self.broker_ok(b, &self.metric[b], &nbm)
     }
 
+    /// Whether moving leadership of `p` to its replica at `pos_p` and of `q` to its replica
+    /// at `pos_q`, together, is acceptable: the brokers involved (two or three: a chain
+    /// A→B→C, or an exchange when C is A) are checked on their combined change, so a chain
+    /// can pass leadership through a broker whose own metrics may not grow.
+    pub fn leadership_pair_ok(&self, p: usize, pos_p: usize, q: usize, pos_q: usize) -> bool {
+        if p == q || !self.movable[p] || !self.movable[q] {
+            return false;
+        }
+        let mut touched: [(usize, Metrics); 4] = [(usize::MAX, [0.0; METRICS]); 4];
+        let mut n = 0;
+        for (part, pos) in [(p, pos_p), (q, pos_q)] {
+            let start = self.c.partitions[part].start as usize;
+            let d = leadership_delta(self.c, part);
+            let ends = [
+                (self.assign[start] as usize, -1.0),
+                (self.assign[start + pos] as usize, 1.0),
+            ];
+            for (b, sign) in ends {
+                let i = match touched[..n].iter().position(|t| t.0 == b) {
+                    Some(i) => i,
+                    None => {
+                        touched[n] = (b, self.metric[b]);
+                        n += 1;
+                        n - 1
+                    }
+                };
+                add(&mut touched[i].1, &d, sign);
+            }
+        }
+        touched[..n]
+            .iter()
+            .all(|(b, new)| self.broker_ok(*b, &self.metric[*b], new))
+    }
+
     /// Whether swapping replica `s1` (on broker A) with replica `s2` (on broker B) is acceptable.
     pub fn swap_ok(&self, s1: usize, s2: usize) -> bool {
         let (p, q) = (self.slot_part[s1] as usize, self.slot_part[s2] as usize);

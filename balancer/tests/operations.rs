@@ -143,3 +143,97 @@ fn removing_a_broker_drains_only_it_without_rebalancing() {
         assert!(!r.replicas.contains(&3));
     }
 }
+
+/// The issue's own headline shape in miniature: more replicas than brokers × the default
+/// limit. The default is an error that names the goal, the numbers and the remedy; with
+/// `best_effort` the limit is set aside and reported, and every other goal is still met.
+#[test]
+fn best_effort_sets_an_infeasible_replica_limit_aside_and_balances_the_rest() {
+    let c = cluster(1.0); // 12 brokers, 2400 replicas: 200 per broker on average
+    let mut strict = PlanOptions::default();
+    strict.goals.max_replicas_per_broker = 150;
+    match plan(&c, &strict, &mut |_| {}) {
+        Err(keel_balancer::BalancerError::Infeasible {
+            goal,
+            blocking,
+            remedy,
+        }) => {
+            assert_eq!(goal, "replica-limit");
+            assert!(blocking.contains("average 200 per broker"), "{blocking}");
+            assert!(
+                remedy.contains("add at least 4 broker(s) (16 in all)")
+                    && remedy.contains("at least 200")
+                    && remedy.contains("--best-effort"),
+                "{remedy}"
+            );
+        }
+        other => panic!(
+            "expected replica-limit infeasibility, got {:?}",
+            other.map(|p| p.reassignments.len())
+        ),
+    }
+    let lenient = PlanOptions {
+        best_effort: true,
+        ..strict.clone()
+    };
+    let p = plan(&c, &lenient, &mut |_| {}).unwrap();
+    assert_eq!(p.infeasible.len(), 1);
+    assert_eq!(p.infeasible[0].goal, "replica-limit");
+    let status = |goal: &str| p.after.iter().find(|s| s.goal == goal).unwrap();
+    // The goal as asked is still reported, with its violations (every broker is above 150).
+    assert_eq!(status("replica-limit").violations, 12);
+    for s in &p.after {
+        if s.goal != "replica-limit" {
+            assert_eq!(s.violations, 0, "hard goal {} violated", s.goal);
+        }
+    }
+    assert_eq!(status("replica-count").out_of_band, 0);
+    assert_eq!(status("disk").out_of_band, 0);
+    // The rest of the plan is what a feasible limit gives.
+    let mut feasible = PlanOptions::default();
+    feasible.goals.max_replicas_per_broker = 10_000;
+    let q = plan(&c, &feasible, &mut |_| {}).unwrap();
+    assert_eq!(p.to_kafka_json(&c), q.to_kafka_json(&c));
+}
+
+/// Total disk above 0.8 × capacity: best effort sets only the disk limit aside; the other
+/// resources keep theirs.
+#[test]
+fn best_effort_relaxes_only_the_resource_that_does_not_fit() {
+    let mut c = cluster(0.5);
+    // Disk ~45% → ~90% of capacity; the rates stay as they are.
+    for part in &mut c.partitions {
+        part.size_bytes *= 2;
+    }
+    let err = plan(&c, &PlanOptions::default(), &mut |_| {})
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("disk"), "{err}");
+    let p = plan(
+        &c,
+        &PlanOptions {
+            best_effort: true,
+            ..PlanOptions::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(p.infeasible.len(), 1);
+    assert!(
+        p.infeasible[0].blocking.contains("disk"),
+        "{:?}",
+        p.infeasible
+    );
+    let after = keel_balancer::plan::apply(&c, &p.reassignments);
+    let loads = after.broker_loads();
+    let limits = keel_balancer::Goals::default().capacity_threshold;
+    for (b, broker) in after.brokers.iter().enumerate() {
+        for r in 1..4 {
+            assert!(
+                loads[b][r] <= limits[r] * broker.capacity[r] * (1.0 + 1e-9),
+                "broker {} resource {r} over its limit",
+                broker.id
+            );
+        }
+    }
+}

@@ -55,7 +55,7 @@ fn gen_options() -> impl Strategy<Value = GenOptions> {
 fn cluster_of(o: &GenOptions) -> Cluster {
     let mut c = snapshot::parse_str(&generate_string(o).expect("valid options"))
         .expect("generated snapshots parse");
-    if o.seed % 3 != 0 {
+    if !o.seed.is_multiple_of(3) {
         let mut x = o.seed | 1;
         for p in 0..c.partitions.len() {
             x ^= x << 13;

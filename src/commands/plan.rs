@@ -67,6 +67,12 @@ pub struct PlanFlags {
     /// Concurrent replica moves per broker for the cost model.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub concurrency: u32,
+    /// Best effort: when a hard goal cannot be met on this input (e.g. more replicas than
+    /// brokers × --max-replicas-per-broker, or total load above the capacity limit), report it
+    /// (goal, what blocks it, what would help), set it aside, and still write the best plan
+    /// for every other goal. Exit code 3 then. Without it such inputs are an error.
+    #[arg(long)]
+    pub best_effort: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,7 +176,23 @@ pub fn prepare(cluster: &mut Cluster, f: &PlanFlags) -> anyhow::Result<PlanOptio
             concurrency_per_broker: f.concurrency,
             ..ExecutionOptions::default()
         },
+        best_effort: f.best_effort,
     })
+}
+
+/// Exit code of a best-effort plan that had to set a hard goal aside.
+pub const EXIT_INFEASIBLE_GOALS: u8 = 3;
+
+/// Prints the hard goals a best-effort plan set aside.
+pub fn print_infeasible(out: &mut impl std::io::Write, plan: &Plan) -> std::io::Result<()> {
+    for i in &plan.infeasible {
+        writeln!(
+            out,
+            "INFEASIBLE goal `{}` (set aside by --best-effort): {}\n  would help: {}",
+            i.goal, i.blocking, i.remedy
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs the planner with a progress bar.
@@ -310,6 +332,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     print_goal_table(&mut out, &plan.before, &plan.after)?;
     writeln!(out)?;
     print_cost(&mut out, &plan)?;
+    print_infeasible(&mut out, &plan)?;
     if let Some(path) = &args.out_kafka {
         std::fs::write(path, plan.to_kafka_json(&cluster))
             .with_context(|| format!("writing {}", path.display()))?;
@@ -321,5 +344,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(out, "wrote keel plan JSON to {}", path.display())?;
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    if plan.infeasible.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(EXIT_INFEASIBLE_GOALS))
+    }
 }

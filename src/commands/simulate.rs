@@ -10,7 +10,8 @@ use keel_balancer::report::{BrokerFigures, html_report};
 use keel_balancer::{ExecutionOptions, simulate, snapshot};
 
 use super::plan::{
-    PlanFlags, prepare, print_cost, print_goal_table, read_cluster, run_planner, spinner,
+    PlanFlags, prepare, print_cost, print_goal_table, print_infeasible, read_cluster, run_planner,
+    spinner,
 };
 
 /// The bundled example: a skewed 48-broker cluster (see examples/clusters/README.md).
@@ -72,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             print_goal_table(&mut out, &plan.before, &plan.after)?;
             writeln!(out)?;
             print_cost(&mut out, &plan)?;
+            print_infeasible(&mut out, &plan)?;
             (plan.reassignments, Some(plan.lower_bound))
         }
     };

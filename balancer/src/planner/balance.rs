@@ -6,6 +6,7 @@
 //! tried when no single move is acceptable. Every move must strictly reduce the current
 //! goal's violation and pass [`State::replica_move_ok`] (hard goals and earlier goals).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
@@ -15,9 +16,16 @@ use crate::state::{Band, State, contrib, leadership_delta, tol};
 /// Bound on candidate evaluations per shed/fill step, so pathological inputs stay fast.
 const MAX_TRIES: usize = 4000;
 
+/// Leaderships of the middle broker tried per first link of a leadership chain.
+const CHAIN_FANOUT: usize = 32;
+
 /// Candidates of one broker: (contribution as ordered bits, slot or partition).
 /// Contributions are non-negative, so their IEEE bits order like their values.
 type Cands = BTreeSet<(u64, u32)>;
+
+/// A leadership move found by a search, `(partition, position of the new leader)`, and the
+/// stale list entries the search saw.
+type Found = (Option<(usize, usize)>, Vec<(u64, u32)>);
 
 fn key_of(v: f64) -> u64 {
     v.max(0.0).to_bits()
@@ -69,6 +77,17 @@ impl<B: Iterator<Item = (u64, u32)>, A: Iterator<Item = (u64, u32)>> Iterator fo
     }
 }
 
+/// The candidate lists a balancer keeps per broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    /// (contribution to k, slot) of its movable replicas (replica count: (size, slot)).
+    Replicas = 0,
+    /// (leadership delta of k, partition) of the partitions it leads.
+    Leads = 1,
+    /// (leadership delta of k, slot) of the replicas it follows.
+    Follows = 2,
+}
+
 pub(crate) struct Balancer<'s, 'c> {
     pub st: &'s mut State<'c>,
     pub k: usize,
@@ -76,13 +95,9 @@ pub(crate) struct Balancer<'s, 'c> {
     pub goal: u8,
     pub leadership_first: bool,
     pub allow_swaps: bool,
-    /// Per broker: (contribution to k, slot) of its replicas, sorted by contribution desc
-    /// (for the replica-count metric: (size, slot) ascending). Entries go stale lazily.
-    cache: Vec<Option<Cands>>,
-    /// Per broker: (leadership delta of k, partition) of partitions it leads, desc.
-    lead_cache: Vec<Option<Cands>>,
-    /// Per broker: (leadership delta of k, slot) of replicas it follows, desc.
-    follow_cache: Vec<Option<Cands>>,
+    /// Per [`List`] kind and broker: its candidates, built on first use. Entries go stale
+    /// lazily (searches skip and prune them); the lists are rebuilt every round.
+    lists: [Vec<Option<Cands>>; 3],
     /// Destinations in ascending order of metric k (kept sorted as moves happen).
     dests: Vec<usize>,
     pub moves: u64,
@@ -105,9 +120,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
             goal,
             leadership_first,
             allow_swaps,
-            cache: vec![None; nb],
-            lead_cache: vec![None; nb],
-            follow_cache: vec![None; nb],
+            lists: [vec![None; nb], vec![None; nb], vec![None; nb]],
             dests: Vec::new(),
             moves: 0,
         }
@@ -119,70 +132,182 @@ impl<'s, 'c> Balancer<'s, 'c> {
 
     /// Reduction of this goal's violation if `d` moves from broker `a` to broker `b`.
     fn gain(&self, a: usize, b: usize, d: f64) -> f64 {
-        let (va, vb) = (self.st.metric[a][self.k], self.st.metric[b][self.k]);
-        self.viol(a, va) + self.viol(b, vb) - self.viol(a, va - d) - self.viol(b, vb + d)
+        self.gain_of(&[(a, -d), (b, d)])
     }
 
-    fn build_list(&self, a: usize) -> Cands {
-        let k = self.k;
-        let st = &*self.st;
-        st.slots_on[a]
-            .iter()
-            .filter(|&&s| st.movable[st.slot_part[s as usize] as usize])
-            .map(|&s| {
-                let p = st.slot_part[s as usize] as usize;
-                let c = contrib(st.c, p, st.is_leader_slot(s as usize));
-                if k == M_REPLICAS {
-                    (c[1], s)
-                } else {
-                    (c[k], s)
+    /// Reduction of this goal's violation if each broker's metric changes by its amount
+    /// (a broker may appear more than once).
+    fn gain_of(&self, changes: &[(usize, f64)]) -> f64 {
+        let mut merged: [(usize, f64); 4] = [(usize::MAX, 0.0); 4];
+        let mut n = 0;
+        for &(b, d) in changes {
+            match merged[..n].iter().position(|m| m.0 == b) {
+                Some(i) => merged[i].1 += d,
+                None if n < merged.len() => {
+                    merged[n] = (b, d);
+                    n += 1;
                 }
-            })
-            .filter(|(c, _)| k == M_REPLICAS || *c > 0.0)
-            .map(|(c, s)| (key_of(c), s))
-            .collect()
-    }
-
-    /// Takes broker `a`'s candidate set out of the cache (put it back afterwards).
-    fn take_list(&mut self, a: usize) -> Cands {
-        match self.cache[a].take() {
-            Some(v) => v,
-            None => self.build_list(a),
+                None => return 0.0,
+            }
         }
-    }
-
-    fn take_lead_list(&mut self, a: usize) -> Cands {
-        if let Some(v) = self.lead_cache[a].take() {
-            return v;
-        }
-        let st = &*self.st;
-        st.slots_on[a]
+        merged[..n]
             .iter()
-            .filter(|&&s| st.is_leader_slot(s as usize))
-            .map(|&s| {
-                let p = st.slot_part[s as usize] as usize;
-                (leadership_delta(st.c, p)[self.k], p as u32)
+            .map(|&(b, d)| {
+                let v = self.st.metric[b][self.k];
+                self.viol(b, v) - self.viol(b, v + d)
             })
-            .filter(|x| x.0 > 0.0)
-            .map(|(c, p)| (key_of(c), p))
-            .collect()
+            .sum()
     }
 
-    fn take_follow_list(&mut self, b: usize) -> Cands {
-        if let Some(v) = self.follow_cache[b].take() {
-            return v;
-        }
+    /// Whether the leadership chain `p` → its replica at `pos_p`, then `q` → its replica at
+    /// `pos_q` (where `q` is led by `p`'s new leader, or `p` by `q`'s old one) lowers this
+    /// goal's violation and is acceptable for every other goal.
+    fn chain_ok(&self, p: usize, pos_p: usize, q: usize, pos_q: usize) -> bool {
         let st = &*self.st;
-        st.slots_on[b]
-            .iter()
-            .filter(|&&s| !st.is_leader_slot(s as usize))
-            .map(|&s| {
-                let p = st.slot_part[s as usize] as usize;
-                (leadership_delta(st.c, p)[self.k], s)
-            })
-            .filter(|x| x.0 > 0.0)
-            .map(|(c, s)| (key_of(c), s))
-            .collect()
+        let ends = |part: usize, pos: usize| {
+            let start = st.c.partitions[part].start as usize;
+            let d = leadership_delta(st.c, part)[self.k];
+            (
+                st.assign[start] as usize,
+                st.assign[start + pos] as usize,
+                d,
+            )
+        };
+        let (a, b, dp) = ends(p, pos_p);
+        let (b2, c, dq) = ends(q, pos_q);
+        if !self.band.participates[b] || !self.band.participates[c] || b == c || a == b2 {
+            return false;
+        }
+        let gain = self.gain_of(&[(a, -dp), (b, dp), (b2, -dq), (c, dq)]);
+        gain > tol(dp.max(dq)) && st.leadership_pair_ok(p, pos_p, q, pos_q)
+    }
+
+    /// Broker `a` sheds one leadership through a chain: `p` goes from `a` to its follower
+    /// `b`, and `b` hands one of its own leaderships `q` on to a follower `c`, so `b`'s
+    /// load stays about the same. Used when no single leadership move is acceptable.
+    fn try_leadership_chain_from(&mut self, a: usize) -> bool {
+        let mine = self.list(List::Leads, a);
+        let mut tries = 0;
+        for &(_, p) in mine.iter().rev() {
+            let p = p as usize;
+            if self.st.leader_of(p) as usize != a {
+                continue;
+            }
+            let start = self.st.c.partitions[p].start as usize;
+            for pos_p in 1..usize::from(self.st.c.partitions[p].rf) {
+                let b = self.st.assign[start + pos_p] as usize;
+                let theirs = self.list(List::Leads, b);
+                for &(_, q) in theirs.iter().rev().take(CHAIN_FANOUT) {
+                    let q = q as usize;
+                    if self.st.leader_of(q) as usize != b {
+                        continue;
+                    }
+                    for pos_q in 1..usize::from(self.st.c.partitions[q].rf) {
+                        tries += 1;
+                        if tries > MAX_TRIES {
+                            return false;
+                        }
+                        if self.chain_ok(p, pos_p, q, pos_q) {
+                            drop((theirs, mine));
+                            return self.apply_chain(p, pos_p, q, pos_q);
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Broker `c` gains one leadership through a chain: `q`, led by `b` and followed by `c`,
+    /// moves to `c`, and `b` takes over a leadership `p` from another broker `a`.
+    fn try_leadership_chain_to(&mut self, c: usize) -> bool {
+        let mine = self.list(List::Follows, c);
+        let mut tries = 0;
+        for &(_, sq) in mine.iter().rev() {
+            let sq = sq as usize;
+            if self.st.assign[sq] as usize != c || self.st.is_leader_slot(sq) {
+                continue;
+            }
+            let q = self.st.slot_part[sq] as usize;
+            let start_q = self.st.c.partitions[q].start as usize;
+            let b = self.st.assign[start_q] as usize;
+            let theirs = self.list(List::Follows, b);
+            for &(_, sp) in theirs.iter().rev().take(CHAIN_FANOUT) {
+                let sp = sp as usize;
+                if self.st.assign[sp] as usize != b || self.st.is_leader_slot(sp) {
+                    continue;
+                }
+                let p = self.st.slot_part[sp] as usize;
+                let pos_p = sp - self.st.c.partitions[p].start as usize;
+                tries += 1;
+                if tries > MAX_TRIES {
+                    return false;
+                }
+                if self.chain_ok(p, pos_p, q, sq - start_q) {
+                    drop((theirs, mine));
+                    return self.apply_chain(p, pos_p, q, sq - start_q);
+                }
+            }
+        }
+        false
+    }
+
+    /// Carries out a chain found by the searches above: `p` first, then `q`.
+    fn apply_chain(&mut self, p: usize, pos_p: usize, q: usize, pos_q: usize) -> bool {
+        self.do_leadership_move(p, pos_p);
+        self.do_leadership_move(q, pos_q);
+        true
+    }
+
+    /// Builds broker `b`'s list of `kind` from the current assignment.
+    fn build(&self, kind: List, b: usize) -> Cands {
+        let (k, st) = (self.k, &*self.st);
+        let slots = st.slots_on[b].iter().map(|&s| s as usize);
+        let keyed: Vec<(f64, u32)> = match kind {
+            List::Replicas => slots
+                .filter(|&s| st.movable[st.slot_part[s] as usize])
+                .map(|s| {
+                    let c = contrib(st.c, st.slot_part[s] as usize, st.is_leader_slot(s));
+                    (if k == M_REPLICAS { c[1] } else { c[k] }, s as u32)
+                })
+                .filter(|(c, _)| k == M_REPLICAS || *c > 0.0)
+                .collect(),
+            List::Leads | List::Follows => slots
+                .filter(|&s| st.is_leader_slot(s) == (kind == List::Leads))
+                .map(|s| {
+                    let p = st.slot_part[s] as usize;
+                    let id = if kind == List::Leads { p } else { s };
+                    (leadership_delta(st.c, p)[k], id as u32)
+                })
+                .filter(|x| x.0 > 0.0)
+                .collect(),
+        };
+        keyed.into_iter().map(|(c, id)| (key_of(c), id)).collect()
+    }
+
+    /// Builds broker `b`'s list of `kind` unless it is cached.
+    fn ensure(&mut self, kind: List, b: usize) {
+        if self.lists[kind as usize][b].is_none() {
+            let built = self.build(kind, b);
+            self.lists[kind as usize][b] = Some(built);
+        }
+    }
+
+    /// Broker `b`'s list of `kind`: the cached one, or (not cached) a fresh one.
+    fn list(&self, kind: List, b: usize) -> Cow<'_, Cands> {
+        match &self.lists[kind as usize][b] {
+            Some(l) => Cow::Borrowed(l),
+            None => Cow::Owned(self.build(kind, b)),
+        }
+    }
+
+    /// Drops stale entries a search found in broker `b`'s list of `kind`.
+    fn prune(&mut self, kind: List, b: usize, stale: Vec<(u64, u32)>) {
+        if let Some(l) = &mut self.lists[kind as usize][b] {
+            for i in stale {
+                l.remove(&i);
+            }
+        }
     }
 
     fn contrib_k(&self, slot: usize) -> f64 {
@@ -286,9 +411,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
     pub fn run(&mut self, rounds: usize) {
         for _ in 0..rounds {
             let before = self.moves;
-            self.cache.iter_mut().for_each(|c| *c = None);
-            self.lead_cache.iter_mut().for_each(|c| *c = None);
-            self.follow_cache.iter_mut().for_each(|c| *c = None);
+            for l in &mut self.lists {
+                l.iter_mut().for_each(|c| *c = None);
+            }
             self.sort_dests();
             let nb = self.st.nb();
             let mut over: Vec<usize> = (0..nb).filter(|&b| self.over(b)).collect();
@@ -315,13 +440,40 @@ impl<'s, 'c> Balancer<'s, 'c> {
         }
     }
 
+    /// Moves one leadership off broker `a` to a follower, if one is acceptable.
     fn try_leadership_from(&mut self, a: usize) -> bool {
+        self.ensure(List::Leads, a);
+        let (found, stale) = self.find_leadership_from(a);
+        self.prune(List::Leads, a, stale);
+        self.lead(found)
+    }
+
+    /// Moves one leadership onto broker `b` from a partition it follows, if acceptable.
+    fn try_leadership_to(&mut self, b: usize) -> bool {
+        self.ensure(List::Follows, b);
+        let (found, stale) = self.find_leadership_to(b);
+        self.prune(List::Follows, b, stale);
+        self.lead(found)
+    }
+
+    fn lead(&mut self, found: Option<(usize, usize)>) -> bool {
+        match found {
+            Some((p, pos)) => {
+                self.do_leadership_move(p, pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A partition led by `a` and the position of the follower (the least loaded in k)
+    /// that should lead it; plus the stale list entries seen.
+    fn find_leadership_from(&self, a: usize) -> Found {
         let k = self.k;
         let excess = self.st.metric[a][k] - self.band.hi[a];
-        let mut list = self.take_lead_list(a);
-        let mut found = None;
-        let mut tries = 0;
+        let list = self.list(List::Leads, a);
         let mut stale = Vec::new();
+        let mut tries = 0;
         for i in order(&list, excess, false) {
             let p = i.1 as usize;
             if self.st.leader_of(p) as usize != a {
@@ -333,45 +485,34 @@ impl<'s, 'c> Balancer<'s, 'c> {
                 break;
             }
             let d = leadership_delta(self.st.c, p)[k];
-            let rf = usize::from(self.st.c.partitions[p].rf);
-            let start_slot = self.st.c.partitions[p].start as usize;
-            let mut best: Option<(f64, usize)> = None;
-            for pos in 1..rf {
-                let b = self.st.assign[start_slot + pos] as usize;
-                if !self.band.participates[b] {
-                    continue;
-                }
-                if self.gain(a, b, d) > tol(d) && self.st.leadership_ok(p, pos) {
-                    let r = self.st.ratio(k, b);
-                    if best.is_none_or(|(br, _)| r < br) {
-                        best = Some((r, pos));
-                    }
-                }
-            }
-            if let Some((_, pos)) = best {
-                found = Some((p, pos));
+            let start = self.st.c.partitions[p].start as usize;
+            let best = (1..usize::from(self.st.c.partitions[p].rf))
+                .filter(|&pos| {
+                    let b = self.st.assign[start + pos] as usize;
+                    self.band.participates[b]
+                        && self.gain(a, b, d) > tol(d)
+                        && self.st.leadership_ok(p, pos)
+                })
+                .min_by(|&x, &y| {
+                    let rx = self.st.ratio(k, self.st.assign[start + x] as usize);
+                    let ry = self.st.ratio(k, self.st.assign[start + y] as usize);
+                    rx.total_cmp(&ry).then(x.cmp(&y))
+                });
+            if let Some(pos) = best {
                 stale.push(i);
-                break;
+                return (Some((p, pos)), stale);
             }
         }
-        for i in stale {
-            list.remove(&i);
-        }
-        self.lead_cache[a] = Some(list);
-        if let Some((p, pos)) = found {
-            self.do_leadership_move(p, pos);
-            return true;
-        }
-        false
+        (None, stale)
     }
 
-    fn try_leadership_to(&mut self, b: usize) -> bool {
+    /// A partition `b` follows whose leadership should move to `b`, with `b`'s position.
+    fn find_leadership_to(&self, b: usize) -> Found {
         let k = self.k;
         let deficit = self.band.lo[b] - self.st.metric[b][k];
-        let mut list = self.take_follow_list(b);
-        let mut found = None;
-        let mut tries = 0;
+        let list = self.list(List::Follows, b);
         let mut stale = Vec::new();
+        let mut tries = 0;
         for i in order(&list, deficit, false) {
             let s = i.1 as usize;
             if self.st.assign[s] as usize != b || self.st.is_leader_slot(s) {
@@ -387,24 +528,17 @@ impl<'s, 'c> Balancer<'s, 'c> {
             let a = self.st.assign[start] as usize;
             let d = leadership_delta(self.st.c, p)[k];
             if self.gain(a, b, d) > tol(d) && self.st.leadership_ok(p, s - start) {
-                found = Some((p, s - start));
                 stale.push(i);
-                break;
+                return (Some((p, s - start)), stale);
             }
         }
-        for i in stale {
-            list.remove(&i);
-        }
-        self.follow_cache[b] = Some(list);
-        if let Some((p, pos)) = found {
-            self.do_leadership_move(p, pos);
-            return true;
-        }
-        false
+        (None, stale)
     }
 
     fn shed_one(&mut self, a: usize) -> bool {
-        if self.leadership_first && self.try_leadership_from(a) {
+        if self.leadership_first
+            && (self.try_leadership_from(a) || self.try_leadership_chain_from(a))
+        {
             return true;
         }
         let k = self.k;
@@ -414,16 +548,8 @@ impl<'s, 'c> Balancer<'s, 'c> {
         } else {
             excess
         };
-        let mut list = self.take_list(a);
-        let mut stale = Vec::new();
         let mut budget = MAX_TRIES;
-        let found = self.shed_search(a, &list, want, None, &mut stale, &mut budget);
-        for i in stale {
-            list.remove(&i);
-        }
-        self.cache[a] = Some(list);
-        if let Some((s, b)) = found {
-            self.do_replica_move(s, b);
+        if self.move_one_from(a, want, None, &mut budget) {
             return true;
         }
         if !self.leadership_first && k != M_REPLICAS && self.try_leadership_from(a) {
@@ -432,17 +558,38 @@ impl<'s, 'c> Balancer<'s, 'c> {
         self.allow_swaps && self.try_swap(a, excess)
     }
 
+    /// Moves one replica off `a` (onto `only`, or the best destination) if one helps.
+    fn move_one_from(
+        &mut self,
+        a: usize,
+        want: f64,
+        only: Option<usize>,
+        budget: &mut usize,
+    ) -> bool {
+        self.ensure(List::Replicas, a);
+        let mut stale = Vec::new();
+        let found = self.shed_search(a, want, only, &mut stale, budget);
+        self.prune(List::Replicas, a, stale);
+        match found {
+            Some((s, b)) => {
+                self.do_replica_move(s, b);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Finds a replica on `a` and a destination for it (`only` or the sorted destinations);
     /// the first pass keeps topic spreads inside their band on the destination.
     fn shed_search(
         &self,
         a: usize,
-        list: &Cands,
         want: f64,
         only: Option<usize>,
         stale: &mut Vec<(u64, u32)>,
         budget: &mut usize,
     ) -> Option<(usize, usize)> {
+        let list = self.list(List::Replicas, a);
         let topic_aware = !self.st.topic_band.is_empty() && !self.st.topic_locked;
         let single = only.map(|b| [b]);
         let dests: &[usize] = match &single {
@@ -453,7 +600,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
             if pass == 1 && !topic_aware {
                 break;
             }
-            for i in order(list, want, self.k == M_REPLICAS) {
+            for i in order(&list, want, self.k == M_REPLICAS) {
                 let s = i.1 as usize;
                 if self.st.assign[s] as usize != a {
                     if pass == 0 {
@@ -495,7 +642,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
     }
 
     fn fill_one(&mut self, b: usize) -> bool {
-        if self.leadership_first && self.try_leadership_to(b) {
+        if self.leadership_first && (self.try_leadership_to(b) || self.try_leadership_chain_to(b)) {
             return true;
         }
         let k = self.k;
@@ -511,15 +658,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
             } else {
                 deficit
             };
-            let mut list = self.take_list(a);
-            let mut stale = Vec::new();
-            let found = self.shed_search(a, &list, want, Some(b), &mut stale, &mut budget);
-            for i in stale {
-                list.remove(&i);
-            }
-            self.cache[a] = Some(list);
-            if let Some((s, b)) = found {
-                self.do_replica_move(s, b);
+            if self.move_one_from(a, want, Some(b), &mut budget) {
                 return true;
             }
         }
@@ -533,8 +672,6 @@ impl<'s, 'c> Balancer<'s, 'c> {
         if k == M_REPLICAS || k >= METRICS {
             return false;
         }
-        let mut tries = 0;
-        let mine = self.take_list(a);
         let dests: Vec<usize> = self
             .dests
             .iter()
@@ -542,50 +679,55 @@ impl<'s, 'c> Balancer<'s, 'c> {
             .filter(|&b| b != a)
             .take(8)
             .collect();
-        let mut found = None;
-        'outer: for b in dests {
+        self.ensure(List::Replicas, a);
+        for &b in &dests {
+            self.ensure(List::Replicas, b);
+        }
+        let Some((s1, s2, b)) = self.find_swap(a, excess, &dests) else {
+            return false;
+        };
+        self.st.move_replica(s1, b as u32, self.goal);
+        self.st.move_replica(s2, a as u32, self.goal);
+        self.st.swaps.push((s1 as u32, s2 as u32));
+        self.moves += 2;
+        self.touch(a);
+        self.touch(b);
+        // Slots arrived on both brokers: their lists need a rebuild to see them.
+        self.lists[List::Replicas as usize][a] = None;
+        self.lists[List::Replicas as usize][b] = None;
+        true
+    }
+
+    /// A large replica `s1` on `a` and a smaller one `s2` on one of `dests` whose exchange
+    /// lowers this goal's violation and is acceptable.
+    fn find_swap(&self, a: usize, excess: f64, dests: &[usize]) -> Option<(usize, usize, usize)> {
+        let k = self.k;
+        let mine = self.list(List::Replicas, a);
+        let mut tries = 0;
+        for &b in dests {
             let room = (self.band.hi[b] - self.st.metric[b][k]).max(0.0);
-            let theirs = self.take_list(b);
+            let theirs = self.list(List::Replicas, b);
             for &(c1, s1) in mine.iter().rev().take(256) {
                 let (c1, s1) = (val_of(c1), s1 as usize);
                 if self.st.assign[s1] as usize != a {
                     continue;
                 }
                 let ideal = c1 - excess.min(room.max(excess * 0.5));
-                let near: Vec<(u64, u32)> =
-                    order(&theirs, ideal.max(0.0), false).take(16).collect();
-                for (c2, s2) in near {
+                for (c2, s2) in order(&theirs, ideal.max(0.0), false).take(16) {
                     let (c2, s2) = (val_of(c2), s2 as usize);
                     tries += 1;
                     if tries > MAX_TRIES {
-                        self.cache[b] = Some(theirs);
-                        break 'outer;
+                        return None;
                     }
                     if self.st.assign[s2] as usize != b || c2 >= c1 {
                         continue;
                     }
                     if self.gain(a, b, c1 - c2) > tol(c1) && self.st.swap_ok(s1, s2) {
-                        found = Some((s1, s2, b));
-                        self.cache[b] = Some(theirs);
-                        break 'outer;
+                        return Some((s1, s2, b));
                     }
                 }
             }
-            self.cache[b] = Some(theirs);
         }
-        self.cache[a] = Some(mine);
-        if let Some((s1, s2, b)) = found {
-            self.st.move_replica(s1, b as u32, self.goal);
-            self.st.move_replica(s2, a as u32, self.goal);
-            self.st.swaps.push((s1 as u32, s2 as u32));
-            self.moves += 2;
-            self.touch(a);
-            self.touch(b);
-            // Slots arrived on both brokers: their lists need a rebuild to see them.
-            self.cache[a] = None;
-            self.cache[b] = None;
-            return true;
-        }
-        false
+        None
     }
 }

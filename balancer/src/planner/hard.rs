@@ -6,8 +6,8 @@
 
 use super::{PlanOptions, Scope, goal_id};
 use crate::error::{BalancerError, Result};
-use crate::goals::{GoalKind, M_LEADERS, M_REPLICAS};
-use crate::model::Resource;
+use crate::goals::{GoalKind, Goals, M_LEADERS, M_REPLICAS};
+use crate::model::{Cluster, Resource};
 use crate::planner::Balancer;
 use crate::state::{Band, State};
 
@@ -47,8 +47,7 @@ fn fmt_resource(r: usize, v: f64) -> String {
     }
 }
 
-pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) -> Result<()> {
-    let c = st.c;
+pub(crate) fn check_feasible(c: &Cluster, opts: &PlanOptions, scope: &Scope) -> Result<()> {
     let g = &opts.goals;
     let hosts: Vec<usize> = (0..c.brokers.len())
         .filter(|&b| scope.balanced[b])
@@ -79,85 +78,17 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
         }
     }
     if g.enabled(GoalKind::Capacity) {
-        // A single replica larger than every broker's limit fits nowhere.
-        let mut largest = [0.0f64; 4];
         for r in 0..4 {
-            largest[r] = hosts
-                .iter()
-                .map(|&b| g.capacity_threshold[r] * c.brokers[b].capacity[r])
-                .fold(0.0f64, f64::max);
-        }
-        for (p, part) in c.partitions.iter().enumerate() {
-            let load = part.replica_load(false);
-            for r in 0..4 {
-                let best = largest[r];
-                if load[r] > best * (1.0 + 1e-12) {
-                    return Err(BalancerError::infeasible(
-                        "capacity",
-                        format!(
-                            "one replica of partition {} needs {} of {}, more than {} × the largest broker's capacity ({})",
-                            c.partition_name(p),
-                            fmt_resource(r, load[r]),
-                            Resource::ALL[r].name(),
-                            g.capacity_threshold[r],
-                            fmt_resource(r, best / g.capacity_threshold[r])
-                        ),
-                        "add larger brokers or split the partition's topic into more partitions",
-                    ));
-                }
-            }
+            single_replicas_fit(c, g, &hosts, r)?;
         }
     }
     if g.enabled(GoalKind::ReplicaLimit) {
-        let total = c.replica_count() as u64;
-        let limit = u64::from(g.max_replicas_per_broker);
-        let capacity = limit * hosts.len() as u64;
-        if total > capacity {
-            let need = total.div_ceil(limit.max(1)) - hosts.len() as u64;
-            return Err(BalancerError::infeasible(
-                "replica-limit",
-                format!(
-                    "{total} replicas over {} brokers average {:.0} per broker, above the limit of {limit}",
-                    hosts.len(),
-                    total as f64 / hosts.len() as f64
-                ),
-                format!(
-                    "add at least {need} broker(s) or raise --max-replicas-per-broker to {}",
-                    total.div_ceil(hosts.len() as u64)
-                ),
-            ));
-        }
+        replica_limit_fits(c, g, &hosts)?;
     }
     if g.enabled(GoalKind::Capacity) {
         let loads = c.broker_loads();
         for r in 0..4 {
-            let total: f64 = (0..c.brokers.len())
-                .filter(|&b| scope.in_scope[b])
-                .map(|b| loads[b][r])
-                .sum();
-            let cap: f64 = hosts.iter().map(|&b| c.brokers[b].capacity[r]).sum();
-            let limit = g.capacity_threshold[r] * cap;
-            if total > limit * (1.0 + 1e-12) {
-                let avg_cap = cap / hosts.len() as f64;
-                let need = ((total / g.capacity_threshold[r] - cap) / avg_cap)
-                    .ceil()
-                    .max(1.0);
-                return Err(BalancerError::infeasible(
-                    "capacity",
-                    format!(
-                        "total {} load {} exceeds {} × total capacity {} of {} brokers",
-                        Resource::ALL[r].name(),
-                        fmt_resource(r, total),
-                        g.capacity_threshold[r],
-                        fmt_resource(r, cap),
-                        hosts.len()
-                    ),
-                    format!(
-                        "add at least {need} broker(s) of average size ({} each)",
-                        fmt_resource(r, avg_cap)
-                    ),
-                ));
-            }
+            total_load_fits(c, g, scope, &hosts, &loads, r)?;
         }
     }
     if g.enabled(GoalKind::BrokerStates) && !hosts.iter().any(|&b| c.brokers[b].state.can_lead()) {
@@ -168,6 +99,122 @@ pub(crate) fn check_feasible(st: &State<'_>, opts: &PlanOptions, scope: &Scope) 
         ));
     }
     Ok(())
+}
+
+/// Best effort: sets aside the part of hard goal `goal` that [`check_feasible`] found
+/// infeasible (the replica limit, or the capacity limit of one resource). `false` when the
+/// goal cannot be relaxed that way (rack awareness, broker states, invariants).
+pub(crate) fn relax(c: &Cluster, scope: &Scope, goals: &mut Goals, goal: &str) -> bool {
+    let hosts: Vec<usize> = (0..c.brokers.len())
+        .filter(|&b| scope.balanced[b])
+        .collect();
+    match GoalKind::parse(goal) {
+        Some(GoalKind::ReplicaLimit) => {
+            goals.max_replicas_per_broker = u32::MAX;
+            true
+        }
+        Some(GoalKind::Capacity) => {
+            let loads = c.broker_loads();
+            for r in 0..4 {
+                if single_replicas_fit(c, goals, &hosts, r).is_err()
+                    || total_load_fits(c, goals, scope, &hosts, &loads, r).is_err()
+                {
+                    goals.capacity_threshold[r] = f64::INFINITY;
+                    return true;
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// A single replica larger than every broker's limit of resource `r` fits nowhere.
+fn single_replicas_fit(c: &Cluster, g: &Goals, hosts: &[usize], r: usize) -> Result<()> {
+    let best = hosts
+        .iter()
+        .map(|&b| g.capacity_threshold[r] * c.brokers[b].capacity[r])
+        .fold(0.0f64, f64::max);
+    for (p, part) in c.partitions.iter().enumerate() {
+        let load = part.replica_load(false);
+        if load[r] > best * (1.0 + 1e-12) {
+            return Err(BalancerError::infeasible(
+                "capacity",
+                format!(
+                    "one replica of partition {} needs {} of {}, more than {} × the largest broker's capacity ({})",
+                    c.partition_name(p),
+                    fmt_resource(r, load[r]),
+                    Resource::ALL[r].name(),
+                    g.capacity_threshold[r],
+                    fmt_resource(r, best / g.capacity_threshold[r])
+                ),
+                "add larger brokers or split the partition's topic into more partitions",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// More replicas than `limit × brokers` fit under the replica limit on no assignment.
+fn replica_limit_fits(c: &Cluster, g: &Goals, hosts: &[usize]) -> Result<()> {
+    let total = c.replica_count() as u64;
+    let limit = u64::from(g.max_replicas_per_broker);
+    let n = hosts.len() as u64;
+    if total <= limit * n {
+        return Ok(());
+    }
+    let brokers_needed = total.div_ceil(limit.max(1));
+    Err(BalancerError::infeasible(
+        "replica-limit",
+        format!(
+            "{total} replicas over the {n} brokers that can hold them average {:.0} per broker, above the limit of {limit} per broker",
+            total as f64 / n as f64
+        ),
+        format!(
+            "add at least {} broker(s) ({brokers_needed} in all), or raise --max-replicas-per-broker to at least {}; or plan with --best-effort to set the limit aside and balance everything else",
+            brokers_needed - n,
+            total.div_ceil(n)
+        ),
+    ))
+}
+
+/// Total load of resource `r` above `threshold × total capacity` fits on no assignment.
+fn total_load_fits(
+    c: &Cluster,
+    g: &Goals,
+    scope: &Scope,
+    hosts: &[usize],
+    loads: &[[f64; 4]],
+    r: usize,
+) -> Result<()> {
+    let total: f64 = (0..c.brokers.len())
+        .filter(|&b| scope.in_scope[b])
+        .map(|b| loads[b][r])
+        .sum();
+    let cap: f64 = hosts.iter().map(|&b| c.brokers[b].capacity[r]).sum();
+    let limit = g.capacity_threshold[r] * cap;
+    if total <= limit * (1.0 + 1e-12) {
+        return Ok(());
+    }
+    let avg_cap = cap / hosts.len() as f64;
+    let need = ((total / g.capacity_threshold[r] - cap) / avg_cap)
+        .ceil()
+        .max(1.0);
+    Err(BalancerError::infeasible(
+        "capacity",
+        format!(
+            "total {} load {} exceeds {} × total capacity {} of {} brokers",
+            Resource::ALL[r].name(),
+            fmt_resource(r, total),
+            g.capacity_threshold[r],
+            fmt_resource(r, cap),
+            hosts.len()
+        ),
+        format!(
+            "add at least {need} broker(s) of average size ({} each); or plan with --best-effort to set this limit aside and balance everything else",
+            fmt_resource(r, avg_cap)
+        ),
+    ))
 }
 
 pub(crate) fn fix_hard_goals(st: &mut State<'_>, opts: &PlanOptions, scope: &Scope) -> Result<()> {

@@ -44,6 +44,11 @@ pub struct PlanOptions {
     pub brokers: Option<Vec<i32>>,
     /// Execution settings for the cost model.
     pub execution: ExecutionOptions,
+    /// Best effort: a hard goal that no plan can meet on this input (the replica limit or a
+    /// capacity limit below the cluster's total load, or violations left after planning) is
+    /// reported in [`Plan::infeasible`] and set aside, and the plan is the best one for every
+    /// other goal. Off (the default): such inputs give [`BalancerError::Infeasible`].
+    pub best_effort: bool,
 }
 
 impl Default for PlanOptions {
@@ -55,6 +60,7 @@ impl Default for PlanOptions {
             topics: None,
             brokers: None,
             execution: ExecutionOptions::default(),
+            best_effort: false,
         }
     }
 }
@@ -94,12 +100,36 @@ pub fn plan(
             total,
         });
     };
+    let scope = scope_of(cluster, opts)?;
+    // Feasibility first; in best-effort mode each hard goal the input rules out is recorded
+    // and relaxed (one resource or the replica limit at a time) until the rest is feasible.
+    let mut infeasible = Vec::new();
+    let mut relaxed = opts.clone();
+    loop {
+        match hard::check_feasible(cluster, &relaxed, &scope) {
+            Ok(()) => break,
+            Err(BalancerError::Infeasible {
+                goal,
+                blocking,
+                remedy,
+            }) if opts.best_effort && hard::relax(cluster, &scope, &mut relaxed.goals, &goal) => {
+                infeasible.push(Infeasibility {
+                    goal,
+                    blocking,
+                    remedy,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Goal status uses the goals as asked, so a relaxed hard goal shows its violations.
+    let asked = &opts.goals;
+    let opts = &relaxed;
     let mut st = State::new(cluster);
-    let scope = setup(&mut st, cluster, opts)?;
-    let before = goal_status(&st, &opts.goals);
+    setup(&mut st, cluster, opts, &scope);
+    let before = goal_status(&st, asked);
     let lower_bound = lower_bound(&st, &scope);
     tick("checking feasibility", progress);
-    hard::check_feasible(&st, opts, &scope)?;
     tick("fixing hard goals", progress);
     hard::fix_hard_goals(&mut st, opts, &scope)?;
     if opts.rebalance {
@@ -132,21 +162,41 @@ pub fn plan(
         if g.enabled && g.kind.is_hard() {
             let (n, detail) = hard_violations(&st, &opts.goals, g.kind);
             if n > 0 {
-                return Err(BalancerError::infeasible(
-                    g.kind.name(),
-                    format!(
+                let err = Infeasibility {
+                    goal: g.kind.name().to_string(),
+                    blocking: format!(
                         "{n} violation(s) remain after planning: {}",
                         detail.join("; ")
                     ),
-                    hard::remedy(g.kind),
-                ));
+                    remedy: hard::remedy(g.kind).to_string(),
+                };
+                if !opts.best_effort {
+                    return Err(BalancerError::Infeasible {
+                        goal: err.goal,
+                        blocking: err.blocking,
+                        remedy: err.remedy,
+                    });
+                }
+                infeasible.push(err);
             }
         }
     }
-    let after = goal_status(&st, &opts.goals);
-    let plan = Plan::from_state(&st, before, after, lower_bound, &opts.execution);
+    let after = goal_status(&st, asked);
+    let mut plan = Plan::from_state(&st, before, after, lower_bound, &opts.execution);
+    plan.infeasible = infeasible;
     tick("done", progress);
     Ok(plan)
+}
+
+/// A hard goal the input rules out, reported by a best-effort plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Infeasibility {
+    /// The goal that cannot be met.
+    pub goal: String,
+    /// The brokers and partitions that block it.
+    pub blocking: String,
+    /// What would make the input feasible.
+    pub remedy: String,
 }
 
 /// Which brokers take part in the plan.
@@ -158,7 +208,8 @@ pub(crate) struct Scope {
     pub balanced: Vec<bool>,
 }
 
-fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
+/// Brokers in scope (`--brokers`, or all) and those that take part in balance goals.
+fn scope_of(c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
     let nb = c.brokers.len();
     let mut in_scope = vec![true; nb];
     if let Some(ids) = &opts.brokers {
@@ -170,21 +221,37 @@ fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
             in_scope[b as usize] = true;
         }
     }
+    let balanced: Vec<bool> = (0..nb)
+        .map(|b| in_scope[b] && c.brokers[b].state.can_host())
+        .collect();
+    if let Some(topics) = &opts.topics {
+        for t in topics {
+            if !c.topics.iter().any(|x| x == t) {
+                return Err(BalancerError::option(
+                    "topics",
+                    format!("topic `{t}` is not in the cluster"),
+                ));
+            }
+        }
+    }
+    Ok(Scope { in_scope, balanced })
+}
+
+/// Sets the planner's limits, bands and movable partitions from the options.
+fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions, scope: &Scope) {
+    let nb = c.brokers.len();
+    let (in_scope, balanced) = (&scope.in_scope, &scope.balanced);
     if let Some(topics) = &opts.topics {
         let mut allowed = vec![false; c.topics.len()];
         for t in topics {
-            let i = c.topics.iter().position(|x| x == t).ok_or_else(|| {
-                BalancerError::option("topics", format!("topic `{t}` is not in the cluster"))
-            })?;
-            allowed[i] = true;
+            if let Some(i) = c.topics.iter().position(|x| x == t) {
+                allowed[i] = true;
+            }
         }
         for (p, part) in c.partitions.iter().enumerate() {
             st.movable[p] = allowed[part.topic as usize];
         }
     }
-    let balanced: Vec<bool> = (0..nb)
-        .map(|b| in_scope[b] && c.brokers[b].state.can_host())
-        .collect();
     for b in 0..nb {
         st.dest_ok[b] =
             balanced[b] && (!opts.only_new_destinations || c.brokers[b].state == BrokerState::New);
@@ -276,7 +343,6 @@ fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions) -> Result<Scope> {
             .collect();
         st.topic_participates = balanced.clone();
     }
-    Ok(Scope { in_scope, balanced })
 }
 
 /// Replicas on brokers being drained plus replicas above the replica-count band.
