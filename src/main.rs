@@ -18,6 +18,10 @@ struct Cli {
     #[arg(long, global = true, env = "KEEL_LOG", default_value = "warn")]
     log: String,
 
+    /// Log format on stderr: `text` or `json` (one JSON object per line, for log shippers).
+    #[arg(long, global = true, env = "KEEL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -75,10 +79,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 
     let result = match cli.command {
         Command::DumpSegment(args) => commands::dump_segment::run(args),
