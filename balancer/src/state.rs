@@ -249,17 +249,17 @@ impl<'c> State<'c> {
         self.broker_ok(a, &self.metric[a], &na) && self.broker_ok(b, &self.metric[b], &nbm)
     }
 
-    /// Whether moving leadership of `p` to its replica at `pos_p` and of `q` to its replica
-    /// at `pos_q`, together, is acceptable: the brokers involved (two or three: a chain
-    /// A→B→C, or an exchange when C is A) are checked on their combined change, so a chain
-    /// can pass leadership through a broker whose own metrics may not grow.
-    pub fn leadership_pair_ok(&self, p: usize, pos_p: usize, q: usize, pos_q: usize) -> bool {
-        if p == q || !self.movable[p] || !self.movable[q] {
-            return false;
-        }
-        let mut touched: [(usize, Metrics); 4] = [(usize::MAX, [0.0; METRICS]); 4];
+    /// Whether the leadership moves `moves` (partition, position of its new leader; distinct
+    /// partitions), made together, are acceptable: every broker involved is checked on its
+    /// combined change, so a chain A→B→C or a trade can pass leadership through a broker
+    /// whose own metrics may not grow.
+    pub fn leadership_moves_ok(&self, moves: &[(usize, usize)]) -> bool {
+        let mut touched: [(usize, Metrics); 6] = [(usize::MAX, [0.0; METRICS]); 6];
         let mut n = 0;
-        for (part, pos) in [(p, pos_p), (q, pos_q)] {
+        for (i, &(part, pos)) in moves.iter().enumerate() {
+            if !self.movable[part] || moves[..i].iter().any(|m| m.0 == part) {
+                return false;
+            }
             let start = self.c.partitions[part].start as usize;
             let d = leadership_delta(self.c, part);
             let ends = [
@@ -269,11 +269,12 @@ impl<'c> State<'c> {
             for (b, sign) in ends {
                 let i = match touched[..n].iter().position(|t| t.0 == b) {
                     Some(i) => i,
-                    None => {
+                    None if n < touched.len() => {
                         touched[n] = (b, self.metric[b]);
                         n += 1;
                         n - 1
                     }
+                    None => return false,
                 };
                 add(&mut touched[i].1, &d, sign);
             }

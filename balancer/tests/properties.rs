@@ -289,11 +289,20 @@ proptest! {
         prop_assert!(p.cost.replica_moves as f64 <= 1.2 * p.lower_bound as f64 + 10.0, "{} moves, lower bound {}", p.cost.replica_moves, p.lower_bound);
         for s in &p.after {
             prop_assert_eq!(s.violations, 0, "hard goal {} violated", s.goal);
-            // Known gap: leader count can end with a few brokers just outside its band when
-            // every single leadership move would push network-out or CPU (higher priority)
-            // out of theirs; fixing that needs multi-partition leadership exchanges.
-            let allowed = if s.goal == "leader-count" { 2 } else { 0 };
-            prop_assert!(s.out_of_band <= allowed, "soft goal {} has {} brokers out of band", s.goal, s.out_of_band);
+            prop_assert_eq!(s.out_of_band, 0, "soft goal {} has brokers out of band", s.goal);
         }
+    }
+
+    /// Leader count is the goal most boxed in by higher-priority ones (network out, CPU):
+    /// a broker one leader over its band may sit at the lower edge of network out, so no
+    /// single leadership move is acceptable. Chains and trades must still bring it in band,
+    /// on lightly and heavily skewed clusters alike.
+    #[test]
+    fn plan_leaves_leader_count_within_band_when_feasible(seed in any::<u64>(), skew in 0.05f64..2.0, brokers in 12u32..30) {
+        let o = GenOptions { brokers, racks: 4, replicas: 250 * u64::from(brokers), skew, seed, ..GenOptions::default() };
+        let c = cluster_of(&o);
+        let p = plan(&c, &PlanOptions::default(), &mut |_| {}).expect("feasible");
+        let s = p.after.iter().find(|s| s.goal == "leader-count").unwrap();
+        prop_assert_eq!(s.out_of_band, 0, "leader count {}..{} outside band {:?}..{:?}", s.min, s.max, s.band_lo, s.band_hi);
     }
 }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use crate::goals::{M_DISK, M_REPLICAS, METRICS};
+use crate::goals::{M_DISK, M_LEADERS, M_NW_OUT, M_REPLICAS, METRICS};
 use crate::state::{Band, State, contrib, leadership_delta, tol};
 
 /// Bound on candidate evaluations per shed/fill step, so pathological inputs stay fast.
@@ -159,27 +159,104 @@ impl<'s, 'c> Balancer<'s, 'c> {
             .sum()
     }
 
-    /// Whether the leadership chain `p` → its replica at `pos_p`, then `q` → its replica at
-    /// `pos_q` (where `q` is led by `p`'s new leader, or `p` by `q`'s old one) lowers this
-    /// goal's violation and is acceptable for every other goal.
-    fn chain_ok(&self, p: usize, pos_p: usize, q: usize, pos_q: usize) -> bool {
+    /// Whether the leadership moves `moves` (partition, new leader's position), made
+    /// together, lower this goal's violation and are acceptable for every other goal.
+    fn leadership_moves_help(&self, moves: &[(usize, usize)]) -> bool {
         let st = &*self.st;
-        let ends = |part: usize, pos: usize| {
+        let mut changes = [(usize::MAX, 0.0); 6];
+        let mut largest = 0.0f64;
+        for (i, &(part, pos)) in moves.iter().enumerate() {
             let start = st.c.partitions[part].start as usize;
+            let (from, to) = (st.assign[start] as usize, st.assign[start + pos] as usize);
+            if !self.band.participates[to] {
+                return false;
+            }
             let d = leadership_delta(st.c, part)[self.k];
-            (
-                st.assign[start] as usize,
-                st.assign[start + pos] as usize,
-                d,
-            )
-        };
-        let (a, b, dp) = ends(p, pos_p);
-        let (b2, c, dq) = ends(q, pos_q);
-        if !self.band.participates[b] || !self.band.participates[c] || b == c || a == b2 {
-            return false;
+            largest = largest.max(d);
+            changes[2 * i] = (from, -d);
+            changes[2 * i + 1] = (to, d);
         }
-        let gain = self.gain_of(&[(a, -dp), (b, dp), (b2, -dq), (c, dq)]);
-        gain > tol(dp.max(dq)) && st.leadership_pair_ok(p, pos_p, q, pos_q)
+        self.gain_of(&changes[..2 * moves.len()]) > tol(largest) && st.leadership_moves_ok(moves)
+    }
+
+    fn chain_ok(&self, p: usize, pos_p: usize, q: usize, pos_q: usize) -> bool {
+        self.leadership_moves_help(&[(p, pos_p), (q, pos_q)])
+    }
+
+    /// Leader count only: broker `x` trades leaderships so its count moves by one while
+    /// its leadership-sensitive load (network out, CPU, leader bytes in) stays about level.
+    /// Shedding (`shed`): it gives two light leaderships away and takes one heavy one over;
+    /// filling: it takes two light ones over and gives one heavy one away.
+    fn try_leadership_trade(&mut self, x: usize, shed: bool) -> bool {
+        let st = &*self.st;
+        // Weight of a leadership for the goals the count must not disturb.
+        let weight = |p: usize| leadership_delta(st.c, p)[M_NW_OUT];
+        let (mut leads, mut follows): (Vec<(f64, usize, usize)>, Vec<(f64, usize, usize)>) =
+            (Vec::new(), Vec::new());
+        for &s in &st.slots_on[x] {
+            let s = s as usize;
+            let p = st.slot_part[s] as usize;
+            if !st.movable[p] {
+                continue;
+            }
+            let pos = s - st.c.partitions[p].start as usize;
+            if st.is_leader_slot(s) {
+                leads.push((weight(p), p, pos));
+            } else {
+                follows.push((weight(p), p, pos));
+            }
+        }
+        // Light ones first for the pair, heavy ones first for the single partner.
+        let by_weight = |v: &mut Vec<(f64, usize, usize)>, heavy_first: bool| {
+            v.sort_by(|a, b| {
+                let o = a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+                if heavy_first { o.reverse() } else { o }
+            });
+        };
+        let (pair, single) = if shed {
+            (&mut leads, &mut follows)
+        } else {
+            (&mut follows, &mut leads)
+        };
+        by_weight(pair, false);
+        by_weight(single, true);
+        let pair: Vec<(f64, usize, usize)> = pair.iter().copied().take(12).collect();
+        let single: Vec<(f64, usize, usize)> = single.iter().copied().take(8).collect();
+        // A move of partition p (x leads it: to a follower; x follows it: to x).
+        let options = |p: usize, pos_x: usize| -> Vec<(usize, usize)> {
+            if pos_x == 0 {
+                (1..usize::from(st.c.partitions[p].rf))
+                    .map(|pos| (p, pos))
+                    .collect()
+            } else {
+                vec![(p, pos_x)]
+            }
+        };
+        let mut tries = 0;
+        for &(_, q, qx) in &single {
+            for (i, &(_, p1, p1x)) in pair.iter().enumerate() {
+                for &(_, p2, p2x) in &pair[i + 1..] {
+                    for m1 in options(p1, p1x) {
+                        for m2 in options(p2, p2x) {
+                            for mq in options(q, qx) {
+                                tries += 1;
+                                if tries > MAX_TRIES {
+                                    return false;
+                                }
+                                let moves = [m1, m2, mq];
+                                if self.leadership_moves_help(&moves) {
+                                    for (p, pos) in moves {
+                                        self.do_leadership_move(p, pos);
+                                    }
+                                    return true;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        false
     }
 
     /// Broker `a` sheds one leadership through a chain: `p` goes from `a` to its follower
@@ -537,7 +614,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
 
     fn shed_one(&mut self, a: usize) -> bool {
         if self.leadership_first
-            && (self.try_leadership_from(a) || self.try_leadership_chain_from(a))
+            && (self.try_leadership_from(a)
+                || self.try_leadership_chain_from(a)
+                || (self.k == M_LEADERS && self.try_leadership_trade(a, true)))
         {
             return true;
         }
@@ -642,7 +721,11 @@ impl<'s, 'c> Balancer<'s, 'c> {
     }
 
     fn fill_one(&mut self, b: usize) -> bool {
-        if self.leadership_first && (self.try_leadership_to(b) || self.try_leadership_chain_to(b)) {
+        if self.leadership_first
+            && (self.try_leadership_to(b)
+                || self.try_leadership_chain_to(b)
+                || (self.k == M_LEADERS && self.try_leadership_trade(b, false)))
+        {
             return true;
         }
         let k = self.k;
