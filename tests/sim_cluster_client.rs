@@ -3,6 +3,9 @@
 //! throttle configs, quotas, log dirs, offsets that grow, created topics with Produce/Fetch,
 //! and injected faults.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use keel::sim_cluster::{Fault, SimCluster, SimHandle, SimOptions};
@@ -149,11 +152,12 @@ async fn cancel_rolls_back_and_stuck_moves_never_finish() {
     keel_wire::client::first_error(client.alter_partition_reassignments(&cancel).await.unwrap())
         .unwrap();
     assert!(client.list_partition_reassignments(None).await.unwrap().is_empty());
-    let state = sim.state();
-    let p = state.partition("logs", 0).unwrap();
-    assert_eq!(p.replicas, vec![1, 2]);
-    assert_eq!(p.leader, 1);
-    drop(state);
+    {
+        let state = sim.state();
+        let p = state.partition("logs", 0).unwrap();
+        assert_eq!(p.replicas, vec![1, 2]);
+        assert_eq!(p.leader, 1);
+    }
     sim.shutdown().await;
 }
 

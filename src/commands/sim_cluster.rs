@@ -62,10 +62,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
         let handle = cluster.start(listen).await?;
-        let state = handle.state();
-        let (brokers, topics, partitions) =
-            (state.brokers.len(), state.topics.len(), state.partitions.len());
-        drop(state);
+        let (brokers, topics, partitions) = {
+            let state = handle.state();
+            (state.brokers.len(), state.topics.len(), state.partitions.len())
+        };
         let addrs = handle.addrs();
         println!(
             "keel sim-cluster: {brokers} brokers, {topics} topics, {partitions} partitions; brokers on {} .. {}",

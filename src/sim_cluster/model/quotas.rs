@@ -11,6 +11,9 @@ const INVALID_REQUEST: i16 = 42;
 /// Entity type and name (`None`: the default entity of that type), sorted by type.
 pub type QuotaEntity = Vec<(String, Option<String>)>;
 
+/// Quota values by key.
+pub type QuotaValues = BTreeMap<String, f64>;
+
 /// The quota keys Kafka knows.
 pub const QUOTA_KEYS: &[&str] = &[
     "producer_byte_rate",
@@ -57,7 +60,7 @@ impl QuotaStore {
         &self,
         components: &[QuotaComponent],
         strict: bool,
-    ) -> Result<Vec<(QuotaEntity, BTreeMap<String, f64>)>, (i16, String)> {
+    ) -> Result<Vec<(QuotaEntity, QuotaValues)>, (i16, String)> {
         for c in components {
             if !ENTITY_TYPES.contains(&c.entity_type.as_str()) {
                 return Err((

@@ -45,13 +45,17 @@ fn unthrottled_move_runs_at_network_capacity() {
     assert!(s.moves.is_empty());
     assert_eq!(s.partitions[0].replicas, vec![3, 2]);
     assert_eq!(s.partitions[0].isr, vec![2, 3]);
-    assert_eq!(s.partitions[0].leader, 2, "leader 1 was removed; 2 is the first in-sync target");
+    assert_eq!(
+        s.partitions[0].leader, 3,
+        "leader 1 was removed: the first target replica in the ISR leads, as in Kafka"
+    );
 }
 
 #[test]
 fn throttle_limits_the_rate_only_for_listed_replicas() {
     let mut s = small();
-    set(&mut s, ConfigTarget::Broker(Some(2)), "follower.replication.throttled.rate", "1000000");
+    let b2 = ConfigTarget::Broker(s.broker_idx(2));
+    set(&mut s, b2, "follower.replication.throttled.rate", "1000000");
     s.alter_reassignment(0, Some(vec![1, 3])).unwrap();
     s.advance_to(10_000);
     assert!(s.moves.is_empty(), "not listed: unthrottled");
