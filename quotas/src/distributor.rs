@@ -112,7 +112,8 @@ pub struct TenantRow<'a> {
 // Indexes several parallel per-broker slices at once; a range loop reads clearest.
 #[allow(clippy::needless_range_loop)]
 /// Computes one tenant's shares into `out` (len = brokers). `stale_for[b]` is `None` for a
-/// fresh broker, or how long its reports have been missing. Pure; no allocation.
+/// fresh broker, or how long its reports have been missing. Pure; no allocation: `out` holds
+/// each fresh broker's want while the water level is found, then its share.
 pub fn compute_shares(
     cfg: &DistributorConfig,
     stale_for: &[Option<u64>],
@@ -122,32 +123,33 @@ pub fn compute_shares(
     let n = out.len();
     let q = row.quota.max(0.0);
     let equal = q / n as f64;
+    let any_stale = stale_for.iter().any(Option::is_some);
     // 1. Stale brokers keep (a decayed) last share.
     let mut reserved = 0.0;
-    let mut fresh = 0usize;
-    for b in 0..n {
-        match stale_for[b] {
-            Some(s) => {
-                // Only the reports are lost (the broker still takes shares): a share above the
-                // equal split decays toward it; one below is held, so an idle broker's floor
-                // does not grow into quota nobody can use.
-                out[b] = decayed_share(row.held[b], equal.min(row.held[b]), s, cfg).max(0.0);
-                reserved += out[b];
-            }
-            None => {
-                out[b] = 0.0;
-                fresh += 1;
-            }
-        }
-    }
-    if reserved > q {
-        let k = q / reserved;
-        for (b, s) in out.iter_mut().enumerate() {
-            if stale_for[b].is_some() {
-                *s *= k;
+    let mut fresh = n;
+    if any_stale {
+        fresh = 0;
+        for b in 0..n {
+            match stale_for[b] {
+                Some(s) => {
+                    // Only the reports are lost (the broker still takes shares): a share above
+                    // the equal split decays toward it; one below is held, so an idle broker's
+                    // floor does not grow into quota nobody can use.
+                    out[b] = decayed_share(row.held[b], equal.min(row.held[b]), s, cfg).max(0.0);
+                    reserved += out[b];
+                }
+                None => fresh += 1,
             }
         }
-        reserved = q;
+        if reserved > q {
+            let k = q / reserved;
+            for b in 0..n {
+                if stale_for[b].is_some() {
+                    out[b] *= k;
+                }
+            }
+            reserved = q;
+        }
     }
     if fresh == 0 {
         return;
@@ -155,63 +157,64 @@ pub fn compute_shares(
     // 2. Floors.
     let mut left = q - reserved;
     let floor = (equal * cfg.floor_fraction).min(left / fresh as f64);
+    left -= floor * fresh as f64;
+    // 3. Water-filling over wants beyond the floor (∞ for throttled brokers). The wants are
+    // written into `out` for the fresh brokers.
+    let grow = 1.0 + cfg.headroom;
+    let is_fresh = |b: usize| !any_stale || stale_for[b].is_none();
     for b in 0..n {
-        if stale_for[b].is_none() {
-            out[b] = floor;
-            left -= floor;
+        if is_fresh(b) {
+            out[b] = if row.throttled[b] {
+                f64::INFINITY
+            } else {
+                (row.demand[b] * grow - floor).max(0.0)
+            };
         }
     }
-    // 3. Water-filling over wants beyond the floor (∞ for throttled brokers).
-    let want = |b: usize| -> f64 {
-        if row.throttled[b] {
-            f64::INFINITY
-        } else {
-            (row.demand[b] * (1.0 + cfg.headroom) - floor).max(0.0)
-        }
-    };
+    // Level = (left − Σ wants at or below it) / #wants above it, raised until stable (each
+    // round moves at least one want below the level, so at most `fresh` rounds; usually 2-3).
     let mut unsat = fresh;
-    let mut level = 0.0f64;
     let mut satisfied_sum = 0.0;
-    // Iterate: level = (left − Σ wants below level) / #unsatisfied, until stable.
-    for _ in 0..64 {
-        let new_level = if unsat == 0 {
-            f64::INFINITY
-        } else {
-            (left - satisfied_sum) / unsat as f64
-        };
-        let mut s_sum = 0.0;
-        let mut u = 0;
-        for b in 0..n {
-            if stale_for[b].is_none() {
-                let w = want(b);
-                if w <= new_level {
-                    s_sum += w;
-                } else {
-                    u += 1;
+    let mut level = left / fresh as f64;
+    for _ in 0..=fresh {
+        let (mut s_sum, mut u) = (0.0f64, 0usize);
+        if any_stale {
+            for b in 0..n {
+                if stale_for[b].is_none() {
+                    let w = out[b];
+                    let below = w <= level;
+                    s_sum += if below { w } else { 0.0 };
+                    u += usize::from(!below);
                 }
+            }
+        } else {
+            for &w in out.iter() {
+                let below = w <= level;
+                s_sum += if below { w } else { 0.0 };
+                u += usize::from(!below);
             }
         }
         let stable = u == unsat;
         unsat = u;
         satisfied_sum = s_sum;
-        level = new_level;
-        if stable {
+        if stable || u == 0 {
             break;
         }
+        level = (left - satisfied_sum) / u as f64;
     }
     if unsat == 0 {
         // Every want is met: spread what is left evenly.
-        let extra = ((left - satisfied_sum) / fresh as f64).max(0.0);
+        let extra = ((left - satisfied_sum) / fresh as f64).max(0.0) + floor;
         for b in 0..n {
-            if stale_for[b].is_none() {
-                out[b] += want(b) + extra;
+            if is_fresh(b) {
+                out[b] += extra;
             }
         }
     } else {
         let level = level.max(0.0);
         for b in 0..n {
-            if stale_for[b].is_none() {
-                out[b] += want(b).min(level);
+            if is_fresh(b) {
+                out[b] = floor + out[b].min(level);
             }
         }
     }
@@ -222,13 +225,16 @@ pub fn compute_shares(
 /// `Σ min(demand_b, u) = quota` when demand exceeds the quota; otherwise the hottest broker's
 /// demand plus the unused quota (no broker can then take more than the cluster quota alone).
 pub fn uniform_broker_value(quota: f64, demand: &[f64]) -> f64 {
-    let total: f64 = demand.iter().sum();
-    let busy = demand.iter().filter(|d| **d > 0.0).count();
+    let (mut total, mut busy, mut max) = (0.0f64, 0usize, 0.0f64);
+    for &d in demand {
+        total += d;
+        busy += usize::from(d > 0.0);
+        max = max.max(d);
+    }
     if busy == 0 {
         return quota / demand.len().max(1) as f64;
     }
     if total <= quota {
-        let max = demand.iter().cloned().fold(0.0, f64::max);
         return (max + (quota - total)).min(quota);
     }
     // Water level without sorting or allocating: start from the even split and raise it past
@@ -237,12 +243,10 @@ pub fn uniform_broker_value(quota: f64, demand: &[f64]) -> f64 {
     let mut level = quota / busy as f64;
     for _ in 0..demand.len() + 1 {
         let (mut below, mut u) = (0.0, 0usize);
-        for &d in demand.iter().filter(|d| **d > 0.0) {
-            if d <= level {
-                below += d;
-            } else {
-                u += 1;
-            }
+        for &d in demand {
+            let fits = d <= level;
+            below += if fits { d } else { 0.0 };
+            u += usize::from(!fits);
         }
         if u == 0 {
             break;
@@ -254,15 +258,6 @@ pub fn uniform_broker_value(quota: f64, demand: &[f64]) -> f64 {
         unsat = u;
     }
     level.max(0.0)
-}
-
-#[derive(Debug, Clone)]
-struct TenantState {
-    quota: f64,
-    demand: Vec<f64>,
-    throttled: Vec<bool>,
-    shares: Vec<f64>,
-    held: Vec<f64>,
 }
 
 /// One tenant's shares (units/s per broker).
@@ -282,11 +277,27 @@ pub struct TenantShares {
 
 /// Keeps the latest demand per broker and the shares in force; [`Distributor::compute`] runs
 /// [`compute_shares`] for every tenant.
+///
+/// Per-broker inputs are dense rows (`row × brokers`) in a few flat vectors, so one compute
+/// streams through memory instead of chasing a pointer per tenant; tenants are found by name
+/// (no allocation per report entry) and visited in (tenant, kind) order.
 #[derive(Debug, Clone)]
 pub struct Distributor {
     cfg: DistributorConfig,
     last_report: Vec<Option<Nanos>>,
-    tenants: BTreeMap<(String, QuotaKind), TenantState>,
+    /// Tenant → row per quota kind.
+    index: BTreeMap<String, [Option<usize>; QuotaKind::COUNT]>,
+    /// Per row: (tenant, kind) and the cluster quota.
+    keys: Vec<(String, QuotaKind)>,
+    quota: Vec<f64>,
+    /// Per row × broker: observed + excess demand, throttled flag, the share held at the
+    /// broker's last fresh report.
+    demand: Vec<f64>,
+    throttled: Vec<bool>,
+    held: Vec<f64>,
+    stale: Vec<Option<u64>>,
+    /// Rows in (tenant, kind) order; rebuilt when the set of rows changes.
+    order: Vec<usize>,
 }
 
 impl Distributor {
@@ -296,13 +307,24 @@ impl Distributor {
         Ok(Self {
             cfg,
             last_report: vec![None; cfg.brokers],
-            tenants: BTreeMap::new(),
+            index: BTreeMap::new(),
+            keys: Vec::new(),
+            quota: Vec::new(),
+            demand: Vec::new(),
+            throttled: Vec::new(),
+            held: Vec::new(),
+            stale: Vec::new(),
+            order: Vec::new(),
         })
     }
 
     /// Settings.
     pub fn config(&self) -> &DistributorConfig {
         &self.cfg
+    }
+
+    fn row_of(&self, tenant: &str, kind: QuotaKind) -> Option<usize> {
+        self.index.get(tenant).and_then(|r| r[kind.index()])
     }
 
     /// Sets a tenant's cluster quota (units/s).
@@ -314,46 +336,73 @@ impl Distributor {
                 "must be > 0",
             ));
         }
+        if let Some(r) = self.row_of(tenant, kind) {
+            self.quota[r] = quota;
+            return Ok(());
+        }
         let n = self.cfg.brokers;
-        let st = self
-            .tenants
-            .entry((tenant.to_string(), kind))
-            .or_insert_with(|| TenantState {
-                quota,
-                demand: vec![0.0; n],
-                throttled: vec![false; n],
-                shares: vec![quota / n as f64; n],
-                held: vec![quota / n as f64; n],
-            });
-        st.quota = quota;
+        let r = self.keys.len();
+        self.keys.push((tenant.to_string(), kind));
+        self.quota.push(quota);
+        self.demand.resize((r + 1) * n, 0.0);
+        self.throttled.resize((r + 1) * n, false);
+        self.held.resize((r + 1) * n, quota / n as f64);
+        self.index.entry(tenant.to_string()).or_default()[kind.index()] = Some(r);
+        self.order.clear();
         Ok(())
     }
 
     /// Removes a tenant's cluster quota.
     pub fn remove_quota(&mut self, tenant: &str, kind: QuotaKind) {
-        self.tenants.remove(&(tenant.to_string(), kind));
+        let Some(r) = self.row_of(tenant, kind) else {
+            return;
+        };
+        if let Some(rows) = self.index.get_mut(tenant) {
+            rows[kind.index()] = None;
+            if rows.iter().all(Option::is_none) {
+                self.index.remove(tenant);
+            }
+        }
+        // Move the last row into the hole.
+        let n = self.cfg.brokers;
+        let last = self.keys.len() - 1;
+        if r != last {
+            self.demand.copy_within(last * n..(last + 1) * n, r * n);
+            self.throttled.copy_within(last * n..(last + 1) * n, r * n);
+            self.held.copy_within(last * n..(last + 1) * n, r * n);
+            self.keys.swap(r, last);
+            self.quota.swap(r, last);
+            let (t, k) = &self.keys[r];
+            if let Some(rows) = self.index.get_mut(t.as_str()) {
+                rows[k.index()] = Some(r);
+            }
+        }
+        self.keys.truncate(last);
+        self.quota.truncate(last);
+        self.demand.truncate(last * n);
+        self.throttled.truncate(last * n);
+        self.held.truncate(last * n);
+        self.order.clear();
     }
 
     /// Takes in one broker's report (the latest report per broker wins).
     pub fn ingest(&mut self, report: &BrokerReport) -> Result<()> {
         let b = report.broker as usize;
-        if b >= self.cfg.brokers {
+        let n = self.cfg.brokers;
+        if b >= n {
             return Err(QuotaError::Distributor {
-                reason: format!(
-                    "report from broker {b}, but the cluster has {} brokers",
-                    self.cfg.brokers
-                ),
+                reason: format!("report from broker {b}, but the cluster has {n} brokers"),
             });
         }
         self.last_report[b] = Some(report.at);
-        for st in self.tenants.values_mut() {
-            st.demand[b] = 0.0;
-            st.throttled[b] = false;
+        for r in 0..self.keys.len() {
+            self.demand[r * n + b] = 0.0;
+            self.throttled[r * n + b] = false;
         }
         for d in &report.demand {
-            if let Some(st) = self.tenants.get_mut(&(d.tenant.clone(), d.kind)) {
-                st.demand[b] = (d.observed_rate + d.excess_rate).max(0.0);
-                st.throttled[b] = d.throttled;
+            if let Some(r) = self.row_of(&d.tenant, d.kind) {
+                self.demand[r * n + b] = (d.observed_rate + d.excess_rate).max(0.0);
+                self.throttled[r * n + b] = d.throttled;
             }
         }
         Ok(())
@@ -370,50 +419,63 @@ impl Distributor {
     /// Like [`Self::compute`], writing into `out`. When `out` holds the previous result for the
     /// same tenants (the steady state), its entries are updated in place without allocating.
     pub fn compute_into(&mut self, now: Nanos, out: &mut Vec<TenantShares>) {
-        let stale: Vec<Option<u64>> = self
-            .last_report
-            .iter()
-            .map(|r| match r {
-                Some(t) if now.saturating_sub(*t) <= self.cfg.report_timeout => None,
-                Some(t) => Some(now.saturating_sub(*t)),
-                None => Some(now),
-            })
-            .collect();
-        let reuse = out.len() == self.tenants.len()
-            && out
-                .iter()
-                .zip(self.tenants.keys())
-                .all(|(o, (t, k))| o.kind == *k && &o.tenant == t);
+        let timeout = self.cfg.report_timeout;
+        self.stale.clear();
+        self.stale.extend(self.last_report.iter().map(|r| match r {
+            Some(t) if now.saturating_sub(*t) <= timeout => None,
+            Some(t) => Some(now.saturating_sub(*t)),
+            None => Some(now),
+        }));
+        let any_stale = self.stale.iter().any(Option::is_some);
+        if self.order.len() != self.keys.len() {
+            self.order.clear();
+            self.order.extend(
+                self.index
+                    .values()
+                    .flat_map(|rows| rows.iter().flatten().copied()),
+            );
+        }
+        let reuse = out.len() == self.order.len()
+            && out.iter().zip(&self.order).all(|(o, &r)| {
+                let (t, k) = &self.keys[r];
+                o.kind == *k && o.tenant == *t
+            });
         if !reuse {
             out.clear();
         }
         let n = self.cfg.brokers;
-        for (i, ((tenant, kind), st)) in self.tenants.iter_mut().enumerate() {
+        for (i, &r) in self.order.iter().enumerate() {
             if !reuse {
+                let (t, k) = &self.keys[r];
                 out.push(TenantShares {
-                    tenant: tenant.clone(),
-                    kind: *kind,
+                    tenant: t.clone(),
+                    kind: *k,
                     quota: 0.0,
                     shares: vec![0.0; n],
                     uniform: 0.0,
                 });
             }
             let o = &mut out[i];
+            let cells = r * n..(r + 1) * n;
             let row = TenantRow {
-                quota: st.quota,
-                demand: &st.demand,
-                throttled: &st.throttled,
-                held: &st.held,
+                quota: self.quota[r],
+                demand: &self.demand[cells.clone()],
+                throttled: &self.throttled[cells.clone()],
+                held: &self.held[cells.clone()],
             };
-            compute_shares(&self.cfg, &stale, &row, &mut o.shares);
-            st.shares.copy_from_slice(&o.shares);
-            for (b, s) in stale.iter().enumerate() {
-                if s.is_none() {
-                    st.held[b] = o.shares[b];
+            compute_shares(&self.cfg, &self.stale, &row, &mut o.shares);
+            let held = &mut self.held[cells.clone()];
+            if any_stale {
+                for (b, s) in self.stale.iter().enumerate() {
+                    if s.is_none() {
+                        held[b] = o.shares[b];
+                    }
                 }
+            } else {
+                held.copy_from_slice(&o.shares);
             }
-            o.quota = st.quota;
-            o.uniform = uniform_broker_value(st.quota, &st.demand);
+            o.quota = self.quota[r];
+            o.uniform = uniform_broker_value(self.quota[r], &self.demand[cells]);
         }
     }
 }

@@ -26,6 +26,15 @@ use crate::keymap::{PartsMap, hash_parts};
 use crate::kind::{Mode, QuotaKind};
 
 const SHARDS: usize = 64;
+
+/// The shard of a key hash. Uses bits 32.. of the hash: the map inside a shard takes its
+/// bucket index from the low bits and its probe tag from the top 7, so sharding on either
+/// would leave every key in a shard with the same bucket bits or tags (long probe chains and
+/// a full key compare per probe; this was a 40× slowdown at 1M entities).
+#[inline]
+fn shard_of(h: u64) -> usize {
+    ((h >> 32) as usize) % SHARDS
+}
 const OVERFLOW_USER: &str = "<overflow>";
 type Limits = [Option<f64>; QuotaKind::COUNT];
 
@@ -371,7 +380,7 @@ impl QuotaRegistry {
                 if k.tag as usize / 8 != kind.index() || result.is_err() {
                     return;
                 }
-                let limit = q.lookup(kind, &k.b, &k.c).map(|(_, v)| v);
+                let limit = q.lookup(kind, k.b(), k.c()).map(|(_, v)| v);
                 result = self.configure_limiter(l, kind, limit, now);
             });
             result?;
@@ -456,7 +465,7 @@ impl QuotaRegistry {
         let (u, c) = level.state_parts(id.principal, id.client_id);
         let tag = (kind.index() * 8 + level.index()) as u32;
         let h = hash_parts(tag, tenant, u, c);
-        let shard = &self.states[(h as usize) % SHARDS];
+        let shard = &self.states[shard_of(h)];
         if let Some(l) = shard.read().get_hashed(h, tag, tenant, u, c) {
             return Some(l.clone());
         }
@@ -473,7 +482,7 @@ impl QuotaRegistry {
             (tag, u, c)
         };
         let h = hash_parts(tag, tenant, u, c);
-        let shard = &self.states[(h as usize) % SHARDS];
+        let shard = &self.states[shard_of(h)];
         let mut w = shard.write();
         if let Some(l) = w.get_hashed(h, tag, tenant, u, c) {
             if !over_cap {
@@ -504,8 +513,8 @@ impl QuotaRegistry {
                     LimiterRef::Kafka(b) => Arc::strong_count(b) > 1,
                 };
                 let keep = held || !l.is_idle(now, idle);
-                if !keep && &*k.b != OVERFLOW_USER {
-                    dropped.push(k.a.to_string());
+                if !keep && k.b() != OVERFLOW_USER {
+                    dropped.push(k.a().to_string());
                 }
                 keep
             });
@@ -533,7 +542,7 @@ impl QuotaRegistry {
             for (i, l) in t.limiters.read().iter().enumerate() {
                 if let Some(l) = l {
                     out.push(TenantUsage {
-                        tenant: k.a.to_string(),
+                        tenant: k.a().to_string(),
                         kind: QuotaKind::ALL[i],
                         limit: Some(l.rate()),
                         counters: l.counters(),

@@ -10,10 +10,14 @@ use keel_quotas::{Mode, QuotaKind};
 const MB: f64 = 1_000_000.0;
 
 fn workload(mode: &str) -> String {
+    workload_for(mode, 60)
+}
+
+fn workload_for(mode: &str, duration_s: u64) -> String {
     format!(
         r#"{{
   "format": "keel.quota-workload/v1",
-  "brokers": 10, "duration_s": 60, "report_interval_ms": 1000, "mode": "{mode}",
+  "brokers": 10, "duration_s": {duration_s}, "report_interval_ms": 1000, "mode": "{mode}",
   "tenants": [
     {{ "name": "skewed", "produce_bytes_per_sec": 30000000 }},
     {{ "name": "spread", "produce_bytes_per_sec": 10000000 }},
@@ -70,12 +74,23 @@ fn each_tenant_stays_within_5_percent_of_quota_from_two_intervals_on() {
     check_within(&series(&r, "spread"), 10.0 * MB, 0.05, 2, 60, "spread");
     // Half of this tenant's traffic is on broker 3, silent from 25 s: its last share holds.
     check_within(&series(&r, "silent"), 6.0 * MB, 0.05, 2, 60, "silent");
-    // The shifting tenant's demand moves to other brokers at 20 s and 40 s: two intervals
-    // after each move it is back within 5%.
+    // The shifting tenant's traffic moves to brokers that had none of it at 20 s and 40 s.
+    // Its first requests there are throttled against those brokers' floor shares, and its
+    // client sits that throttle out (at most `max_throttle`, one report interval here) before
+    // the distributor, at the next report, moves the quota. The bound for that transition:
+    // in the interval of a move the tenant may get less than its quota but never more than
+    // 5% over it, and from the next interval on it is within 5% again.
     let s = series(&r, "shifting");
-    check_within(&s, 20.0 * MB, 0.05, 2, 20, "shifting (first)");
-    check_within(&s, 20.0 * MB, 0.05, 22, 40, "shifting (second)");
-    check_within(&s, 20.0 * MB, 0.05, 42, 60, "shifting (third)");
+    let q = 20.0 * MB;
+    check_within(&s, q, 0.05, 2, 20, "shifting (first)");
+    for (sec, phase) in [(20, "second"), (40, "third")] {
+        assert!(
+            s[sec] as f64 <= q * 1.05,
+            "shifting: the interval of the move to the {phase} brokers admitted {} > quota + 5%\n{s:?}",
+            s[sec]
+        );
+        check_within(&s, q, 0.05, sec + 1, sec + 20, phase);
+    }
 }
 
 #[test]
@@ -93,20 +108,39 @@ fn a_client_that_ignores_throttles_is_held_anyway() {
     );
 }
 
-/// Kafka's windowed rate lets a saturating client spend (samples − 1) windows of quota at
-/// once, then sit out the throttle until the burst leaves the 11-sample window: per broker the
-/// long-run rate runs up to ~13% over the quota in this workload. That is Kafka's behaviour,
-/// which `kafka` mode reproduces; `bucket` mode holds 5% (test above).
+/// Kafka's windowed rate pads a young window to `samples − 1` windows, so a fresh limiter lets
+/// a saturating client through with up to 10 s of its quota at once before the throttles
+/// catch up (the bursts and 4-7 s throttles in the series). Per broker that is Apache Kafka's
+/// behaviour, which `kafka` mode reproduces; it is also why a 60 s run measured from second 0
+/// came out ~10% over (the previous form of this test allowed 15%). Measured from the end of
+/// the first full window (11 s) over a long run, the cluster-wide rate of every tenant whose
+/// traffic stays on its brokers is within 5% of its quota.
 #[test]
-fn kafka_mode_holds_the_cluster_quota_on_average() {
-    let w = Workload::parse(&workload("kafka")).unwrap();
+fn kafka_mode_holds_the_cluster_quota_within_5_percent_after_the_first_window() {
+    let w = Workload::parse(&workload_for("kafka", 180)).unwrap();
     let r = simulate(&w).unwrap();
-    for (tenant, q) in [("skewed", 30.0 * MB), ("spread", 10.0 * MB)] {
+    for (tenant, q) in [
+        ("skewed", 30.0 * MB),
+        ("spread", 10.0 * MB),
+        ("silent", 6.0 * MB),
+    ] {
         let s = series(&r, tenant);
-        let mean = s.iter().sum::<u64>() as f64 / s.len() as f64;
+        let tail = &s[11..];
+        let mean = tail.iter().sum::<u64>() as f64 / tail.len() as f64;
         assert!(
-            (mean - q).abs() / q < 0.15,
-            "{tenant}: mean {mean} vs {q}: {s:?}"
+            (mean - q).abs() / q <= 0.05,
+            "{tenant}: mean {mean} vs {q} ({:+.1}%): {s:?}",
+            (mean - q) / q * 100.0
         );
     }
+    // Known gap: every time the shifting tenant's traffic moves to brokers whose windows are
+    // empty, each of them grants Kafka's padded-window allowance again; over its 60 s of
+    // traffic with two moves that is ~11% over its quota. The bound asserted is what it does.
+    let s = series(&r, "shifting");
+    let active = &s[11..60];
+    let mean = active.iter().sum::<u64>() as f64 / active.len() as f64;
+    assert!(
+        (20.0 * MB * 0.95..=20.0 * MB * 1.12).contains(&mean),
+        "shifting: mean {mean}: {s:?}"
+    );
 }
