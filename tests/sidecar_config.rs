@@ -95,6 +95,8 @@ fn bad_values_name_their_key() {
         (format!("{MINIMAL}[rebalance]\nwindows = [\"Sat 01:00-05:00\", \"Caturday 01:00-02:00\"]\n"), "rebalance.windows[1]", "Caturday"),
         (format!("{MINIMAL}[rebalance]\npolicy = \"auto\"\n"), "rebalance.windows", "maintenance window"),
         (format!("{MINIMAL}[rebalance]\njitter = 2.0\n"), "rebalance.jitter", "0..=0.5"),
+        (format!("{MINIMAL}[rebalance]\nthrottle = 0\n"), "rebalance.throttle", "above 0"),
+        (format!("{MINIMAL}[rebalance]\nper_broker_concurrency = -1\n"), "rebalance.per_broker_concurrency", "invalid value"),
         (format!("{MINIMAL}[rebalance]\ngoals = \"no-such-goal\"\n"), "rebalance.goals", "no-such-goal"),
         (format!("{MINIMAL}[http]\nlisten = \"localhost\"\n"), "http.listen", "socket address"),
         ("[cluster]\nbootstrap = \"nohost\"\nbroker_id = 1\n".into(), "cluster.bootstrap[0]", "HOST:PORT"),

@@ -176,6 +176,15 @@ pub struct RebalanceSection {
     /// Broker capacities file (`keel snapshot --capacity` format), optional.
     #[serde(default)]
     pub capacity_file: Option<PathBuf>,
+    /// `auto`: replication throttle while moving, bytes/s.
+    #[serde(default = "default_throttle")]
+    pub throttle: u64,
+    /// `auto`: concurrent moves per broker.
+    #[serde(default = "default_per_broker")]
+    pub per_broker_concurrency: u32,
+    /// `auto`: the executor's state topic (desired state, progress, lease).
+    #[serde(default = "default_state_topic")]
+    pub state_topic: String,
 }
 
 impl Default for RebalanceSection {
@@ -190,6 +199,9 @@ impl Default for RebalanceSection {
             plan_dir: default_plan_dir(),
             sample: d10s(),
             capacity_file: None,
+            throttle: default_throttle(),
+            per_broker_concurrency: default_per_broker(),
+            state_topic: default_state_topic(),
         }
     }
 }
@@ -408,6 +420,15 @@ fn default_jitter() -> f64 {
 fn default_plan_dir() -> PathBuf {
     PathBuf::from("keel-plans")
 }
+fn default_throttle() -> u64 {
+    keel_balancer::executor::Limits::default().throttle_bytes_per_sec
+}
+fn default_per_broker() -> u32 {
+    keel_balancer::executor::Limits::default().per_broker_concurrency
+}
+fn default_state_topic() -> String {
+    crate::execute::DEFAULT_STATE_TOPIC.to_owned()
+}
 fn default_part_size() -> usize {
     keel_tiering::upload::DEFAULT_PART_SIZE
 }
@@ -583,6 +604,18 @@ impl SidecarConfig {
         if let Some(g) = &r.goals {
             keel_balancer::Goals::from_spec(g)
                 .map_err(|e| bad("rebalance.goals", e.to_string()))?;
+        }
+        if r.throttle == 0 {
+            return Err(bad("rebalance.throttle", "must be above 0 bytes/s".into()));
+        }
+        if r.per_broker_concurrency == 0 {
+            return Err(bad(
+                "rebalance.per_broker_concurrency",
+                "must be at least 1".into(),
+            ));
+        }
+        if r.state_topic.is_empty() {
+            return Err(bad("rebalance.state_topic", "empty topic name".into()));
         }
         if r.policy == Policy::Auto && r.windows.is_empty() {
             return Err(bad(

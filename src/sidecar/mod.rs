@@ -50,7 +50,8 @@ pub struct RunOptions {
     pub once: bool,
 }
 
-/// The live cluster through the admin protocol (`crate::snapshot`).
+/// The live cluster through the admin protocol: [`crate::snapshot::capture`] (sizes from
+/// DescribeLogDirs, rates from log-end-offset growth over `sample`, capacities from a file).
 #[derive(Debug, Clone)]
 pub struct LiveCluster {
     client: KafkaClient,
@@ -58,28 +59,103 @@ pub struct LiveCluster {
     capacity_file: Option<std::path::PathBuf>,
 }
 
-impl ClusterSource for LiveCluster {
-    async fn capture(&self) -> anyhow::Result<Cluster> {
-        let _ = (&self.client, self.sample, &self.capacity_file);
-        anyhow::bail!("live snapshots are not wired in yet (crate::snapshot is being built)")
+impl LiveCluster {
+    /// A source over `client`.
+    pub fn new(
+        client: KafkaClient,
+        sample: Duration,
+        capacity_file: Option<std::path::PathBuf>,
+    ) -> Self {
+        LiveCluster {
+            client,
+            sample,
+            capacity_file,
+        }
     }
 }
 
-/// Plan execution on the live cluster (`crate::execute`).
+impl ClusterSource for LiveCluster {
+    async fn capture(&self) -> anyhow::Result<Cluster> {
+        let capacity = match &self.capacity_file {
+            Some(p) => crate::snapshot::CapacityFile::load(p)?,
+            None => crate::snapshot::CapacityFile::default(),
+        };
+        let opts = crate::snapshot::SnapshotOptions {
+            sample: self.sample,
+            capacity,
+            ..crate::snapshot::SnapshotOptions::default()
+        };
+        let captured = crate::snapshot::capture(&self.client, &opts).await?;
+        for w in &captured.warnings {
+            tracing::warn!(warning = %w, "snapshot");
+        }
+        Ok(captured.cluster)
+    }
+}
+
+/// Plan execution on the live cluster: [`crate::execute::run_execution`] (throttled batches,
+/// pause on harm, crash-safe state in `__keel_state`, a lease so only one sidecar executes).
+/// An execution left in progress (paused at a window's end) is continued before any new plan.
 #[derive(Debug, Clone)]
 pub struct LiveExecutor {
     client: KafkaClient,
+    state_topic: String,
+    limits: keel_balancer::executor::Limits,
+}
+
+impl LiveExecutor {
+    /// An executor over `client`.
+    pub fn new(
+        client: KafkaClient,
+        state_topic: String,
+        limits: keel_balancer::executor::Limits,
+    ) -> Self {
+        LiveExecutor {
+            client,
+            state_topic,
+            limits,
+        }
+    }
 }
 
 impl PlanRunner for LiveExecutor {
     async fn execute(
         &self,
-        _cluster: &Cluster,
-        _plan: &Plan,
-        _deadline: Duration,
+        cluster: &Cluster,
+        plan: &Plan,
+        deadline: Duration,
     ) -> anyhow::Result<String> {
-        let _ = &self.client;
-        anyhow::bail!("plan execution is not wired in yet (crate::execute is being built)")
+        use crate::execute::{ExecuteOptions, ExecutionEnd, HealthScope, Start};
+        let in_progress = crate::execute::read_status(&self.client, &self.state_topic)
+            .await?
+            .filter(|s| !s.finished);
+        let (start, what) = match in_progress {
+            Some(s) => (
+                Start::Continue,
+                format!("continued plan {} ({})", s.plan_id, s.phase),
+            ),
+            None => {
+                let targets = crate::execute::parse_plan(&plan.to_kafka_json(cluster))
+                    .map_err(|e| anyhow::anyhow!("the planner's reassignment JSON: {e}"))?;
+                let d = crate::execute::desired_state(&self.client, targets, self.limits.clone())
+                    .await?;
+                (Start::Plan(Box::new(d)), "new plan".to_owned())
+            }
+        };
+        let opts = ExecuteOptions {
+            state_topic: self.state_topic.clone(),
+            holder: crate::execute::default_holder_id(),
+            max_pause: Duration::from_secs(600),
+            health_scope: HealthScope::Cluster,
+            progress_every: Duration::ZERO,
+            deadline: Some(std::time::Instant::now() + deadline),
+        };
+        Ok(
+            match crate::execute::run_execution(&self.client, start, &opts).await? {
+                ExecutionEnd::Done(o) => format!("{what}: done ({o:?})"),
+                ExecutionEnd::Paused(r) => format!("{what}: paused ({r})"),
+            },
+        )
     }
 }
 
@@ -133,14 +209,16 @@ fn build(cfg: &SidecarConfig, client: &KafkaClient) -> anyhow::Result<Loops> {
             None => Goals::default(),
         };
         Some((
-            LiveCluster {
-                client: client.clone(),
-                sample: r.sample,
-                capacity_file: r.capacity_file.clone(),
-            },
-            LiveExecutor {
-                client: client.clone(),
-            },
+            LiveCluster::new(client.clone(), r.sample, r.capacity_file.clone()),
+            LiveExecutor::new(
+                client.clone(),
+                r.state_topic.clone(),
+                keel_balancer::executor::Limits {
+                    throttle_bytes_per_sec: r.throttle,
+                    per_broker_concurrency: r.per_broker_concurrency,
+                    ..keel_balancer::executor::Limits::default()
+                },
+            ),
             RebalanceSettings {
                 policy: r.policy,
                 windows: r.windows.clone(),
