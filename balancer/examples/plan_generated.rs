@@ -1,5 +1,5 @@
 //! Development helper: generate (or read) a cluster, plan it, print timings and goal status.
-//! `cargo run --release -p keel-balancer --example plan_generated -- BROKERS RACKS REPLICAS SKEW [FILE]`
+//! `cargo run --release -p keel-balancer --example plan_generated -- BROKERS RACKS REPLICAS SKEW [FILE|-] [MAX_REPLICAS] [SEED]`
 
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             racks: num(2, 4.0) as u32,
             replicas: num(3, 50_000.0) as u64,
             skew: num(4, 1.0),
+            seed: num(7, 1.0) as u64,
             ..GenOptions::default()
         })?
         .into_bytes(),

@@ -16,6 +16,9 @@ use crate::state::{Band, State, contrib, leadership_delta, tol};
 /// Bound on candidate evaluations per shed/fill step, so pathological inputs stay fast.
 const MAX_TRIES: usize = 4000;
 
+/// Acceptable replica moves compared (by their effect on later goals) before one is taken.
+const LOOKAHEAD: usize = 4;
+
 /// Leaderships of the middle broker tried per first link of a leadership chain.
 const CHAIN_FANOUT: usize = 32;
 
@@ -191,8 +194,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
         let st = &*self.st;
         // Weight of a leadership for the goals the count must not disturb.
         let weight = |p: usize| leadership_delta(st.c, p)[M_NW_OUT];
-        let (mut leads, mut follows): (Vec<(f64, usize, usize)>, Vec<(f64, usize, usize)>) =
-            (Vec::new(), Vec::new());
+        // (weight, partition, x's position in it) of the leaderships x holds and could take.
+        let mut leads: Vec<(f64, usize, usize)> = Vec::new();
+        let mut follows: Vec<(f64, usize, usize)> = Vec::new();
         for &s in &st.slots_on[x] {
             let s = s as usize;
             let p = st.slot_part[s] as usize;
@@ -659,7 +663,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
     }
 
     /// Finds a replica on `a` and a destination for it (`only` or the sorted destinations);
-    /// the first pass keeps topic spreads inside their band on the destination.
+    /// the first pass keeps topic spreads inside their band on the destination. Of the first
+    /// [`LOOKAHEAD`] acceptable moves it takes the one that also helps the goals not yet
+    /// optimised most, so later goals need fewer moves of their own.
     fn shed_search(
         &self,
         a: usize,
@@ -679,7 +685,10 @@ impl<'s, 'c> Balancer<'s, 'c> {
             if pass == 1 && !topic_aware {
                 break;
             }
-            for i in order(&list, want, self.k == M_REPLICAS) {
+            // (score for later goals, list entry, slot, destination)
+            let mut best: Option<(f64, (u64, u32), usize, usize)> = None;
+            let mut seen = 0;
+            'candidates: for i in order(&list, want, self.k == M_REPLICAS) {
                 let s = i.1 as usize;
                 if self.st.assign[s] as usize != a {
                     if pass == 0 {
@@ -693,26 +702,58 @@ impl<'s, 'c> Balancer<'s, 'c> {
                         continue;
                     }
                     if *budget == 0 {
-                        break;
+                        break 'candidates;
                     }
                     *budget -= 1;
                     if pass == 0 && topic_aware && self.topic_would_overflow(s, b) {
                         continue;
                     }
                     if self.gain(a, b, d) > tol(d) && self.st.replica_move_ok(s, b as u32) {
-                        if pass == 1 {
-                            stale.clear();
+                        let score = self.later_gain(s, a, b);
+                        if best.is_none_or(|x| score > x.0 + 1e-12) {
+                            best = Some((score, i, s, b));
                         }
-                        stale.push(i);
-                        return Some((s, b));
+                        seen += 1;
+                        if seen >= LOOKAHEAD {
+                            break 'candidates;
+                        }
+                        continue 'candidates;
                     }
                 }
-                if *budget == 0 {
-                    break;
+            }
+            if let Some((_, i, s, b)) = best {
+                if pass == 1 {
+                    stale.clear();
                 }
+                stale.push(i);
+                return Some((s, b));
+            }
+            if *budget == 0 {
+                break;
             }
         }
         None
+    }
+
+    /// How much moving replica `s` from `a` to `b` lowers the violations of the soft goals
+    /// not optimised yet, each relative to its band, summed.
+    fn later_gain(&self, s: usize, a: usize, b: usize) -> f64 {
+        let st = &*self.st;
+        let con = contrib(st.c, st.slot_part[s] as usize, st.is_leader_slot(s));
+        let mut g = 0.0;
+        for m in 0..METRICS {
+            if m == self.k || st.locked[m] {
+                continue;
+            }
+            let Some(band) = &st.bands[m] else { continue };
+            let scale = (band.hi[a] + band.hi[b]).max(f64::MIN_POSITIVE);
+            let (va, vb) = (st.metric[a][m], st.metric[b][m]);
+            g += (band.viol(a, va) + band.viol(b, vb)
+                - band.viol(a, va - con[m])
+                - band.viol(b, vb + con[m]))
+                / scale;
+        }
+        g
     }
 
     fn topic_would_overflow(&self, s: usize, b: usize) -> bool {
