@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::ResponseError;
 use keel_balancer::{Broker, BrokerState, Cluster, Partition};
-use keel_wire::client::{BrokerInfo, ClusterMetadata, LogDirInfo, OffsetSpec, PartitionOffset};
+use keel_wire::client::{BrokerInfo, ClusterMetadata, LogDirInfo, OffsetSpec};
 
 use super::capacity::{CapacityFile, CapacitySource, FIELDS};
 use super::rates::{OffsetSample, RateProblem, bytes_in_per_sec};
@@ -25,6 +26,17 @@ pub struct OffsetGroup {
     pub partitions: Vec<u32>,
     /// Seconds (capture clock) at which the window-opening end offsets were read.
     pub opened_at: Option<f64>,
+}
+
+/// One partition's ListOffsets answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAnswer<'a> {
+    /// Topic name.
+    pub topic: &'a str,
+    /// Partition index.
+    pub partition: i32,
+    /// The offset, or the partition's error code.
+    pub offset: std::result::Result<i64, ResponseError>,
 }
 
 /// Which ListOffsets round an answer belongs to.
@@ -44,6 +56,14 @@ impl Round {
         match self {
             Round::EndBefore | Round::EndAfter => OffsetSpec::Latest,
             Round::LogStart => OffsetSpec::Earliest,
+        }
+    }
+
+    /// The ListOffsets timestamp field of the round (-1 latest, -2 earliest).
+    pub fn spec_code(self) -> i64 {
+        match self.spec() {
+            OffsetSpec::Earliest => -2,
+            _ => -1,
         }
     }
 
@@ -68,6 +88,8 @@ struct Counters {
     no_size: usize,
     no_window: usize,
     offsets_missing: usize,
+    offset_errors: usize,
+    offset_error_example: String,
     leaderless_count: usize,
 }
 
@@ -340,60 +362,56 @@ impl Draft {
         groups
     }
 
-    /// The ListOffsets entries of `group` for `round`.
-    pub fn offset_requests(
-        &self,
-        group: &OffsetGroup,
-        round: Round,
-    ) -> Vec<(String, i32, OffsetSpec)> {
-        group
-            .partitions
-            .iter()
-            .map(|&i| {
-                let p = &self.cluster.partitions[i as usize];
-                (
-                    self.cluster.topics[p.topic as usize].clone(),
-                    p.partition,
-                    round.spec(),
-                )
-            })
-            .collect()
+    /// `(topic, partition)` of every partition of `group`, in order: topics come in runs
+    /// (partitions are laid out topic by topic), so a request can be built topic by topic.
+    pub fn group_keys<'a>(
+        &'a self,
+        group: &'a OffsetGroup,
+    ) -> impl Iterator<Item = (&'a str, i32)> + 'a {
+        group.partitions.iter().map(|&i| {
+            let p = &self.cluster.partitions[i as usize];
+            (self.cluster.topics[p.topic as usize].as_str(), p.partition)
+        })
     }
 
-    /// Folds in one ListOffsets answer for `group` (same order as
-    /// [`Draft::offset_requests`]). `at` is when it was read, in seconds on the capture's
-    /// clock (only used for [`Round::EndBefore`] and [`Round::EndAfter`]).
-    pub fn record_offsets(
+    /// Folds in ListOffsets answers for `group`. `at` is when they were read, in seconds on
+    /// the capture's clock (used for [`Round::EndBefore`] and [`Round::EndAfter`]).
+    /// Partitions the request named but the answer lacks stay unknown (counted in
+    /// [`Draft::finish`]).
+    pub fn record_offsets<'a>(
         &mut self,
         group: &mut OffsetGroup,
         round: Round,
-        answers: &[PartitionOffset],
+        answers: impl IntoIterator<Item = OffsetAnswer<'a>>,
         at: f64,
     ) {
         if round == Round::EndBefore {
             group.opened_at = Some(at);
         }
-        for (&i, answer) in group.partitions.iter().zip(answers) {
-            let i = i as usize;
-            let p = &self.cluster.partitions[i];
-            // The answer order matches the request; check anyway rather than misattribute.
-            if answer.partition != p.partition
-                || answer.topic != self.cluster.topics[p.topic as usize]
-            {
+        for answer in answers {
+            let Some(i) = self.index_of(answer.topic, answer.partition) else {
                 self.counters.offsets_missing += 1;
                 continue;
-            }
+            };
+            let offset = match answer.offset {
+                Ok(o) => o,
+                Err(e) => {
+                    self.counters.offset_errors += 1;
+                    if self.counters.offset_error_example.is_empty() {
+                        self.counters.offset_error_example =
+                            format!("{e:?} on {}-{}", answer.topic, answer.partition);
+                    }
+                    continue;
+                }
+            };
             match round {
-                Round::EndBefore => self.end_before[i] = answer.offset,
-                Round::LogStart => self.log_start[i] = answer.offset,
+                Round::EndBefore => self.end_before[i] = offset,
+                Round::LogStart => self.log_start[i] = offset,
                 Round::EndAfter => {
-                    self.end_after[i] = answer.offset;
+                    self.end_after[i] = offset;
                     self.elapsed[i] = group.opened_at.map_or(0.0, |t| (at - t) as f32);
                 }
             }
-        }
-        if answers.len() < group.partitions.len() {
-            self.counters.offsets_missing += group.partitions.len() - answers.len();
         }
     }
 
@@ -445,28 +463,58 @@ impl Draft {
         ));
     }
 
-    /// Folds in one broker's DescribeLogDirs answer: each partition's size is its largest
-    /// current (non-future) replica; the broker's disk is the sum of its dirs' volume sizes.
+    /// Notes one log dir of `broker`: its volume size counts toward the broker's disk; an
+    /// errored dir is reported (its replicas are not sized). Returns whether the dir is usable.
+    pub fn record_log_dir(
+        &mut self,
+        broker: i32,
+        path: &str,
+        error: Option<ResponseError>,
+        total_bytes: Option<i64>,
+    ) -> bool {
+        if let Some(e) = error {
+            push_example(&mut self.counters.offline_dirs, || {
+                format!("{broker}:{path} ({e:?})")
+            });
+            return false;
+        }
+        if let (Some(b), Some(total)) = (
+            self.cluster.brokers.iter().position(|x| x.id == broker),
+            total_bytes,
+        ) {
+            self.cluster_disk[b] += total.max(0) as f64;
+        }
+        true
+    }
+
+    /// Notes one replica's size: a partition's size is its largest current (non-future)
+    /// replica.
+    pub fn record_replica_size(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        size_bytes: i64,
+        is_future: bool,
+    ) {
+        if is_future {
+            return;
+        }
+        match self.index_of(topic, partition) {
+            Some(i) => {
+                let size = u64::try_from(size_bytes).unwrap_or(0);
+                let p = &mut self.cluster.partitions[i];
+                p.size_bytes = p.size_bytes.max(size);
+            }
+            None => self.counters.unknown_log_dir_replicas += 1,
+        }
+    }
+
+    /// Folds in one broker's DescribeLogDirs answer in the client's typed form.
     pub fn record_log_dirs(&mut self, broker: i32, dirs: &[LogDirInfo]) {
-        let b = self.cluster.brokers.iter().position(|x| x.id == broker);
         for dir in dirs {
-            if let Some(e) = dir.error {
-                push_example(&mut self.counters.offline_dirs, || {
-                    format!("{}:{} ({e:?})", broker, dir.path)
-                });
-                continue;
-            }
-            if let (Some(b), Some(total)) = (b, dir.total_bytes) {
-                self.cluster_disk[b] += total as f64;
-            }
-            for r in dir.replicas.iter().filter(|r| !r.is_future) {
-                match self.index_of(&r.topic, r.partition) {
-                    Some(i) => {
-                        let size = u64::try_from(r.size_bytes).unwrap_or(0);
-                        let p = &mut self.cluster.partitions[i];
-                        p.size_bytes = p.size_bytes.max(size);
-                    }
-                    None => self.counters.unknown_log_dir_replicas += 1,
+            if self.record_log_dir(broker, &dir.path, dir.error, dir.total_bytes) {
+                for r in &dir.replicas {
+                    self.record_replica_size(&r.topic, r.partition, r.size_bytes, r.is_future);
                 }
             }
         }
@@ -549,6 +597,15 @@ impl Draft {
                 "{} partitions were sampled over an empty window (--sample 0?): rates 0",
                 c.no_window
             )));
+        }
+        if c.offset_errors > 0 {
+            w.push(Warning::api(
+                "ListOffsets",
+                format!(
+                    "{} partition offset readings failed (e.g. {}): those rates stay 0",
+                    c.offset_errors, c.offset_error_example
+                ),
+            ));
         }
         if c.offsets_missing > 0 {
             w.push(Warning::api(

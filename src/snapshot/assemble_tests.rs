@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use keel_balancer::BrokerState;
 use keel_wire::client::{
-    BrokerInfo, ClusterMetadata, LogDirInfo, PartitionInfo, PartitionOffset, ReplicaLogInfo,
-    TopicInfo,
+    BrokerInfo, ClusterMetadata, LogDirInfo, PartitionInfo, ReplicaLogInfo, TopicInfo,
 };
 use proptest::prelude::*;
 
-use super::assemble::{Draft, Round};
+use super::assemble::{Draft, OffsetAnswer, OffsetGroup, Round};
 use super::capacity::CapacityFile;
 use super::json::write_snapshot;
 
@@ -98,20 +97,24 @@ fn dir(broker: i32, replicas: &[(&str, i32, i64)]) -> LogDirInfo {
     }
 }
 
-fn answers(
-    requests: &[(String, i32, keel_wire::client::OffsetSpec)],
+/// Answers every partition of `group` with the offset in `offsets` (0 when absent).
+fn answer(
+    draft: &mut Draft,
+    group: &mut OffsetGroup,
+    round: Round,
     offsets: &BTreeMap<(String, i32), i64>,
-) -> Vec<PartitionOffset> {
-    requests
-        .iter()
-        .map(|(t, p, _)| PartitionOffset {
-            topic: t.clone(),
-            partition: *p,
-            offset: offsets.get(&(t.clone(), *p)).copied().unwrap_or(0),
-            timestamp: -1,
-            leader_epoch: None,
-        })
-        .collect()
+    at: f64,
+) {
+    let keys: Vec<(String, i32)> = draft
+        .group_keys(group)
+        .map(|(t, p)| (t.to_owned(), p))
+        .collect();
+    let answers = keys.iter().map(|(t, p)| OffsetAnswer {
+        topic: t,
+        partition: *p,
+        offset: Ok(offsets.get(&(t.clone(), *p)).copied().unwrap_or(0)),
+    });
+    draft.record_offsets(group, round, answers, at);
 }
 
 #[test]
@@ -194,12 +197,9 @@ fn sizes_rates_and_fan_out_come_from_log_dirs_and_offsets() {
     ]
     .into();
     for g in &mut groups {
-        let a = answers(&draft.offset_requests(g, Round::EndBefore), &before);
-        draft.record_offsets(g, Round::EndBefore, &a, 1.0);
-        let a = answers(&draft.offset_requests(g, Round::LogStart), &start);
-        draft.record_offsets(g, Round::LogStart, &a, 1.5);
-        let a = answers(&draft.offset_requests(g, Round::EndAfter), &after);
-        draft.record_offsets(g, Round::EndAfter, &a, 3.0);
+        answer(&mut draft, g, Round::EndBefore, &before, 1.0);
+        answer(&mut draft, g, Round::LogStart, &start, 1.5);
+        answer(&mut draft, g, Round::EndAfter, &after, 3.0);
     }
     let capacity = CapacityFile::parse(
         "[default]\ncpu_cores = 4\n",
@@ -247,12 +247,9 @@ fn growth_without_size_is_a_warning_not_a_made_up_rate() {
     let zero = BTreeMap::new();
     let grown: BTreeMap<(String, i32), i64> = [(("orders".into(), 0), 10)].into();
     for g in &mut groups {
-        let a = answers(&draft.offset_requests(g, Round::EndBefore), &zero);
-        draft.record_offsets(g, Round::EndBefore, &a, 0.0);
-        let a = answers(&draft.offset_requests(g, Round::LogStart), &zero);
-        draft.record_offsets(g, Round::LogStart, &a, 0.0);
-        let a = answers(&draft.offset_requests(g, Round::EndAfter), &grown);
-        draft.record_offsets(g, Round::EndAfter, &a, 1.0);
+        answer(&mut draft, g, Round::EndBefore, &zero, 0.0);
+        answer(&mut draft, g, Round::LogStart, &zero, 0.0);
+        answer(&mut draft, g, Round::EndAfter, &grown, 1.0);
     }
     let (cluster, warnings) = draft.finish(&CapacityFile::default());
     assert!(cluster.partitions.iter().all(|p| p.bytes_in == 0.0));
@@ -361,4 +358,25 @@ proptest! {
         write_snapshot(&back.unwrap(), &[], &mut again).unwrap();
         prop_assert_eq!(String::from_utf8(again).unwrap(), String::from_utf8(bytes).unwrap());
     }
+}
+
+#[test]
+fn partition_error_answers_are_counted_with_an_example() {
+    let mut draft = Draft::from_metadata(&three_racks(), None, 1.0);
+    let mut groups = draft.offset_groups(100);
+    let g = groups.iter_mut().find(|g| g.leader == 1).unwrap();
+    let answers = [OffsetAnswer {
+        topic: "orders",
+        partition: 0,
+        offset: Err(kafka_protocol::ResponseError::NotLeaderOrFollower),
+    }];
+    draft.record_offsets(g, Round::EndBefore, answers, 0.0);
+    let (cluster, warnings) = draft.finish(&CapacityFile::default());
+    assert_eq!(cluster.partitions[1].bytes_in, 0.0);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("NotLeaderOrFollower on orders-0")),
+        "{warnings:?}"
+    );
 }

@@ -10,19 +10,23 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, AlterPartitionReassignmentsRequest, CreateTopicsRequest,
+    AlterClientQuotasRequest, AlterPartitionReassignmentsRequest, BrokerId, CreateTopicsRequest,
     DescribeClientQuotasRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    DescribeLogDirsRequest, ElectLeadersRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest, ProduceRequest,
+    DescribeLogDirsRequest, DescribeLogDirsResponse, ElectLeadersRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, ListOffsetsResponse,
+    ListPartitionReassignmentsRequest, MetadataRequest, ProduceRequest, TopicName,
 };
+use kafka_protocol::protocol::StrBytes;
 use keel_balancer::{BrokerState, Cluster};
 use keel_wire::WireError;
 use keel_wire::client::connection::Connection;
-use keel_wire::client::{KafkaClient, Target};
+use keel_wire::client::{ErrorContext, KafkaClient, Target, check_code};
 use parking_lot::Mutex;
 
-use super::assemble::{Draft, OffsetGroup, Round};
+use super::assemble::{Draft, OffsetAnswer, OffsetGroup, Round};
 use super::capacity::CapacityFile;
 use super::error::{Result, SnapshotError};
 use super::warning::{Capabilities, Capability, Warning, ids};
@@ -184,14 +188,31 @@ async fn offsets_round(
             if round != Round::EndBefore && group.opened_at.is_none() {
                 return group;
             }
-            let requests = draft.lock().offset_requests(&group, round);
             let sent = origin.elapsed().as_secs_f64();
-            let result = client.list_offsets(&requests).await;
-            drop(requests);
+            let result = client
+                .call(
+                    &Target::Broker(group.leader),
+                    None,
+                    |_| list_offsets_request(&draft.lock(), &group, round),
+                    |response: ListOffsetsResponse, _, _| Ok(response),
+                )
+                .await;
             let at = (sent + origin.elapsed().as_secs_f64()) / 2.0;
             let mut draft = draft.lock();
             match result {
-                Ok(answers) => draft.record_offsets(&mut group, round, &answers, at),
+                Ok(response) => {
+                    let answers = response.topics.iter().flat_map(|t| {
+                        t.partitions.iter().map(|p| OffsetAnswer {
+                            topic: t.name.0.as_str(),
+                            partition: p.partition_index,
+                            offset: match ResponseError::try_from_code(p.error_code) {
+                                None => Ok(p.offset),
+                                Some(e) => Err(e),
+                            },
+                        })
+                    });
+                    draft.record_offsets(&mut group, round, answers, at);
+                }
                 Err(e) => {
                     draft.record_offsets_failed(&group, round, &e);
                     if round == Round::EndBefore {
@@ -206,17 +227,69 @@ async fn offsets_round(
         .await
 }
 
-/// DescribeLogDirs on every broker in `brokers`, folded into `draft`.
+/// One ListOffsets request for every partition of `group` (topics in runs, one entry each).
+fn list_offsets_request(draft: &Draft, group: &OffsetGroup, round: Round) -> ListOffsetsRequest {
+    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+    for (topic, partition) in draft.group_keys(group) {
+        let entry = ListOffsetsPartition::default()
+            .with_partition_index(partition)
+            .with_current_leader_epoch(-1)
+            .with_timestamp(round.spec_code());
+        match topics.last_mut() {
+            Some(t) if t.name.0.as_str() == topic => t.partitions.push(entry),
+            _ => topics.push(
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                    .with_partitions(vec![entry]),
+            ),
+        }
+    }
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(topics)
+}
+
+/// DescribeLogDirs on every broker in `brokers`, folded into `draft` straight from the
+/// decoded answer (no per-replica copies).
 async fn log_dirs(client: &KafkaClient, draft: &Mutex<Draft>, brokers: &[i32], concurrency: usize) {
     let failures: Vec<(i32, WireError)> = futures::stream::iter(brokers.iter().copied())
         .map(|id| async move {
-            match client.describe_log_dirs(id, None).await {
-                Ok(dirs) => {
-                    draft.lock().record_log_dirs(id, &dirs);
-                    None
-                }
-                Err(e) => Some((id, e)),
-            }
+            let result = client
+                .call(
+                    &Target::Broker(id),
+                    None,
+                    |_| DescribeLogDirsRequest::default().with_topics(None),
+                    |response: DescribeLogDirsResponse, version, _| {
+                        check_code("DescribeLogDirs", response.error_code, None, || {
+                            ErrorContext::broker(id)
+                        })?;
+                        let mut draft = draft.lock();
+                        for dir in &response.results {
+                            let usable = draft.record_log_dir(
+                                id,
+                                dir.log_dir.as_str(),
+                                ResponseError::try_from_code(dir.error_code),
+                                (version >= 4 && dir.total_bytes >= 0).then_some(dir.total_bytes),
+                            );
+                            if !usable {
+                                continue;
+                            }
+                            for t in &dir.topics {
+                                for p in &t.partitions {
+                                    draft.record_replica_size(
+                                        t.name.0.as_str(),
+                                        p.partition_index,
+                                        p.partition_size,
+                                        p.is_future_key,
+                                    );
+                                }
+                            }
+                        }
+                        Ok(())
+                    },
+                )
+                .await;
+            result.err().map(|e| (id, e))
         })
         .buffer_unordered(concurrency.max(1))
         .filter_map(|x| async move { x })
@@ -247,12 +320,17 @@ async fn log_dirs(client: &KafkaClient, draft: &Mutex<Draft>, brokers: &[i32], c
 
 /// Captures a snapshot of the cluster `client` is connected to.
 ///
+/// Uses the client's cached metadata when it is fresh (`ClientConfig::metadata_max_age`;
+/// [`KafkaClient::connect`] just fetched it): a second full fetch would hold two copies of a
+/// large cluster's metadata at once. Call [`KafkaClient::refresh_metadata`] first for a
+/// fresher view.
+///
 /// Fails only when cluster metadata cannot be read; everything else a broker cannot answer
 /// becomes a [`Warning`] and leaves the field at its default.
 pub async fn capture(client: &KafkaClient, opts: &SnapshotOptions) -> Result<Captured> {
     let origin = Instant::now();
     let meta = client
-        .refresh_metadata()
+        .cluster_metadata()
         .await
         .map_err(|source| SnapshotError::Metadata { source })?;
     let mut early_warnings = Vec::new();

@@ -1,0 +1,258 @@
+//! keel against tansu (https://crates.io/crates/tansu), a second, independent Kafka-protocol
+//! broker written in Rust, started by `tests/servers/tansu-start.sh` (which `./test.sh` runs;
+//! it writes `KEEL_TANSU_BOOTSTRAP`). Two things must work there:
+//!
+//! - `keel snapshot` completes; the APIs tansu lacks (DescribeLogDirs, reassignment,
+//!   ElectLeaders, client quotas) are capability flags and warnings, not failures;
+//! - the coordination topic: a compacted `__keel_state`-like topic is created, written and read
+//!   back through keel's client.
+//!
+//! Without tansu these tests fail and say how to start it.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use keel_wire::WireError;
+use keel_wire::batch::{BatchIter, LogEntry, RecordBatchBuilder};
+use keel_wire::client::{ClientConfig, FetchOptions, KafkaClient, NewTopic, OffsetSpec};
+
+fn bootstrap() -> String {
+    match std::env::var("KEEL_TANSU_BOOTSTRAP") {
+        Ok(b) if !b.is_empty() => b,
+        _ => panic!(
+            "KEEL_TANSU_BOOTSTRAP is not set: these tests need a tansu broker; run ./test.sh \
+             (or tests/servers/tansu-start.sh and source $KEEL_TEST_HOME/tansu.env)"
+        ),
+    }
+}
+
+async fn client() -> KafkaClient {
+    let mut cfg = ClientConfig::new(&bootstrap());
+    cfg.client_id = "keel-tansu-test".into();
+    cfg.request_timeout = Duration::from_secs(10);
+    match KafkaClient::connect(cfg).await {
+        Ok(client) => client,
+        Err(e) => panic!(
+            "cannot reach tansu at KEEL_TANSU_BOOTSTRAP: {e}; is it running? run ./test.sh \
+             (or tests/servers/tansu-start.sh)"
+        ),
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{nanos}")
+}
+
+async fn create_topic(client: &KafkaClient, topic: NewTopic) {
+    let name = topic.name.clone();
+    let partitions = topic.partitions as usize;
+    let outcomes = client.create_topics(&[topic], false).await.unwrap();
+    assert!(outcomes.iter().all(|o| o.exists()), "{outcomes:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let meta = client.refresh_metadata().await.unwrap();
+        if let Some(t) = meta.topics.get(&name)
+            && t.partitions.len() == partitions
+            && t.partitions.iter().all(|p| p.leader.is_some())
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic {name} has no leaders on tansu after 30 s: {meta:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn batch(records: &[(&str, Option<&[u8]>)]) -> Bytes {
+    let mut b = RecordBatchBuilder::new(0);
+    for (i, (k, v)) in records.iter().enumerate() {
+        b.append(1_700_000_000_000 + i as i64, Some(k.as_bytes()), *v, &[])
+            .unwrap();
+    }
+    Bytes::from(b.build().unwrap())
+}
+
+/// Every record of the v2 batches in `bytes` as (offset, key, value).
+fn decode(bytes: &[u8]) -> Vec<(i64, String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for entry in BatchIter::new(bytes) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(WireError::Truncated { .. }) => break,
+            Err(e) => panic!("undecodable batch from tansu: {e}"),
+        };
+        let LogEntry::V2(batch) = entry else {
+            panic!("tansu returned a legacy message set");
+        };
+        for r in batch.records().unwrap().iter() {
+            let r = r.unwrap();
+            out.push((
+                r.offset(),
+                String::from_utf8(r.key().unwrap_or_default().to_vec()).unwrap(),
+                r.value().map(<[u8]>::to_vec),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_against_tansu_completes_with_capability_flags() {
+    let client = client().await;
+    let topic = unique("keel-snapshot-tansu");
+    create_topic(&client, NewTopic::new(topic.clone(), 2, 1)).await;
+    let ack = client
+        .produce(&topic, 0, batch(&[("a", Some(b"1")), ("b", Some(b"2"))]))
+        .await
+        .unwrap();
+    assert_eq!(ack.base_offset, 0);
+
+    // The library: complete snapshot, capability flags for what tansu lacks.
+    let opts = keel::snapshot::SnapshotOptions {
+        sample: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let captured = keel::snapshot::capture(&client, &opts).await.unwrap();
+    let cluster = &captured.cluster;
+    assert_eq!(cluster.brokers.len(), 1, "{cluster:?}");
+    let t = cluster
+        .topics
+        .iter()
+        .position(|n| *n == topic)
+        .expect("topic in the snapshot") as u32;
+    let parts: Vec<_> = cluster.partitions.iter().filter(|p| p.topic == t).collect();
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().all(|p| p.rf == 1 && p.leader == 0));
+    // Every API tansu does not offer is flagged, once, as a capability warning.
+    let caps = &captured.capabilities;
+    assert!(
+        caps.supported("Metadata") && caps.supported("ListOffsets"),
+        "{caps:?}"
+    );
+    let missing: Vec<&str> = caps
+        .apis
+        .iter()
+        .filter(|c| !c.everywhere())
+        .map(|c| c.api)
+        .collect();
+    for api in &missing {
+        assert!(
+            captured
+                .warnings
+                .iter()
+                .any(|w| w.unsupported && w.api == Some(*api)),
+            "no capability warning for {api}: {:?}",
+            captured.warnings
+        );
+    }
+    // tansu 0.6.0 has no DescribeLogDirs: sizes stay 0, with a warning, not a failure.
+    assert!(missing.contains(&"DescribeLogDirs"), "{caps:?}");
+    assert!(parts.iter().all(|p| p.size_bytes == 0));
+
+    // The CLI: exit 0, a snapshot keel_balancer reads, warnings on stderr.
+    let bs = bootstrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["snapshot", "--bootstrap", &bs, "--sample", "500ms"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "keel snapshot against tansu failed: {stderr}"
+    );
+    assert!(
+        stderr.contains("capability: DescribeLogDirs not supported"),
+        "{stderr}"
+    );
+    let parsed = keel_balancer::snapshot::parse_slice(&out.stdout).unwrap();
+    assert!(parsed.topics.contains(&topic));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("DescribeLogDirs")),
+        "{}",
+        json["warnings"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordination_topic_round_trips_through_tansu() {
+    let client = client().await;
+    let name = unique("__keel_state-tansu");
+    create_topic(
+        &client,
+        NewTopic::new(name.clone(), 1, 1).config("cleanup.policy", "compact"),
+    )
+    .await;
+    // Two appends, the way the executor's outbox writes: plan, then control records, then a
+    // newer version of a key and a tombstone.
+    let first = client
+        .produce(
+            &name,
+            0,
+            batch(&[
+                ("plan/p1", Some(b"{\"v\":1}")),
+                ("control/p1", Some(b"running")),
+            ]),
+        )
+        .await
+        .unwrap();
+    let second = client
+        .produce(
+            &name,
+            0,
+            batch(&[("control/p1", Some(b"paused")), ("plan/p0", None)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.base_offset, 0);
+    assert_eq!(second.base_offset, 2);
+
+    let offsets = client
+        .list_offsets(&[(name.clone(), 0, OffsetSpec::Latest)])
+        .await
+        .unwrap();
+    assert_eq!(offsets[0].offset, 4);
+
+    // Read everything back from the start, in offset order.
+    let mut records = Vec::new();
+    let mut position = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while position < 4 {
+        let fetched = client
+            .fetch(&name, 0, position, FetchOptions::default())
+            .await
+            .unwrap();
+        for r in decode(&fetched.records) {
+            if r.0 >= position {
+                position = r.0 + 1;
+                records.push(r);
+            }
+        }
+        assert!(Instant::now() < deadline, "only {records:?} read back");
+    }
+    let expected: Vec<(i64, String, Option<Vec<u8>>)> = vec![
+        (0, "plan/p1".into(), Some(b"{\"v\":1}".to_vec())),
+        (1, "control/p1".into(), Some(b"running".to_vec())),
+        (2, "control/p1".into(), Some(b"paused".to_vec())),
+        (3, "plan/p0".into(), None),
+    ];
+    assert_eq!(records, expected);
+}
