@@ -26,6 +26,9 @@ const CHAIN_FANOUT: usize = 32;
 /// Contributions are non-negative, so their IEEE bits order like their values.
 type Cands = BTreeSet<(u64, u32)>;
 
+/// A leadership chain: `(p, position of p's new leader, q, position of q's new leader)`.
+type Chain = (usize, usize, usize, usize);
+
 /// A leadership move found by a search, `(partition, position of the new leader)`, and the
 /// stale list entries the search saw.
 type Found = (Option<(usize, usize)>, Vec<(u64, u32)>);
@@ -267,74 +270,89 @@ impl<'s, 'c> Balancer<'s, 'c> {
     /// `b`, and `b` hands one of its own leaderships `q` on to a follower `c`, so `b`'s
     /// load stays about the same. Used when no single leadership move is acceptable.
     fn try_leadership_chain_from(&mut self, a: usize) -> bool {
+        let found = self.find_chain_from(a);
+        self.apply_chain(found)
+    }
+
+    fn find_chain_from(&self, a: usize) -> Option<Chain> {
         let mine = self.list(List::Leads, a);
         let mut tries = 0;
-        for &(_, p) in mine.iter().rev() {
-            let p = p as usize;
-            if self.st.leader_of(p) as usize != a {
-                continue;
-            }
+        for p in self.still_leading(&mine, a) {
             let start = self.st.c.partitions[p].start as usize;
             for pos_p in 1..usize::from(self.st.c.partitions[p].rf) {
                 let b = self.st.assign[start + pos_p] as usize;
                 let theirs = self.list(List::Leads, b);
-                for &(_, q) in theirs.iter().rev().take(CHAIN_FANOUT) {
-                    let q = q as usize;
-                    if self.st.leader_of(q) as usize != b {
-                        continue;
-                    }
+                for q in self.still_leading(&theirs, b).take(CHAIN_FANOUT) {
                     for pos_q in 1..usize::from(self.st.c.partitions[q].rf) {
                         tries += 1;
                         if tries > MAX_TRIES {
-                            return false;
+                            return None;
                         }
                         if self.chain_ok(p, pos_p, q, pos_q) {
-                            drop((theirs, mine));
-                            return self.apply_chain(p, pos_p, q, pos_q);
+                            return Some((p, pos_p, q, pos_q));
                         }
                     }
                 }
             }
         }
-        false
+        None
     }
 
     /// Broker `c` gains one leadership through a chain: `q`, led by `b` and followed by `c`,
     /// moves to `c`, and `b` takes over a leadership `p` from another broker `a`.
     fn try_leadership_chain_to(&mut self, c: usize) -> bool {
+        let found = self.find_chain_to(c);
+        self.apply_chain(found)
+    }
+
+    fn find_chain_to(&self, c: usize) -> Option<Chain> {
         let mine = self.list(List::Follows, c);
         let mut tries = 0;
-        for &(_, sq) in mine.iter().rev() {
-            let sq = sq as usize;
-            if self.st.assign[sq] as usize != c || self.st.is_leader_slot(sq) {
-                continue;
-            }
+        for sq in self.still_following(&mine, c) {
             let q = self.st.slot_part[sq] as usize;
             let start_q = self.st.c.partitions[q].start as usize;
             let b = self.st.assign[start_q] as usize;
             let theirs = self.list(List::Follows, b);
-            for &(_, sp) in theirs.iter().rev().take(CHAIN_FANOUT) {
-                let sp = sp as usize;
-                if self.st.assign[sp] as usize != b || self.st.is_leader_slot(sp) {
-                    continue;
-                }
+            for sp in self.still_following(&theirs, b).take(CHAIN_FANOUT) {
                 let p = self.st.slot_part[sp] as usize;
                 let pos_p = sp - self.st.c.partitions[p].start as usize;
                 tries += 1;
                 if tries > MAX_TRIES {
-                    return false;
+                    return None;
                 }
                 if self.chain_ok(p, pos_p, q, sq - start_q) {
-                    drop((theirs, mine));
-                    return self.apply_chain(p, pos_p, q, sq - start_q);
+                    return Some((p, pos_p, q, sq - start_q));
                 }
             }
         }
-        false
+        None
+    }
+
+    /// Partitions of a [`List::Leads`] list that `b` still leads, largest first.
+    fn still_leading<'l>(&'l self, list: &'l Cands, b: usize) -> impl Iterator<Item = usize> + 'l {
+        list.iter()
+            .rev()
+            .map(|&(_, p)| p as usize)
+            .filter(move |&p| self.st.leader_of(p) as usize == b)
+    }
+
+    /// Slots of a [`List::Follows`] list that are still followers on `b`, largest first.
+    fn still_following<'l>(
+        &'l self,
+        list: &'l Cands,
+        b: usize,
+    ) -> impl Iterator<Item = usize> + 'l {
+        list.iter()
+            .rev()
+            .map(|&(_, s)| s as usize)
+            .filter(move |&s| self.st.assign[s] as usize == b && !self.st.is_leader_slot(s))
     }
 
     /// Carries out a chain found by the searches above: `p` first, then `q`.
-    fn apply_chain(&mut self, p: usize, pos_p: usize, q: usize, pos_q: usize) -> bool {
+    fn apply_chain(&mut self, found: Option<Chain>) -> bool {
+        let Some((p, pos_p, q, pos_q)) = found else {
+            return false;
+        };
         self.do_leadership_move(p, pos_p);
         self.do_leadership_move(q, pos_q);
         true
