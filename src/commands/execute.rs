@@ -19,7 +19,6 @@ use keel_wire::client::{ClientConfig, KafkaClient};
 
 /// Arguments of `keel execute`.
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     /// Bootstrap servers, `HOST:PORT[,HOST:PORT...]`.
     #[arg(long, env = "KEEL_BOOTSTRAP", global = true)]
