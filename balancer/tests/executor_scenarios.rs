@@ -589,7 +589,7 @@ fn operator_commands_apply_once_by_log_position_across_restarts() {
     let (mut sim, d) = cluster(8);
     let mut ex = Executor::new(d.clone(), "a");
     let mut seen = 0;
-    let mut step = |ex: &mut Executor, sim: &mut SimCluster, seen: &mut usize| {
+    let step = |ex: &mut Executor, sim: &mut SimCluster, seen: &mut usize| {
         sim.observe_into(ex);
         let s = ex.step(sim.now_ms);
         for a in &s.actions {
@@ -632,4 +632,41 @@ fn operator_commands_apply_once_by_log_position_across_restarts() {
     assert!(matches!(again.phase(), Phase::Running));
     assert!(again.apply_command(20, Command::Cancel));
     assert!(matches!(again.phase(), Phase::Cancelling { .. }));
+}
+
+#[test]
+fn a_finished_execution_releases_its_lease_at_once() {
+    let (mut sim, d) = cluster(4);
+    let r = run(&mut sim, &d, &RunOptions::default());
+    assert_eq!(r.end, RunEnd::Done(Outcome::Converged));
+    let recs: Vec<_> = sim
+        .control_log
+        .iter()
+        .map(|c| keel_balancer::executor::ControlRecord::decode(c.as_bytes()).unwrap())
+        .collect();
+    let last = recs.last().unwrap().clone();
+    assert!(matches!(last.phase, Phase::Done { .. }));
+    // Another process, well before the finished lease would expire, claims at once.
+    let mut b = Executor::new(d.clone(), "other-process");
+    for r in &recs {
+        b.observe_control_record(r);
+    }
+    sim.observe_into(&mut b);
+    let now = last.expires_at_ms - d.limits.lease_ms / 2;
+    let s = b.step(now);
+    let claim = match &s.actions[..] {
+        [Action::PersistDesiredState { control, .. }] => control.clone(),
+        other => panic!("expected a claim, got {other:?}"),
+    };
+    assert_eq!(claim.epoch, last.epoch + 1);
+    b.observe_control_record(&claim);
+    assert!(b.holds_lease(now + 1));
+    // A live lease of a running execution still fences (the rule is only for Done).
+    let mut running = last.clone();
+    running.phase = Phase::Running;
+    running.epoch += 5;
+    let mut c = Executor::new(d.clone(), "third");
+    c.observe_control_record(&running);
+    sim.observe_into(&mut c);
+    assert!(c.step(now).actions.is_empty(), "fenced by a running lease");
 }

@@ -399,7 +399,7 @@ pub async fn run_execution(
             }
             Err(e) => {
                 observe_failures += 1;
-                if observe_failures == 1 || observe_failures % 10 == 0 {
+                if observe_failures == 1 || observe_failures.is_multiple_of(10) {
                     say(format!("observing the cluster failed: {e:#}"));
                 }
             }
