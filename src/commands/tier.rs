@@ -421,9 +421,10 @@ async fn gc_cmd(a: GcArgs) -> anyhow::Result<ExitCode> {
         println!("deleted {k}");
     }
     println!(
-        "scanned {} object(s), deleted {} orphan(s), kept {} orphan(s) younger than {}",
+        "scanned {} object(s), deleted {} orphan(s), aborted {} multipart upload(s), kept {} orphan(s) younger than {}",
         r.scanned,
         r.deleted.len(),
+        r.aborted_uploads,
         r.young_orphans,
         humantime::format_duration(a.grace)
     );
