@@ -390,7 +390,8 @@ async fn failing_throttle_calls_are_retried_within_budget_and_pause_beyond_it() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_every_number_of_actions_still_converges_without_double_work() {
-    let sim = Sim::start(10.0).await;
+    // Slow enough (a move takes ~1 s of wall time) that kills land while moves are in flight.
+    let sim = Sim::start(1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path());
     let bs = sim.bootstrap();
@@ -399,10 +400,9 @@ async fn sigkill_after_every_number_of_actions_still_converges_without_double_wo
     let mut incarnations: Vec<Vec<String>> = Vec::new();
     let mut finished = None;
     for k in 1..=40usize {
-        let mut extra = vec!["--holder-id", "sim-sidecar-1"];
-        if k == 1 {
-            extra.extend(["--plan", plan.as_str()]);
-        }
+        // Every incarnation is given the plan, as a restarted sidecar would be: it continues
+        // the persisted execution (an early kill may come before the plan was persisted).
+        let extra = vec!["--holder-id", "sim-sidecar-1", "--plan", plan.as_str(), "--concurrency", "1"];
         let mut exec = Exec::start(&args(&bs, &extra));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

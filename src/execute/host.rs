@@ -240,7 +240,8 @@ async fn observe(
     ex: &mut Executor,
     scope: HealthScope,
     cache: &mut MinIsrCache,
-) -> anyhow::Result<Vec<Observation>> {
+    fed: &mut FedObservations,
+) -> anyhow::Result<usize> {
     let ongoing = client
         .list_partition_reassignments(None)
         .await
@@ -267,10 +268,45 @@ async fn observe(
     for b in brokers {
         ex.observe_broker(b, meta.brokers.contains_key(&b));
     }
-    for o in &obs {
-        ex.observe_partition(&o.topic, o.partition, &o.observed);
+    Ok(fed.feed(ex, obs))
+}
+
+/// What each partition was last fed with, so a round feeds only what changed (feeding a
+/// 1M-replica cluster in full costs ~200 ms; see BENCHMARKS.md). Plan partitions whose
+/// status waits for "the next observation" (unobserved, issued, unconfirmed) are fed every
+/// round whether or not they changed.
+#[derive(Debug, Default)]
+pub struct FedObservations {
+    last: std::collections::HashMap<(String, i32), keel_balancer::executor::ObservedPartition>,
+}
+
+impl FedObservations {
+    /// Feeds the observations `ex` needs; returns how many were fed.
+    pub fn feed(&mut self, ex: &mut Executor, obs: Vec<Observation>) -> usize {
+        let mut n = 0;
+        for o in obs {
+            let waiting = ex
+                .desired()
+                .index_of(&o.topic, o.partition)
+                .and_then(|i| ex.partition_status(i))
+                .is_some_and(|s| {
+                    matches!(
+                        s,
+                        PartitionStatus::Unobserved
+                            | PartitionStatus::Issued
+                            | PartitionStatus::Unconfirmed
+                    )
+                });
+            let key = (o.topic, o.partition);
+            if !waiting && self.last.get(&key) == Some(&o.observed) {
+                continue;
+            }
+            ex.observe_partition(&key.0, key.1, &o.observed);
+            self.last.insert(key, o.observed);
+            n += 1;
+        }
+        n
     }
-    Ok(obs)
 }
 
 /// Carries out one cluster action; `Err` is the failure message for the executor.
@@ -383,6 +419,7 @@ pub async fn run_execution(
     let mut ex = executor_for(start, &replay, &opts.holder, &state)?;
     feed_state(&mut ex, &records);
     let mut cache = MinIsrCache::default();
+    let mut fed = FedObservations::default();
     let mut progress = Progress::new(ex.desired(), opts.progress_every);
     let mut paused_since: Option<Instant> = None;
     let mut fenced_said = false;
@@ -390,7 +427,7 @@ pub async fn run_execution(
     let mut last_end: Option<ExecutionEnd> = None;
     let mut actions_done = 0u64;
     loop {
-        match observe(client, &mut ex, opts.health_scope, &mut cache).await {
+        match observe(client, &mut ex, opts.health_scope, &mut cache, &mut fed).await {
             Ok(_) => {
                 if observe_failures > 0 {
                     say("cluster reachable again");
@@ -514,4 +551,47 @@ pub fn status_counts(ex: &Executor) -> BTreeMap<&'static str, usize> {
         *out.entry(k).or_default() += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_balancer::executor::{Limits, ObservedPartition, TargetPartition};
+
+    fn obs(topic: &str, p: i32, replicas: Vec<i32>) -> Observation {
+        Observation {
+            topic: topic.into(),
+            partition: p,
+            observed: ObservedPartition {
+                leader: replicas.first().copied(),
+                isr: replicas.clone(),
+                replicas,
+                min_isr: 1,
+                adding: vec![],
+                removing: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn only_changed_or_waiting_partitions_are_fed_again() {
+        let d = DesiredState::new(
+            vec![
+                TargetPartition { topic: "t".into(), partition: 0, replicas: vec![1, 2], size_bytes: 1 },
+                TargetPartition { topic: "t".into(), partition: 1, replicas: vec![2, 3], size_bytes: 1 },
+            ],
+            Limits::default(),
+        )
+        .unwrap();
+        let mut ex = Executor::new(d, "h");
+        let mut fed = FedObservations::default();
+        let round = || vec![obs("t", 0, vec![1, 2]), obs("t", 1, vec![1, 3]), obs("u", 0, vec![1])];
+        assert_eq!(fed.feed(&mut ex, round()), 3, "first round feeds everything");
+        assert_eq!(ex.partition_status(0), Some(PartitionStatus::Done));
+        assert_eq!(ex.partition_status(1), Some(PartitionStatus::Pending));
+        assert_eq!(fed.feed(&mut ex, round()), 0, "nothing changed, nothing waits");
+        let mut changed = round();
+        changed[2].observed.isr = vec![];
+        assert_eq!(fed.feed(&mut ex, changed), 1, "a change is fed");
+    }
 }

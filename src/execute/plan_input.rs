@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use keel_balancer::executor::{DesiredState, Limits, TargetPartition};
-use keel_wire::client::{ClusterMetadata, KafkaClient};
+use keel_wire::client::{ClusterMetadata, KafkaClient, OngoingReassignment};
 use serde::Deserialize;
 
 /// One target from a plan file.
@@ -67,9 +67,18 @@ pub fn parse_plan(text: &str) -> Result<Vec<PlanTarget>, String> {
 }
 
 /// Checks `targets` against `meta`: every partition exists, keeps its replication factor
-/// and names brokers the cluster knows (live, or holding a replica now). Errors name the
-/// entry.
-pub fn check_against(meta: &ClusterMetadata, targets: &[PlanTarget]) -> Result<(), String> {
+/// (during a reassignment in `ongoing`, the replicas it is headed to count, not the ones
+/// being removed) and names brokers the cluster knows (live, or holding a replica now).
+/// Errors name the entry.
+pub fn check_against(
+    meta: &ClusterMetadata,
+    ongoing: &[OngoingReassignment],
+    targets: &[PlanTarget],
+) -> Result<(), String> {
+    let removing: BTreeMap<(&str, i32), usize> = ongoing
+        .iter()
+        .map(|o| ((o.topic.as_str(), o.partition), o.removing.len()))
+        .collect();
     let mut known: BTreeSet<i32> = meta.brokers.keys().copied().collect();
     for t in meta.topics.values() {
         for p in &t.partitions {
@@ -80,12 +89,17 @@ pub fn check_against(meta: &ClusterMetadata, targets: &[PlanTarget]) -> Result<(
         let p = meta
             .partition(&t.topic, t.partition)
             .map_err(|_| format!("partitions[{i}]: {}-{} is not in the cluster", t.topic, t.partition))?;
-        if p.replicas.len() != t.replicas.len() {
+        let rf = p.replicas.len()
+            - removing
+                .get(&(t.topic.as_str(), t.partition))
+                .copied()
+                .unwrap_or(0)
+                .min(p.replicas.len());
+        if rf != t.replicas.len() {
             return Err(format!(
-                "partitions[{i}].replicas: {}-{} would change the replication factor from {} to {} (not supported)",
+                "partitions[{i}].replicas: {}-{} would change the replication factor from {rf} to {} (not supported)",
                 t.topic,
                 t.partition,
-                p.replicas.len(),
                 t.replicas.len()
             ));
         }
@@ -106,8 +120,14 @@ pub async fn desired_state(
     targets: Vec<PlanTarget>,
     limits: Limits,
 ) -> anyhow::Result<DesiredState> {
+    // Reassignments first, then Metadata: a move listed as ongoing is seen with its full
+    // replica set (see `translate::observations`).
+    let ongoing = client
+        .list_partition_reassignments(None)
+        .await
+        .context("listing partition reassignments")?;
     let meta = client.refresh_metadata().await.context("reading cluster metadata")?;
-    check_against(&meta, &targets).map_err(|e| anyhow::anyhow!("plan: {e}"))?;
+    check_against(&meta, &ongoing, &targets).map_err(|e| anyhow::anyhow!("plan: {e}"))?;
     let mut sizes: BTreeMap<(String, i32), u64> = BTreeMap::new();
     match client.describe_all_log_dirs().await {
         Ok(per_broker) => {
@@ -182,10 +202,22 @@ mod tests {
             }],
         });
         let t = |replicas: Vec<i32>, partition| vec![PlanTarget { topic: "a".into(), partition, replicas }];
-        assert!(check_against(&m, &t(vec![3, 1], 0)).is_ok());
-        assert!(check_against(&m, &t(vec![3, 1], 1)).unwrap_err().contains("not in the cluster"));
-        assert!(check_against(&m, &t(vec![3], 0)).unwrap_err().contains("replication factor"));
-        assert!(check_against(&m, &t(vec![9, 1], 0)).unwrap_err().contains("replicas[0]: unknown broker id 9"));
+        assert!(check_against(&m, &[], &t(vec![3, 1], 0)).is_ok());
+        assert!(check_against(&m, &[], &t(vec![3, 1], 1)).unwrap_err().contains("not in the cluster"));
+        assert!(check_against(&m, &[], &t(vec![3], 0)).unwrap_err().contains("replication factor"));
+        assert!(check_against(&m, &[], &t(vec![9, 1], 0)).unwrap_err().contains("replicas[0]: unknown broker id 9"));
+        // Mid-move the metadata lists target + removing: the RF is the target's.
+        let p = &mut m.topics.get_mut("a").unwrap().partitions[0];
+        p.replicas = vec![3, 1, 2];
+        let moving = [OngoingReassignment {
+            topic: "a".into(),
+            partition: 0,
+            replicas: vec![3, 1, 2],
+            adding: vec![3],
+            removing: vec![2],
+        }];
+        assert!(check_against(&m, &moving, &t(vec![3, 1], 0)).is_ok());
+        assert!(check_against(&m, &[], &t(vec![3, 1], 0)).unwrap_err().contains("from 3 to 2"));
     }
 
     proptest! {
