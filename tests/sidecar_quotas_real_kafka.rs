@@ -263,7 +263,7 @@ async fn log_dir_growth_sees_produced_bytes_on_the_leader_only() {
         .copied()
         .collect();
     let leader = brokers[1];
-    let mut t = NewTopic::new(topic.clone(), 1, 1);
+    let mut t = NewTopic::new(topic.clone(), 1, 1).config("retention.ms", "3600000");
     t.assignments = Some(vec![vec![leader]]);
     let out = c.create_topics(&[t], false).await.unwrap();
     assert!(out.iter().all(|o| o.exists()), "{out:?}");
