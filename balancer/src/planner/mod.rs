@@ -113,6 +113,12 @@ pub fn plan(
                 blocking,
                 remedy,
             }) if opts.best_effort && hard::relax(cluster, &scope, &mut relaxed.goals, &goal) => {
+                // The plan is best effort already: keep only the remedies for the input.
+                let remedy = remedy
+                    .split("; or plan with --best-effort")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 infeasible.push(Infeasibility {
                     goal,
                     blocking,
