@@ -25,6 +25,10 @@ use keel_wire::client::{
     ClientConfig, ConfigResource, ConfigSource, KafkaClient, NewTopic, OffsetSpec,
 };
 
+/// The tests of this file run one at a time: one of them stops a broker, which would make
+/// the others pause (correctly, but slowly or with a failing throttle call on that broker).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn bootstrap() -> String {
     match std::env::var("KEEL_KAFKA_BOOTSTRAP") {
         Ok(b) if !b.is_empty() => b,
@@ -69,7 +73,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -100,9 +107,12 @@ async fn topic_with_data(
         while (written as usize) * value.len() < bytes_per_partition {
             let mut b = RecordBatchBuilder::new(0);
             for _ in 0..50 {
-                b.append(1_700_000_000_000, Some(b"k"), Some(&value), &[]).unwrap();
+                b.append(1_700_000_000_000, Some(b"k"), Some(&value), &[])
+                    .unwrap();
             }
-            c.produce(topic, p, Bytes::from(b.build().unwrap())).await.unwrap();
+            c.produce(topic, p, Bytes::from(b.build().unwrap()))
+                .await
+                .unwrap();
             written += 50;
         }
         counts.push(written);
@@ -136,18 +146,23 @@ impl Exec {
                 l2.lock().unwrap().push(line);
             }
         });
-        Exec { child, lines, reader: Some(reader) }
+        Exec {
+            child,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
 
-
     async fn wait_line(&self, what: &str, secs: u64) {
-        eventually(&format!("stderr line containing {what:?}"), secs, || async {
-            self.lines().iter().any(|l| l.contains(what)).then_some(())
-        })
+        eventually(
+            &format!("stderr line containing {what:?}"),
+            secs,
+            || async { self.lines().iter().any(|l| l.contains(what)).then_some(()) },
+        )
         .await
     }
 
@@ -163,7 +178,10 @@ impl Exec {
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
-                panic!("keel execute did not finish in {secs} s; stderr:\n{}", self.lines().join("\n"));
+                panic!(
+                    "keel execute did not finish in {secs} s; stderr:\n{}",
+                    self.lines().join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -193,7 +211,11 @@ fn write_plan(dir: &Path, topic: &str, targets: &[Vec<i32>]) -> String {
         .map(|(p, r)| format!(r#"{{"topic":"{topic}","partition":{p},"replicas":{r:?}}}"#))
         .collect();
     let path = dir.join("plan.json");
-    std::fs::write(&path, format!(r#"{{"version":1,"partitions":[{}]}}"#, parts.join(","))).unwrap();
+    std::fs::write(
+        &path,
+        format!(r#"{{"version":1,"partitions":[{}]}}"#, parts.join(",")),
+    )
+    .unwrap();
     path.display().to_string()
 }
 
@@ -242,7 +264,12 @@ async fn assert_final(c: &KafkaClient, topic: &str, targets: &[Vec<i32>], counts
     .await;
     let t = &meta.topics[topic];
     for (p, want) in targets.iter().enumerate() {
-        let got = &t.partitions.iter().find(|x| x.partition == p as i32).unwrap().replicas;
+        let got = &t
+            .partitions
+            .iter()
+            .find(|x| x.partition == p as i32)
+            .unwrap()
+            .replicas;
         assert_eq!(got, want, "{topic}-{p} replicas");
     }
     let reqs: Vec<_> = (0..counts.len() as i32)
@@ -267,19 +294,40 @@ async fn control_records(c: &KafkaClient, state_topic: &str) -> Vec<ControlRecor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_reassignment_sets_and_clears_throttles_and_elects_preferred_leaders() {
+    let _serial = SERIAL.lock().await;
     let c = client().await;
     let topic = unique("move");
     let state = unique("state");
     let dir = tempfile::tempdir().unwrap();
-    let counts = topic_with_data(&c, &topic, vec![vec![0, 1], vec![1, 2], vec![2, 0]], 1_500_000).await;
+    let counts = topic_with_data(
+        &c,
+        &topic,
+        vec![vec![0, 1], vec![1, 2], vec![2, 0]],
+        1_500_000,
+    )
+    .await;
     // Every move keeps the current leader in the set but makes another broker preferred,
     // so the final election is needed.
     let targets = vec![vec![2, 0], vec![0, 1], vec![1, 2]];
     let plan = write_plan(dir.path(), &topic, &targets);
     let bs = bootstrap();
     let exec = Exec::start(&[
-        "--bootstrap", &bs, "--plan", &plan, "--throttle", "300K", "--concurrency", "1",
-        "--state-topic", &state, "--poll", "500ms", "--progress", "2s", "--health", "plan",
+        "--bootstrap",
+        &bs,
+        "--plan",
+        &plan,
+        "--throttle",
+        "300K",
+        "--concurrency",
+        "1",
+        "--state-topic",
+        &state,
+        "--poll",
+        "500ms",
+        "--progress",
+        "2s",
+        "--health",
+        "plan",
     ]);
     exec.wait_line("issue reassignment", 60).await;
     // While moving: the throttles are set, read back from the brokers and the topic.
@@ -290,25 +338,42 @@ async fn throttled_reassignment_sets_and_clears_throttles_and_elects_preferred_l
     .await;
     assert!(rates.values().all(|v| v == "300000"), "{rates:?}");
     assert!(lists.iter().any(|l| l.starts_with("leader.")), "{lists:?}");
-    assert!(lists.iter().any(|l| l.starts_with("follower.")), "{lists:?}");
+    assert!(
+        lists.iter().any(|l| l.starts_with("follower.")),
+        "{lists:?}"
+    );
     let (code, lines) = exec.wait(240).await;
     assert_eq!(code, 0, "exit code; stderr:\n{}", lines.join("\n"));
-    assert!(lines.iter().any(|l| l.contains("preferred-leader election")), "election ran");
-    assert!(lines.iter().any(|l| l.contains("clear throttles")), "throttles cleared");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("preferred-leader election")),
+        "election ran"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("clear throttles")),
+        "throttles cleared"
+    );
     let (rates, lists) = throttles(&c, &topic).await;
     assert!(lists.is_empty(), "topic throttle lists cleared: {lists:?}");
     // Other tests may throttle brokers at the same time; ours used exactly 300000.
-    assert!(!rates.values().any(|v| v == "300000"), "broker rates cleared: {rates:?}");
+    assert!(
+        !rates.values().any(|v| v == "300000"),
+        "broker rates cleared: {rates:?}"
+    );
     assert_final(&c, &topic, &targets, &counts).await;
     let recs = control_records(&c, &state).await;
     assert!(matches!(
         recs.last().unwrap().phase,
-        Phase::Done { outcome: Outcome::Converged }
+        Phase::Done {
+            outcome: Outcome::Converged
+        }
     ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_way_and_restart_converges_without_reissuing_or_losing_data() {
+    let _serial = SERIAL.lock().await;
     let c = client().await;
     let topic = unique("kill");
     let state = unique("state");
@@ -319,8 +384,22 @@ async fn sigkill_mid_way_and_restart_converges_without_reissuing_or_losing_data(
     let plan = write_plan(dir.path(), &topic, &targets);
     let bs = bootstrap();
     let common = [
-        "--bootstrap", &bs, "--throttle", "300K", "--concurrency", "1", "--cluster-concurrency",
-        "1", "--state-topic", &state, "--poll", "500ms", "--lease", "6s", "--health", "plan",
+        "--bootstrap",
+        &bs,
+        "--throttle",
+        "300K",
+        "--concurrency",
+        "1",
+        "--cluster-concurrency",
+        "1",
+        "--state-topic",
+        &state,
+        "--poll",
+        "500ms",
+        "--lease",
+        "6s",
+        "--health",
+        "plan",
     ];
     let mut first_args = common.to_vec();
     first_args.extend(["--plan", plan.as_str()]);
@@ -334,7 +413,10 @@ async fn sigkill_mid_way_and_restart_converges_without_reissuing_or_losing_data(
         .filter_map(|l| l.split("issue reassignment ").nth(1))
         .map(|s| s.split(" -> ").next().unwrap().to_string())
         .collect();
-    assert!(!first_issued.is_empty() && first_issued.len() < targets.len(), "{first_issued:?}");
+    assert!(
+        !first_issued.is_empty() && first_issued.len() < targets.len(),
+        "{first_issued:?}"
+    );
     let in_flight = c.list_partition_reassignments(None).await.unwrap();
     let in_flight: Vec<String> = in_flight
         .iter()
@@ -346,7 +428,10 @@ async fn sigkill_mid_way_and_restart_converges_without_reissuing_or_losing_data(
     let second = Exec::start(&common);
     let (code, lines) = second.wait(300).await;
     assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
-    assert!(lines.iter().any(|l| l.contains("continuing plan")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("continuing plan")),
+        "{lines:?}"
+    );
     let second_issued: Vec<String> = lines
         .iter()
         .filter_map(|l| l.split("issue reassignment ").nth(1))
@@ -356,17 +441,31 @@ async fn sigkill_mid_way_and_restart_converges_without_reissuing_or_losing_data(
     let n = all.len();
     all.sort();
     all.dedup();
-    assert_eq!(all.len(), n, "a partition was issued twice: first {first_issued:?} second {second_issued:?}");
+    assert_eq!(
+        all.len(),
+        n,
+        "a partition was issued twice: first {first_issued:?} second {second_issued:?}"
+    );
     for p in &in_flight {
-        assert!(!second_issued.contains(p), "{p} was in flight at the kill and re-issued");
+        assert!(
+            !second_issued.contains(p),
+            "{p} was in flight at the kill and re-issued"
+        );
     }
     assert_eq!(n, targets.len(), "every move issued exactly once");
     assert_final(&c, &topic, &targets, &counts).await;
     let recs = control_records(&c, &state).await;
     let holders: BTreeSet<&str> = recs.iter().map(|r| r.holder.as_str()).collect();
-    assert_eq!(holders.len(), 2, "two incarnations held the lease: {holders:?}");
+    assert_eq!(
+        holders.len(),
+        2,
+        "two incarnations held the lease: {holders:?}"
+    );
     let epochs: Vec<u64> = recs.iter().map(|r| r.epoch).collect();
-    assert!(epochs.windows(2).all(|w| w[0] <= w[1]), "epochs only grow: {epochs:?}");
+    assert!(
+        epochs.windows(2).all(|w| w[0] <= w[1]),
+        "epochs only grow: {epochs:?}"
+    );
 }
 
 /// Restarts a stopped broker when dropped (also when the test fails) and waits until it is
@@ -395,7 +494,10 @@ fn process_alive(pid: &str) -> bool {
 /// Whether the metadata lists broker `node` (own thread and runtime: callable anywhere).
 fn in_metadata(node: i32) -> bool {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let c = KafkaClient::new(ClientConfig::new(&bootstrap())).ok()?;
             let m = c.refresh_metadata().await.ok()?;
@@ -418,7 +520,10 @@ fn start_broker_and_wait(node: i32) -> bool {
     }
     if !process_alive(&pid_of(node)) {
         let script = format!("{}/run/start-node-{node}.sh", kafka_home());
-        let _ = Command::new(&script).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new(&script)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
@@ -434,13 +539,19 @@ impl BrokerBack {
     /// exited.
     fn stop(node: i32) -> BrokerBack {
         let pid = pid_of(node);
-        assert!(process_alive(&pid), "broker {node} is not running (pid {pid:?})");
+        assert!(
+            process_alive(&pid),
+            "broker {node} is not running (pid {pid:?})"
+        );
         let st = Command::new("kill").arg(&pid).status().unwrap();
         assert!(st.success(), "kill broker {node}");
         let b = BrokerBack { node, back: false };
         let deadline = Instant::now() + Duration::from_secs(120);
         while process_alive(&pid) {
-            assert!(Instant::now() < deadline, "broker {node} did not stop in 120 s");
+            assert!(
+                Instant::now() < deadline,
+                "broker {node} did not stop in 120 s"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         b
@@ -462,6 +573,7 @@ impl Drop for BrokerBack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stopped_mid_execution_pauses_with_its_reason_then_resumes() {
+    let _serial = SERIAL.lock().await;
     let c = client().await;
     let topic = unique("broker");
     let state = unique("state");
@@ -474,42 +586,90 @@ async fn broker_stopped_mid_execution_pauses_with_its_reason_then_resumes() {
     let plan = write_plan(dir.path(), &topic, &targets);
     let bs = bootstrap();
     let exec = Exec::start(&[
-        "--bootstrap", &bs, "--plan", &plan, "--throttle", "200K", "--concurrency", "1",
-        "--cluster-concurrency", "1", "--state-topic", &state, "--poll", "500ms",
-        "--health", "plan", "--no-auto-resume",
+        "--bootstrap",
+        &bs,
+        "--plan",
+        &plan,
+        "--throttle",
+        "200K",
+        "--concurrency",
+        "1",
+        "--cluster-concurrency",
+        "1",
+        "--state-topic",
+        &state,
+        "--poll",
+        "500ms",
+        "--health",
+        "plan",
+        "--no-auto-resume",
     ]);
     exec.wait_line("issue reassignment", 60).await;
     let mut broker = BrokerBack::stop(2);
     let (code, lines) = exec.wait(120).await;
     assert_eq!(code, 3, "paused exit; stderr:\n{}", lines.join("\n"));
-    let reason = lines.iter().find(|l| l.contains("paused: ")).expect("a pause line");
+    let reason = lines
+        .iter()
+        .find(|l| l.contains("paused: "))
+        .expect("a pause line");
     assert!(
-        reason.contains("under-replicated") || reason.contains("min.insync") || reason.contains("down"),
+        reason.contains("under-replicated")
+            || reason.contains("min.insync")
+            || reason.contains("down"),
         "the reason names the harm: {reason}"
     );
     let status = read_status(&c, &state).await.unwrap().unwrap();
     assert!(status.phase.starts_with("paused"), "{status:?}");
     broker.start_and_wait();
     // An operator resumes once the cluster is healthy again: every replica back in sync.
-    eventually("topic fully in sync after the broker's return", 120, || async {
-        let meta = c.refresh_metadata().await.ok()?;
-        let t = meta.topics.get(&topic)?;
-        t.partitions.iter().all(|p| p.isr.len() >= 2 && p.leader.is_some()).then_some(())
-    })
+    eventually(
+        "topic fully in sync after the broker's return",
+        120,
+        || async {
+            let meta = c.refresh_metadata().await.ok()?;
+            let t = meta.topics.get(&topic)?;
+            t.partitions
+                .iter()
+                .all(|p| p.isr.len() >= 2 && p.leader.is_some())
+                .then_some(())
+        },
+    )
     .await;
     // The operator resumes; the next run picks the command up and finishes.
     let out = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["execute", "--bootstrap", &bs, "--state-topic", &state, "resume"])
+        .args([
+            "execute",
+            "--bootstrap",
+            &bs,
+            "--state-topic",
+            &state,
+            "resume",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let again = Exec::start(&[
-        "--bootstrap", &bs, "--state-topic", &state, "--poll", "500ms", "--health", "plan",
-        "--max-pause", "60s",
+        "--bootstrap",
+        &bs,
+        "--state-topic",
+        &state,
+        "--poll",
+        "500ms",
+        "--health",
+        "plan",
+        "--max-pause",
+        "60s",
     ]);
     let (code, lines) = again.wait(300).await;
     assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
-    assert!(lines.iter().any(|l| l.contains("applied Resume")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("applied Resume")),
+        "{lines:?}"
+    );
     assert_final(&c, &topic, &targets, &counts).await;
 }
 

@@ -67,7 +67,11 @@ fn write_plan(dir: &Path) -> String {
         .map(|(p, r)| format!(r#"{{"topic":"orders","partition":{p},"replicas":{r:?}}}"#))
         .collect();
     let path = dir.join("plan.json");
-    std::fs::write(&path, format!(r#"{{"version":1,"partitions":[{}]}}"#, parts.join(","))).unwrap();
+    std::fs::write(
+        &path,
+        format!(r#"{{"version":1,"partitions":[{}]}}"#, parts.join(",")),
+    )
+    .unwrap();
     path.display().to_string()
 }
 
@@ -82,7 +86,10 @@ impl Sim {
     async fn start(speed: f64) -> Sim {
         let handle = SimCluster::from_snapshot_json(
             snapshot().as_bytes(),
-            SimOptions { speed, ..Default::default() },
+            SimOptions {
+                speed,
+                ..Default::default()
+            },
         )
         .unwrap()
         .start("127.0.0.1:0".parse().unwrap())
@@ -116,7 +123,11 @@ impl Sim {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
-        Sim { handle, violations, stop }
+        Sim {
+            handle,
+            violations,
+            stop,
+        }
     }
 
     fn bootstrap(&self) -> String {
@@ -140,13 +151,19 @@ impl Sim {
         let st = self.handle.state();
         let mut out = Vec::new();
         for b in 1..=6 {
-            for k in ["leader.replication.throttled.rate", "follower.replication.throttled.rate"] {
+            for k in [
+                "leader.replication.throttled.rate",
+                "follower.replication.throttled.rate",
+            ] {
                 if let Some(v) = st.broker_config(b, k) {
                     out.push(format!("broker {b} {k}={v}"));
                 }
             }
         }
-        for k in ["leader.replication.throttled.replicas", "follower.replication.throttled.replicas"] {
+        for k in [
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+        ] {
             if let Some(v) = st.topic_config("orders", k)
                 && !v.is_empty()
             {
@@ -189,7 +206,11 @@ impl Exec {
                 l2.lock().unwrap().push(line);
             }
         });
-        Exec { child, lines, reader: Some(reader) }
+        Exec {
+            child,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     fn lines(&self) -> Vec<String> {
@@ -216,7 +237,10 @@ impl Exec {
     async fn finish(mut self, secs: u64) -> (i32, Vec<String>) {
         match self.wait(secs).await {
             Some(code) => (code, self.lines()),
-            None => panic!("keel execute still running after {secs} s:\n{}", self.lines().join("\n")),
+            None => panic!(
+                "keel execute still running after {secs} s:\n{}",
+                self.lines().join("\n")
+            ),
         }
     }
 
@@ -253,7 +277,16 @@ fn issued(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
-const FAST: [&str; 8] = ["--poll", "200ms", "--lease", "5s", "--action-timeout", "5s", "--progress", "0s"];
+const FAST: [&str; 8] = [
+    "--poll",
+    "200ms",
+    "--lease",
+    "5s",
+    "--action-timeout",
+    "5s",
+    "--progress",
+    "0s",
+];
 
 fn args<'a>(bootstrap: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["--bootstrap", bootstrap];
@@ -274,7 +307,9 @@ async fn plain_run_converges_and_clears_throttles() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path());
     let bs = sim.bootstrap();
-    let (code, lines) = Exec::start(&args(&bs, &["--plan", &plan])).finish(120).await;
+    let (code, lines) = Exec::start(&args(&bs, &["--plan", &plan]))
+        .finish(120)
+        .await;
     assert_eq!(code, 0, "{}", lines.join("\n"));
     assert!(sim.at_target(), "at target with preferred leaders");
     assert_eq!(sim.throttles_left(), Vec::<String>::new());
@@ -292,10 +327,17 @@ async fn broker_dying_mid_move_pauses_cleanly_and_resumes_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path());
     let bs = sim.bootstrap();
-    let exec = Exec::start(&args(&bs, &["--plan", &plan, "--throttle", "2M", "--concurrency", "1"]));
+    let exec = Exec::start(&args(
+        &bs,
+        &["--plan", &plan, "--throttle", "2M", "--concurrency", "1"],
+    ));
     let deadline = Instant::now() + Duration::from_secs(60);
     while issued(&exec.lines()).is_empty() {
-        assert!(Instant::now() < deadline, "no move issued: {:?}", exec.lines());
+        assert!(
+            Instant::now() < deadline,
+            "no move issued: {:?}",
+            exec.lines()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Broker 4 is a target of moves in flight (orders-0, orders-3) and holds a replica of
@@ -306,15 +348,28 @@ async fn broker_dying_mid_move_pauses_cleanly_and_resumes_when_it_is_back() {
         assert!(Instant::now() < deadline, "no pause: {:?}", exec.lines());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pause = exec.lines().into_iter().find(|l| l.contains("paused: ")).unwrap();
-    assert!(pause.contains("under-replicated") || pause.contains("min.insync") || pause.contains("down"), "{pause}");
+    let pause = exec
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("paused: "))
+        .unwrap();
+    assert!(
+        pause.contains("under-replicated")
+            || pause.contains("min.insync")
+            || pause.contains("down"),
+        "{pause}"
+    );
     let c = KafkaClient::connect(ClientConfig::new(&bs)).await.unwrap();
     let status = read_status(&c, "__keel_state").await.unwrap().unwrap();
     assert!(status.phase.starts_with("paused"), "{status:?}");
     // Issued while paused: nothing new.
     let before = issued(&exec.lines()).len();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(issued(&exec.lines()).len(), before, "no new moves while paused");
+    assert_eq!(
+        issued(&exec.lines()).len(),
+        before,
+        "no new moves while paused"
+    );
     sim.handle.inject(Fault::BrokerUp { broker: 4 });
     let (code, lines) = exec.finish(180).await;
     assert_eq!(code, 0, "{}", lines.join("\n"));
@@ -331,16 +386,29 @@ async fn stuck_reassignment_exhausts_the_budget_and_stops_paused() {
     let plan = write_plan(dir.path());
     let bs = sim.bootstrap();
     for p in 0..6 {
-        sim.handle.inject(Fault::StuckMove { topic: "orders".into(), partition: p });
+        sim.handle.inject(Fault::StuckMove {
+            topic: "orders".into(),
+            partition: p,
+        });
     }
     let (code, lines) = Exec::start(&args(
         &bs,
-        &["--plan", &plan, "--stuck-grace", "1s", "--error-budget", "1"],
+        &[
+            "--plan",
+            &plan,
+            "--stuck-grace",
+            "1s",
+            "--error-budget",
+            "1",
+        ],
     ))
     .finish(120)
     .await;
     assert_eq!(code, 3, "{}", lines.join("\n"));
-    let pause = lines.iter().find(|l| l.contains("paused: ")).expect("pause line");
+    let pause = lines
+        .iter()
+        .find(|l| l.contains("paused: "))
+        .expect("pause line");
     assert!(pause.contains("stuck"), "{pause}");
     sim.assert_no_replica_lost();
     // Cancel rolls the stuck moves back and clears the throttles.
@@ -348,7 +416,11 @@ async fn stuck_reassignment_exhausts_the_budget_and_stops_paused() {
         .args(["execute", "--bootstrap", &bs, "cancel"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (code, lines) = Exec::start(&args(&bs, &[])).finish(120).await;
     assert_eq!(code, 0, "{}", lines.join("\n"));
     assert!(lines.iter().any(|l| l.contains("Cancelled")), "{lines:?}");
@@ -364,21 +436,48 @@ async fn failing_throttle_calls_are_retried_within_budget_and_pause_beyond_it() 
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path());
     let bs = sim.bootstrap();
-    sim.handle.inject(Fault::FailRequests { api_key: 44, error_code: 40, count: Some(2), probability: 1.0 });
-    let (code, lines) = Exec::start(&args(&bs, &["--plan", &plan])).finish(120).await;
+    sim.handle.inject(Fault::FailRequests {
+        api_key: 44,
+        error_code: 40,
+        count: Some(2),
+        probability: 1.0,
+    });
+    let (code, lines) = Exec::start(&args(&bs, &["--plan", &plan]))
+        .finish(120)
+        .await;
     assert_eq!(code, 0, "{}", lines.join("\n"));
-    assert!(lines.iter().filter(|l| l.contains("set_throttles failed")).count() >= 1, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.contains("set_throttles failed"))
+            .count()
+            >= 1,
+        "{lines:?}"
+    );
     assert!(sim.at_target());
     sim.assert_no_replica_lost();
 
     // Beyond it: every call fails; it pauses and never moves data unthrottled.
     let sim = Sim::start(20.0).await;
     let bs = sim.bootstrap();
-    sim.handle.inject(Fault::FailRequests { api_key: 44, error_code: 40, count: None, probability: 1.0 });
-    let (code, lines) = Exec::start(&args(&bs, &["--plan", &plan, "--error-budget", "2"])).finish(120).await;
+    sim.handle.inject(Fault::FailRequests {
+        api_key: 44,
+        error_code: 40,
+        count: None,
+        probability: 1.0,
+    });
+    let (code, lines) = Exec::start(&args(&bs, &["--plan", &plan, "--error-budget", "2"]))
+        .finish(120)
+        .await;
     assert_eq!(code, 3, "{}", lines.join("\n"));
-    assert!(lines.iter().any(|l| l.contains("paused: error budget")), "{lines:?}");
-    assert!(sim.handle.state().moves.is_empty(), "no reassignment without its throttle");
+    assert!(
+        lines.iter().any(|l| l.contains("paused: error budget")),
+        "{lines:?}"
+    );
+    assert!(
+        sim.handle.state().moves.is_empty(),
+        "no reassignment without its throttle"
+    );
     let st = sim.handle.state();
     for p in 0..6 {
         let r = [1 + p % 3, 1 + (p + 1) % 3, 1 + (p + 2) % 3];
@@ -402,7 +501,14 @@ async fn sigkill_after_every_number_of_actions_still_converges_without_double_wo
     for k in 1..=40usize {
         // Every incarnation is given the plan, as a restarted sidecar would be: it continues
         // the persisted execution (an early kill may come before the plan was persisted).
-        let extra = vec!["--holder-id", "sim-sidecar-1", "--plan", plan.as_str(), "--concurrency", "1"];
+        let extra = vec![
+            "--holder-id",
+            "sim-sidecar-1",
+            "--plan",
+            plan.as_str(),
+            "--concurrency",
+            "1",
+        ];
         let mut exec = Exec::start(&args(&bs, &extra));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -413,19 +519,32 @@ async fn sigkill_after_every_number_of_actions_still_converges_without_double_wo
             if action_lines(&exec.lines()).len() >= k {
                 break;
             }
-            assert!(Instant::now() < deadline, "incarnation {k} stalled: {:?}", exec.lines());
+            assert!(
+                Instant::now() < deadline,
+                "incarnation {k} stalled: {:?}",
+                exec.lines()
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         if let Some((code, lines)) = finished.take() {
             incarnations.push(lines);
-            assert_eq!(code, 0, "incarnation {k} ended with {code}: {:?}", incarnations.last());
+            assert_eq!(
+                code,
+                0,
+                "incarnation {k} ended with {code}: {:?}",
+                incarnations.last()
+            );
             finished = Some((code, Vec::new()));
             break;
         }
         incarnations.push(exec.sigkill());
     }
     assert!(finished.is_some(), "never finished in 40 incarnations");
-    assert!(incarnations.len() >= 5, "killed at several points: {}", incarnations.len());
+    assert!(
+        incarnations.len() >= 5,
+        "killed at several points: {}",
+        incarnations.len()
+    );
     assert!(sim.at_target(), "converged");
     assert_eq!(sim.throttles_left(), Vec::<String>::new());
     sim.assert_no_replica_lost();
@@ -447,7 +566,10 @@ async fn sigkill_after_every_number_of_actions_still_converges_without_double_wo
         let killed_mid_issue = n != last && batches.last().is_some_and(|b| !b.is_empty());
         for (i, b) in batches.iter().enumerate() {
             for p in b {
-                assert!(!seen.contains(p), "{p} issued again after incarnation {n} or earlier issued it");
+                assert!(
+                    !seen.contains(p),
+                    "{p} issued again after incarnation {n} or earlier issued it"
+                );
             }
             if !(killed_mid_issue && i == batches.len() - 1) {
                 seen.extend(b.iter().cloned());

@@ -611,7 +611,10 @@ fn operator_commands_apply_once_by_log_position_across_restarts() {
     assert!(ex.apply_command(10, Command::Pause));
     assert_eq!(ex.next_command(), 11);
     assert!(ex.resume());
-    assert!(!ex.apply_command(10, Command::Pause), "position 10 was applied");
+    assert!(
+        !ex.apply_command(10, Command::Pause),
+        "position 10 was applied"
+    );
     assert!(matches!(ex.phase(), Phase::Running));
     // A later pause is persisted with its watermark; a restarted executor replaying the log
     // from the start skips both commands.
@@ -621,7 +624,12 @@ fn operator_commands_apply_once_by_log_position_across_restarts() {
     }
     let last = ControlRecord::decode(sim.control_log.last().unwrap().as_bytes()).unwrap();
     assert_eq!(last.next_command, 13);
-    assert!(matches!(last.phase, Phase::Paused { reason: PauseReason::Command }));
+    assert!(matches!(
+        last.phase,
+        Phase::Paused {
+            reason: PauseReason::Command
+        }
+    ));
     let plan = record::decode_plan(sim.plan_record.as_ref().unwrap().as_bytes()).unwrap();
     let mut again = Executor::restore(plan, last, "a").unwrap();
     assert!(!again.apply_command(10, Command::Resume));

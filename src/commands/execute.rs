@@ -266,6 +266,10 @@ mod tests {
         assert_eq!(parse_rate("2g"), Ok(2_000_000_000));
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("fast").unwrap_err().contains("not a rate"));
-        assert!(parse_rate("99999999999999G").unwrap_err().contains("too large"));
+        assert!(
+            parse_rate("99999999999999G")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

@@ -26,9 +26,7 @@ pub async fn send_command(
         issued_at_ms: now_ms(),
     };
     let value = rec.encode();
-    state
-        .append(&[(COMMAND_KEY, Some(value.as_bytes()))])
-        .await
+    state.append(&[(COMMAND_KEY, Some(value.as_bytes()))]).await
 }
 
 /// The state of the latest execution, as the state topic tells it.
@@ -111,12 +109,19 @@ mod tests {
     use crate::execute::records::persist_records;
     use crate::execute::state_topic::StateRecord;
     use keel_balancer::executor::record::{CONTROL_FORMAT, plan_id};
-    use keel_balancer::executor::{DesiredState, Limits, MoveProgress, PauseReason, TargetPartition};
+    use keel_balancer::executor::{
+        DesiredState, Limits, MoveProgress, PauseReason, TargetPartition,
+    };
 
     #[test]
     fn status_reports_phase_lease_moves_and_unapplied_commands() {
         let d = DesiredState::new(
-            vec![TargetPartition { topic: "t".into(), partition: 0, replicas: vec![1], size_bytes: 1 }],
+            vec![TargetPartition {
+                topic: "t".into(),
+                partition: 0,
+                replicas: vec![1],
+                size_bytes: 1,
+            }],
             Limits::default(),
         )
         .unwrap();
@@ -129,21 +134,44 @@ mod tests {
             seq: 2,
             claimed_at_ms: 100,
             expires_at_ms: 200,
-            phase: Phase::Paused { reason: PauseReason::Command },
+            phase: Phase::Paused {
+                reason: PauseReason::Command,
+            },
             baseline_unhealthy: vec![],
             alerts: 1,
             last_alert: "x failed".into(),
-            moves: vec![MoveProgress { topic: "t".into(), partition: 0, since_ms: 1, stuck_alerted: false }],
+            moves: vec![MoveProgress {
+                topic: "t".into(),
+                partition: 0,
+                since_ms: 1,
+                stuck_alerted: false,
+            }],
             next_command: 3,
         };
         let mut recs: Vec<StateRecord> = persist_records(Some(&d), &c)
             .into_iter()
             .enumerate()
-            .map(|(i, (k, v))| StateRecord { offset: i as i64, key: k, value: Some(v), timestamp_ms: 0 })
+            .map(|(i, (k, v))| StateRecord {
+                offset: i as i64,
+                key: k,
+                value: Some(v),
+                timestamp_ms: 0,
+            })
             .collect();
         for (offset, cmd) in [(2, Command::Pause), (3, Command::Resume)] {
-            let r = CommandRecord { format: COMMAND_FORMAT.into(), command: cmd, plan_id: None, issued_by: "op".into(), issued_at_ms: 0 };
-            recs.push(StateRecord { offset, key: COMMAND_KEY.into(), value: Some(r.encode().into_bytes()), timestamp_ms: 0 });
+            let r = CommandRecord {
+                format: COMMAND_FORMAT.into(),
+                command: cmd,
+                plan_id: None,
+                issued_by: "op".into(),
+                issued_at_ms: 0,
+            };
+            recs.push(StateRecord {
+                offset,
+                key: COMMAND_KEY.into(),
+                value: Some(r.encode().into_bytes()),
+                timestamp_ms: 0,
+            });
         }
         let s = status_of(&Replay::of(&recs), 150).unwrap();
         assert_eq!(s.plan_id, id);

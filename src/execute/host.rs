@@ -102,7 +102,10 @@ fn executor_for(
         .map(|(_, c)| c.clone());
     let restore = |id: &str| -> anyhow::Result<Executor> {
         let d = replay.plan(id).with_context(|| {
-            format!("plan {id} has control records but no plan record in {}", state.name())
+            format!(
+                "plan {id} has control records but no plan record in {}",
+                state.name()
+            )
         })?;
         let c = replay
             .last_control_of(id)
@@ -115,12 +118,17 @@ fn executor_for(
             state.name()
         ),
         (Start::Continue, Some(c)) => {
-            say(format!("continuing plan {} ({})", c.plan_id, phase_text(&c.phase)));
+            say(format!(
+                "continuing plan {} ({})",
+                c.plan_id,
+                phase_text(&c.phase)
+            ));
             restore(&c.plan_id)
         }
         (Start::Plan(d), Some(c)) => {
             let id = plan_id(&d);
-            let same = id == c.plan_id || replay.plan(&c.plan_id).is_some_and(|p| same_targets(p, &d));
+            let same =
+                id == c.plan_id || replay.plan(&c.plan_id).is_some_and(|p| same_targets(p, &d));
             if !same {
                 bail!(
                     "plan {} is still in progress ({}, lease holder {}); continue it with `keel execute` without --plan, or cancel it with `keel execute cancel`",
@@ -179,7 +187,10 @@ fn feed_state(ex: &mut Executor, records: &[StateRecord]) {
         match e {
             StateEvent::Control { control, .. } => ex.observe_control_record(control),
             StateEvent::Command { offset, command } => {
-                if command.plan_id.as_deref().is_none_or(|id| id == ex.plan_id())
+                if command
+                    .plan_id
+                    .as_deref()
+                    .is_none_or(|id| id == ex.plan_id())
                     && *offset >= 0
                     && ex.apply_command(*offset as u64, command.command)
                 {
@@ -204,7 +215,9 @@ struct MinIsrCache {
 
 impl MinIsrCache {
     async fn refresh(&mut self, client: &KafkaClient, topics: &[String]) {
-        if self.at.is_some_and(|t| t.elapsed() < Duration::from_secs(30))
+        if self
+            .at
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(30))
             && topics.iter().all(|t| self.values.contains_key(t))
         {
             return;
@@ -213,7 +226,12 @@ impl MinIsrCache {
         let calls = topics.iter().map(|t| {
             let resource = ConfigResource::Topic(t.clone());
             let keys = &keys;
-            async move { (t.clone(), client.describe_configs(&resource, Some(keys)).await) }
+            async move {
+                (
+                    t.clone(),
+                    client.describe_configs(&resource, Some(keys)).await,
+                )
+            }
         });
         for (t, r) in futures::future::join_all(calls).await {
             match r {
@@ -348,7 +366,9 @@ async fn perform(client: &KafkaClient, a: &Action) -> Result<(), String> {
                 .map_err(err)?;
             first_error(outcomes).map_err(err)
         }
-        Action::ClearThrottles { brokers, topics, .. } => {
+        Action::ClearThrottles {
+            brokers, topics, ..
+        } => {
             say(format!(
                 "clear throttles on {} broker(s), {} topic(s)",
                 brokers.len(),
@@ -510,7 +530,9 @@ pub async fn run_execution(
         let status = ex.status();
         if !status.holds_lease && !ex.persist_pending() {
             if !fenced_said {
-                say("waiting for the lease (held by another executor, or an earlier lease of this plan has not expired)");
+                say(
+                    "waiting for the lease (held by another executor, or an earlier lease of this plan has not expired)",
+                );
                 fenced_said = true;
             }
         } else if status.holds_lease {
@@ -519,8 +541,8 @@ pub async fn run_execution(
         if let Phase::Paused { reason } = ex.phase() {
             metrics::gauge!("keel_execute_paused").set(1.0);
             let since = *paused_since.get_or_insert_with(Instant::now);
-            let may_resume = matches!(reason, PauseReason::Unhealthy { .. })
-                && ex.desired().limits.auto_resume;
+            let may_resume =
+                matches!(reason, PauseReason::Unhealthy { .. }) && ex.desired().limits.auto_resume;
             if !ex.persist_pending() && (!may_resume || since.elapsed() >= opts.max_pause) {
                 let end = ExecutionEnd::Paused(reason.clone());
                 progress.finish(&ex, &end);
@@ -577,19 +599,43 @@ mod tests {
     fn only_changed_or_waiting_partitions_are_fed_again() {
         let d = DesiredState::new(
             vec![
-                TargetPartition { topic: "t".into(), partition: 0, replicas: vec![1, 2], size_bytes: 1 },
-                TargetPartition { topic: "t".into(), partition: 1, replicas: vec![2, 3], size_bytes: 1 },
+                TargetPartition {
+                    topic: "t".into(),
+                    partition: 0,
+                    replicas: vec![1, 2],
+                    size_bytes: 1,
+                },
+                TargetPartition {
+                    topic: "t".into(),
+                    partition: 1,
+                    replicas: vec![2, 3],
+                    size_bytes: 1,
+                },
             ],
             Limits::default(),
         )
         .unwrap();
         let mut ex = Executor::new(d, "h");
         let mut fed = FedObservations::default();
-        let round = || vec![obs("t", 0, vec![1, 2]), obs("t", 1, vec![1, 3]), obs("u", 0, vec![1])];
-        assert_eq!(fed.feed(&mut ex, round()), 3, "first round feeds everything");
+        let round = || {
+            vec![
+                obs("t", 0, vec![1, 2]),
+                obs("t", 1, vec![1, 3]),
+                obs("u", 0, vec![1]),
+            ]
+        };
+        assert_eq!(
+            fed.feed(&mut ex, round()),
+            3,
+            "first round feeds everything"
+        );
         assert_eq!(ex.partition_status(0), Some(PartitionStatus::Done));
         assert_eq!(ex.partition_status(1), Some(PartitionStatus::Pending));
-        assert_eq!(fed.feed(&mut ex, round()), 0, "nothing changed, nothing waits");
+        assert_eq!(
+            fed.feed(&mut ex, round()),
+            0,
+            "nothing changed, nothing waits"
+        );
         let mut changed = round();
         changed[2].observed.isr = vec![];
         assert_eq!(fed.feed(&mut ex, changed), 1, "a change is fed");

@@ -30,6 +30,8 @@ pub mod state_topic;
 pub mod translate;
 
 pub use control::{ExecutionStatus, read_status, send_command};
-pub use host::{ExecuteOptions, ExecutionEnd, HealthScope, Start, default_holder_id, run_execution};
+pub use host::{
+    ExecuteOptions, ExecutionEnd, HealthScope, Start, default_holder_id, run_execution,
+};
 pub use plan_input::{PlanTarget, desired_state, parse_plan};
 pub use state_topic::{DEFAULT_STATE_TOPIC, StateRecord, StateTopic};

@@ -39,15 +39,14 @@ pub fn parse_plan(text: &str) -> Result<Vec<PlanTarget>, String> {
         .map_err(|e| format!("not JSON (line {} column {}): {e}", e.line(), e.column()))?;
     let targets = match v.get("format") {
         Some(serde_json::Value::String(f)) if f == "keel.plan/v1" => {
-            let f: KeelFile = serde_json::from_value(v)
-                .map_err(|e| format!("keel.plan/v1: {e}"))?;
+            let f: KeelFile =
+                serde_json::from_value(v).map_err(|e| format!("keel.plan/v1: {e}"))?;
             f.reassignments
         }
         Some(other) => return Err(format!("format {other} is not keel.plan/v1")),
         None => {
-            let f: KafkaFile = serde_json::from_value(v).map_err(|e| {
-                format!("neither keel.plan/v1 nor Kafka's reassignment JSON: {e}")
-            })?;
+            let f: KafkaFile = serde_json::from_value(v)
+                .map_err(|e| format!("neither keel.plan/v1 nor Kafka's reassignment JSON: {e}"))?;
             if f.version != 1 {
                 return Err(format!("version: expected 1, found {}", f.version));
             }
@@ -86,9 +85,12 @@ pub fn check_against(
         }
     }
     for (i, t) in targets.iter().enumerate() {
-        let p = meta
-            .partition(&t.topic, t.partition)
-            .map_err(|_| format!("partitions[{i}]: {}-{} is not in the cluster", t.topic, t.partition))?;
+        let p = meta.partition(&t.topic, t.partition).map_err(|_| {
+            format!(
+                "partitions[{i}]: {}-{} is not in the cluster",
+                t.topic, t.partition
+            )
+        })?;
         let rf = p.replicas.len()
             - removing
                 .get(&(t.topic.as_str(), t.partition))
@@ -105,7 +107,9 @@ pub fn check_against(
         }
         for (j, b) in t.replicas.iter().enumerate() {
             if !known.contains(b) {
-                return Err(format!("partitions[{i}].replicas[{j}]: unknown broker id {b}"));
+                return Err(format!(
+                    "partitions[{i}].replicas[{j}]: unknown broker id {b}"
+                ));
             }
         }
     }
@@ -126,7 +130,10 @@ pub async fn desired_state(
         .list_partition_reassignments(None)
         .await
         .context("listing partition reassignments")?;
-    let meta = client.refresh_metadata().await.context("reading cluster metadata")?;
+    let meta = client
+        .refresh_metadata()
+        .await
+        .context("reading cluster metadata")?;
     check_against(&meta, &ongoing, &targets).map_err(|e| anyhow::anyhow!("plan: {e}"))?;
     let mut sizes: BTreeMap<(String, i32), u64> = BTreeMap::new();
     match client.describe_all_log_dirs().await {
@@ -172,7 +179,14 @@ mod tests {
     fn reads_both_formats() {
         let k = r#"{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[1,2],"log_dirs":["any","any"]}]}"#;
         let p = parse_plan(k).unwrap();
-        assert_eq!(p, vec![PlanTarget { topic: "a".into(), partition: 0, replicas: vec![1, 2] }]);
+        assert_eq!(
+            p,
+            vec![PlanTarget {
+                topic: "a".into(),
+                partition: 0,
+                replicas: vec![1, 2]
+            }]
+        );
         let keel = r#"{"format":"keel.plan/v1","cost":{},"reassignments":[{"topic":"b","partition":3,"replicas":[2]}]}"#;
         assert_eq!(parse_plan(keel).unwrap()[0].partition, 3);
     }
@@ -180,8 +194,16 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong() {
         assert!(parse_plan("{").unwrap_err().contains("line 1"));
-        assert!(parse_plan(r#"{"version":2,"partitions":[]}"#).unwrap_err().contains("version"));
-        assert!(parse_plan(r#"{"format":"x"}"#).unwrap_err().contains("keel.plan/v1"));
+        assert!(
+            parse_plan(r#"{"version":2,"partitions":[]}"#)
+                .unwrap_err()
+                .contains("version")
+        );
+        assert!(
+            parse_plan(r#"{"format":"x"}"#)
+                .unwrap_err()
+                .contains("keel.plan/v1")
+        );
         let dup = r#"{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[1]},{"topic":"a","partition":0,"replicas":[2]}]}"#;
         assert!(parse_plan(dup).unwrap_err().contains("partitions[1]"));
     }
@@ -190,22 +212,57 @@ mod tests {
     fn checks_partitions_rf_and_brokers_against_the_cluster() {
         let mut m = ClusterMetadata::default();
         for id in [1, 2, 3] {
-            m.brokers.insert(id, BrokerInfo { id, host: "h".into(), port: 1, rack: None, fenced: false });
+            m.brokers.insert(
+                id,
+                BrokerInfo {
+                    id,
+                    host: "h".into(),
+                    port: 1,
+                    rack: None,
+                    fenced: false,
+                },
+            );
         }
-        m.topics.insert("a".into(), TopicInfo {
-            name: "a".into(),
-            topic_id: String::new(),
-            is_internal: false,
-            partitions: vec![PartitionInfo {
-                partition: 0, leader: Some(1), leader_epoch: 0, replicas: vec![1, 2],
-                isr: vec![1, 2], offline_replicas: vec![], error: None,
-            }],
-        });
-        let t = |replicas: Vec<i32>, partition| vec![PlanTarget { topic: "a".into(), partition, replicas }];
+        m.topics.insert(
+            "a".into(),
+            TopicInfo {
+                name: "a".into(),
+                topic_id: String::new(),
+                is_internal: false,
+                partitions: vec![PartitionInfo {
+                    partition: 0,
+                    leader: Some(1),
+                    leader_epoch: 0,
+                    replicas: vec![1, 2],
+                    isr: vec![1, 2],
+                    offline_replicas: vec![],
+                    error: None,
+                }],
+            },
+        );
+        let t = |replicas: Vec<i32>, partition| {
+            vec![PlanTarget {
+                topic: "a".into(),
+                partition,
+                replicas,
+            }]
+        };
         assert!(check_against(&m, &[], &t(vec![3, 1], 0)).is_ok());
-        assert!(check_against(&m, &[], &t(vec![3, 1], 1)).unwrap_err().contains("not in the cluster"));
-        assert!(check_against(&m, &[], &t(vec![3], 0)).unwrap_err().contains("replication factor"));
-        assert!(check_against(&m, &[], &t(vec![9, 1], 0)).unwrap_err().contains("replicas[0]: unknown broker id 9"));
+        assert!(
+            check_against(&m, &[], &t(vec![3, 1], 1))
+                .unwrap_err()
+                .contains("not in the cluster")
+        );
+        assert!(
+            check_against(&m, &[], &t(vec![3], 0))
+                .unwrap_err()
+                .contains("replication factor")
+        );
+        assert!(
+            check_against(&m, &[], &t(vec![9, 1], 0))
+                .unwrap_err()
+                .contains("replicas[0]: unknown broker id 9")
+        );
         // Mid-move the metadata lists target + removing: the RF is the target's.
         let p = &mut m.topics.get_mut("a").unwrap().partitions[0];
         p.replicas = vec![3, 1, 2];
@@ -217,7 +274,11 @@ mod tests {
             removing: vec![2],
         }];
         assert!(check_against(&m, &moving, &t(vec![3, 1], 0)).is_ok());
-        assert!(check_against(&m, &[], &t(vec![3, 1], 0)).unwrap_err().contains("from 3 to 2"));
+        assert!(
+            check_against(&m, &[], &t(vec![3, 1], 0))
+                .unwrap_err()
+                .contains("from 3 to 2")
+        );
     }
 
     proptest! {

@@ -103,7 +103,11 @@ impl Progress {
     fn line(&self, ex: &Executor) -> String {
         let s = ex.status();
         let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { self.moved as f64 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            self.moved as f64 / secs
+        } else {
+            0.0
+        };
         let left = self.total.saturating_sub(self.moved);
         let eta = if left == 0 {
             "0s".to_string()
@@ -126,7 +130,8 @@ impl Progress {
     /// Prints the final summary.
     pub fn finish(&mut self, ex: &Executor, end: &ExecutionEnd) {
         let s = ex.status();
-        let took = humantime::format_duration(Duration::from_secs(self.started.elapsed().as_secs()));
+        let took =
+            humantime::format_duration(Duration::from_secs(self.started.elapsed().as_secs()));
         match end {
             ExecutionEnd::Done(o) => say(format!(
                 "finished ({o:?}): {}/{} partitions at target, {} moved in {took}, plan {}",

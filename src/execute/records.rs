@@ -66,7 +66,10 @@ pub fn plan_key(plan_id: &str) -> String {
 
 /// The records of one [`keel_balancer::executor::Action::PersistDesiredState`]: the plan
 /// record first when present, then the control record.
-pub fn persist_records(plan: Option<&DesiredState>, control: &ControlRecord) -> Vec<(String, Vec<u8>)> {
+pub fn persist_records(
+    plan: Option<&DesiredState>,
+    control: &ControlRecord,
+) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::with_capacity(2);
     if let Some(d) = plan {
         out.push((plan_key(&control.plan_id), encode_plan(d).into_bytes()));
@@ -114,7 +117,9 @@ pub fn decode_event(r: &StateRecord) -> Result<Option<StateEvent>, String> {
         let desired = decode_plan(value).map_err(|e| at(e.to_string()))?;
         let plan_id = keel_balancer::executor::record::plan_id(&desired);
         if plan_id != id {
-            return Err(at(format!("key names plan {id}, the record is plan {plan_id}")));
+            return Err(at(format!(
+                "key names plan {id}, the record is plan {plan_id}"
+            )));
         }
         return Ok(Some(StateEvent::Plan {
             offset: r.offset,
@@ -278,7 +283,9 @@ mod tests {
         assert!(r.bad[0].contains("offset 7"), "{}", r.bad[0]);
         assert!(r.bad[1].contains("executor/plan/abc"), "{}", r.bad[1]);
         assert_eq!(r.events.len(), 1);
-        assert!(matches!(&r.events[0], StateEvent::Command { offset: 8, command } if *command == cmd));
+        assert!(
+            matches!(&r.events[0], StateEvent::Command { offset: 8, command } if *command == cmd)
+        );
     }
 
     proptest! {

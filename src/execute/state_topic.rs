@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use keel_wire::WireError;
 use keel_wire::batch::{BatchIter, LogEntry, RecordBatchBuilder};
 use keel_wire::client::{FetchOptions, KafkaClient, NewTopic, OffsetSpec};
-use kafka_protocol::ResponseError;
 
 /// The default name of keel's state topic.
 pub const DEFAULT_STATE_TOPIC: &str = "__keel_state";

@@ -41,7 +41,12 @@ pub fn parse_throttled_list(s: &str) -> Result<Option<Vec<(i32, BrokerId)>>, Str
         return Ok(None);
     }
     let mut out = Vec::new();
-    for (i, item) in s.split(',').map(str::trim).filter(|x| !x.is_empty()).enumerate() {
+    for (i, item) in s
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .enumerate()
+    {
         let (p, b) = item
             .split_once(':')
             .ok_or_else(|| format!("entry {i} {item:?} is not partition:broker"))?;
@@ -260,7 +265,11 @@ mod tests {
         assert_eq!(calls[0].1[1].name, FOLLOWER_RATE);
         assert_eq!(calls[2].0, ConfigResource::Topic("orders".into()));
         assert_eq!(calls[2].1[0].op, AlterConfigOp::Set("0:1,0:2".into()));
-        assert_eq!(calls[2].1[1].op, AlterConfigOp::Delete, "empty list is deleted");
+        assert_eq!(
+            calls[2].1[1].op,
+            AlterConfigOp::Delete,
+            "empty list is deleted"
+        );
     }
 
     #[test]
@@ -296,7 +305,10 @@ mod tests {
         assert_eq!(obs[0].observed.removing, vec![2]);
         assert_eq!(obs[0].observed.min_isr, 2);
         assert!(obs[0].observed.in_flight());
-        assert!(!obs[0].observed.unhealthy(), "ISR of 2 for 2 replicas heading to target");
+        assert!(
+            !obs[0].observed.unhealthy(),
+            "ISR of 2 for 2 replicas heading to target"
+        );
         assert_eq!(obs[1].observed.leader, None);
         assert!(obs[1].observed.unhealthy());
         assert!(obs[1].observed.below_min_isr());
@@ -309,7 +321,11 @@ mod tests {
         let obs = observations(&m, &[], &BTreeMap::new(), 1, &|_, _| Some(3));
         assert!(obs.is_empty());
         let obs = observations(&m, &[], &BTreeMap::new(), 1, &|_, _| None);
-        assert_eq!(obs.len(), 1, "partitions outside the plan are always reported");
+        assert_eq!(
+            obs.len(),
+            1,
+            "partitions outside the plan are always reported"
+        );
     }
 
     proptest! {
