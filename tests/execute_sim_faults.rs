@@ -261,6 +261,25 @@ impl Drop for Exec {
     }
 }
 
+/// GET /metrics from `addr` (plain HTTP/1.1).
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut last = String::new();
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("keel_execute_") {
+                return body;
+            }
+            last = body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no keel metrics on {addr}: {last}");
+}
+
 fn action_lines(lines: &[String]) -> Vec<String> {
     lines
         .iter()
@@ -327,9 +346,22 @@ async fn broker_dying_mid_move_pauses_cleanly_and_resumes_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path());
     let bs = sim.bootstrap();
+    let metrics_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
     let exec = Exec::start(&args(
         &bs,
-        &["--plan", &plan, "--throttle", "2M", "--concurrency", "1"],
+        &[
+            "--plan",
+            &plan,
+            "--throttle",
+            "2M",
+            "--concurrency",
+            "1",
+            "--metrics-listen",
+            &metrics_addr,
+        ],
     ));
     let deadline = Instant::now() + Duration::from_secs(60);
     while issued(&exec.lines()).is_empty() {
@@ -362,6 +394,33 @@ async fn broker_dying_mid_move_pauses_cleanly_and_resumes_when_it_is_back() {
     let c = KafkaClient::connect(ClientConfig::new(&bs)).await.unwrap();
     let status = read_status(&c, "__keel_state").await.unwrap().unwrap();
     assert!(status.phase.starts_with("paused"), "{status:?}");
+    // The pause shows in the metrics and in `keel execute status --json`.
+    let metrics = scrape(&metrics_addr);
+    assert!(metrics.contains("keel_execute_paused 1"), "{metrics}");
+    assert!(metrics.contains("keel_execute_pauses_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("keel_execute_partitions_total 6"),
+        "{metrics}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["execute", "--bootstrap", &bs, "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let js: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        js["phase"]
+            .as_str()
+            .unwrap()
+            .starts_with("paused: cluster unhealthy"),
+        "{js}"
+    );
+    assert_eq!(js["partitions"], 6);
+    assert_eq!(js["finished"], false);
     // Issued while paused: nothing new.
     let before = issued(&exec.lines()).len();
     tokio::time::sleep(Duration::from_secs(2)).await;
