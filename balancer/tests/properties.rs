@@ -62,7 +62,7 @@ fn cluster_of(o: &GenOptions) -> Cluster {
             x ^= x >> 7;
             x ^= x << 17;
             let rf = c.partitions[p].rf as u64;
-            if x % 4 == 0 && rf > 1 {
+            if x.is_multiple_of(4) && rf > 1 {
                 let pick = ((x >> 8) % rf) as usize;
                 c.partitions[p].leader = c.replicas_of(p)[pick];
             }
