@@ -575,3 +575,34 @@ fn entity_label(e: &QuotaEntity) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shard must not be chosen by the bits the shard's table uses for its bucket index
+    /// (the low bits) or its probe tag (the top 7): keys of one shard must still spread over
+    /// both, or lookups degrade into long probe chains with a key compare per probe.
+    #[test]
+    fn keys_in_one_shard_still_spread_over_bucket_bits_and_probe_tags() {
+        let mut low = std::collections::HashSet::new();
+        let mut top = std::collections::HashSet::new();
+        for i in 0..20_000 {
+            let h = hash_parts(7, "tenant-0001", "", &format!("producer-{i:07}"));
+            if shard_of(h) == 0 {
+                low.insert(h & 0x3f);
+                top.insert(h >> 57);
+            }
+        }
+        assert!(
+            low.len() > 32,
+            "low 6 bits in one shard: {} values",
+            low.len()
+        );
+        assert!(
+            top.len() > 64,
+            "top 7 bits in one shard: {} values",
+            top.len()
+        );
+    }
+}
