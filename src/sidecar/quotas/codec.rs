@@ -304,5 +304,35 @@ mod tests {
             let _ = decode(Some(&k), Some(&value));
             let _ = decode(Some(b"shares"), Some(&value));
         }
+
+        #[test]
+        fn whatever_decodes_round_trips(
+            broker in 0u32..10,
+            at in any::<u64>(),
+            rates in proptest::collection::vec((0.0f64..1e15, 0.0f64..1e9, any::<bool>()), 0..5),
+        ) {
+            let r = BrokerReport {
+                broker,
+                at,
+                demand: rates.iter().enumerate().map(|(i, (o, e, t))| TenantDemand {
+                    tenant: format!("t{i}"),
+                    kind: if i % 2 == 0 { QuotaKind::Produce } else { QuotaKind::Fetch },
+                    observed_rate: *o,
+                    excess_rate: *e,
+                    throttled: *t,
+                }).collect(),
+            };
+            let (k, v) = encode_report(&r);
+            let Some(ReportRecord::Report(back)) = decode(Some(&k), Some(&v)).unwrap() else {
+                panic!("not a report")
+            };
+            prop_assert_eq!((back.broker, back.at, back.demand.len()), (r.broker, r.at, r.demand.len()));
+            // serde_json parses floats to within an ulp (no `float_roundtrip` feature).
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
+            for (a, b) in back.demand.iter().zip(&r.demand) {
+                prop_assert_eq!((&a.tenant, a.kind, a.throttled), (&b.tenant, b.kind, b.throttled));
+                prop_assert!(close(a.observed_rate, b.observed_rate) && close(a.excess_rate, b.excess_rate));
+            }
+        }
     }
 }
