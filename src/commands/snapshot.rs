@@ -81,7 +81,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", path.display()))?;
             let mut sink = std::io::BufWriter::with_capacity(1 << 20, file);
             write_snapshot(&captured.cluster, &captured.warnings, &mut sink)?;
-            sink.flush().with_context(|| format!("writing {}", path.display()))?;
+            sink.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
             let mut sink = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
