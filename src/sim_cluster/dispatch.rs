@@ -33,8 +33,16 @@ pub fn check_frame(frame: &Frame) -> Result<DecodedRequest, String> {
         && advertised(ApiKey::ApiVersions).is_some_and(|r| !r.contains(&version));
     if !unsupported_api_versions {
         check_request(key, version, &request.body).map_err(|e| {
-            let head: String = request.body.iter().take(32).map(|b| format!("{b:02x}")).collect();
-            format!("{} v{version}: {e}; body starts {head}", keel_wire::frame::api_name(key))
+            let head: String = request
+                .body
+                .iter()
+                .take(32)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!(
+                "{} v{version}: {e}; body starts {head}",
+                keel_wire::frame::api_name(key)
+            )
         })?;
     }
     Ok(request)
@@ -70,7 +78,9 @@ pub fn decode_request(frame: &Frame) -> Result<ApiKey, String> {
         ApiKey::Metadata => body::<MetadataRequest>(&request).map(drop),
         ApiKey::DescribeCluster => body::<DescribeClusterRequest>(&request).map(drop),
         ApiKey::DescribeConfigs => body::<DescribeConfigsRequest>(&request).map(drop),
-        ApiKey::IncrementalAlterConfigs => body::<IncrementalAlterConfigsRequest>(&request).map(drop),
+        ApiKey::IncrementalAlterConfigs => {
+            body::<IncrementalAlterConfigsRequest>(&request).map(drop)
+        }
         ApiKey::DescribeLogDirs => body::<DescribeLogDirsRequest>(&request).map(drop),
         ApiKey::ListOffsets => body::<ListOffsetsRequest>(&request).map(drop),
         ApiKey::AlterPartitionReassignments => {
@@ -92,7 +102,11 @@ pub fn decode_request(frame: &Frame) -> Result<ApiKey, String> {
 
 /// Handles one frame from a connection to broker index `index`. `Ok(None)`: no answer is due
 /// (Produce with `acks=0`).
-pub(super) async fn handle(shared: &Shared, index: usize, frame: Frame) -> Result<Option<Bytes>, String> {
+pub(super) async fn handle(
+    shared: &Shared,
+    index: usize,
+    frame: Frame,
+) -> Result<Option<Bytes>, String> {
     let request = check_frame(&frame)?;
     let key = request.header.request_api_key;
     let version = request.header.request_api_version;
@@ -105,11 +119,19 @@ pub(super) async fn handle(shared: &Shared, index: usize, frame: Frame) -> Resul
         if !in_range {
             // KIP-511: answer an unknown ApiVersions version with v0 and UNSUPPORTED_VERSION.
             let answer = api::cluster::api_versions(UNSUPPORTED_VERSION);
-            return encoded(encode_response_frame::<ApiVersionsRequest>(correlation, 0, &answer));
+            return encoded(encode_response_frame::<ApiVersionsRequest>(
+                correlation,
+                0,
+                &answer,
+            ));
         }
         let _: ApiVersionsRequest = body(&request)?;
         let answer = api::cluster::api_versions(0);
-        return encoded(encode_response_frame::<ApiVersionsRequest>(correlation, version, &answer));
+        return encoded(encode_response_frame::<ApiVersionsRequest>(
+            correlation,
+            version,
+            &answer,
+        ));
     }
 
     macro_rules! serve {
@@ -119,7 +141,12 @@ pub(super) async fn handle(shared: &Shared, index: usize, frame: Frame) -> Resul
                 let mut state = shared.state();
                 let broker = state.brokers.get(index).map_or(-1, |b| b.id);
                 let fail = state.take_request_failure(key);
-                let ctx = Ctx { broker, addrs: &shared.addrs, version, fail };
+                let ctx = Ctx {
+                    broker,
+                    addrs: &shared.addrs,
+                    version,
+                    fail,
+                };
                 $handler(&mut state, &ctx, req)
             };
             encoded(encode_response_frame::<$req>(correlation, version, &answer))
@@ -153,13 +180,22 @@ pub(super) async fn handle(shared: &Shared, index: usize, frame: Frame) -> Resul
                 let mut state = shared.state();
                 let broker = state.brokers.get(index).map_or(-1, |b| b.id);
                 let fail = state.take_request_failure(key);
-                let ctx = Ctx { broker, addrs: &shared.addrs, version, fail };
+                let ctx = Ctx {
+                    broker,
+                    addrs: &shared.addrs,
+                    version,
+                    fail,
+                };
                 api::records::produce(&mut state, &ctx, req)
             };
             if acks == 0 {
                 return Ok(None);
             }
-            encoded(encode_response_frame::<ProduceRequest>(correlation, version, &answer))
+            encoded(encode_response_frame::<ProduceRequest>(
+                correlation,
+                version,
+                &answer,
+            ))
         }
         ApiKey::Fetch => {
             let req: FetchRequest = body(&request)?;
@@ -169,7 +205,12 @@ pub(super) async fn handle(shared: &Shared, index: usize, frame: Frame) -> Resul
                 let mut state = shared.state();
                 let broker = state.brokers.get(index).map_or(-1, |b| b.id);
                 let fail = state.take_request_failure(key);
-                let ctx = Ctx { broker, addrs: &shared.addrs, version, fail };
+                let ctx = Ctx {
+                    broker,
+                    addrs: &shared.addrs,
+                    version,
+                    fail,
+                };
                 api::records::fetch(&mut state, &ctx, &req)
             };
             let (mut answer, bytes) = run();
@@ -177,7 +218,11 @@ pub(super) async fn handle(shared: &Shared, index: usize, frame: Frame) -> Resul
                 tokio::time::sleep(wait).await;
                 answer = run().0;
             }
-            encoded(encode_response_frame::<FetchRequest>(correlation, version, &answer))
+            encoded(encode_response_frame::<FetchRequest>(
+                correlation,
+                version,
+                &answer,
+            ))
         }
         other => Err(format!("{other:?} is not served")),
     }

@@ -76,7 +76,8 @@ pub const SERVED: &[ApiKey] = &[
 /// `kafka-protocol`'s decoder.
 pub fn check_request(api_key: i16, version: i16, body: &[u8]) -> Result<(), GuardError> {
     let refuse = |reason: String| GuardError { at: 0, reason };
-    let key = ApiKey::try_from(api_key).map_err(|()| refuse(format!("unknown API key {api_key}")))?;
+    let key =
+        ApiKey::try_from(api_key).map_err(|()| refuse(format!("unknown API key {api_key}")))?;
     let range = advertised(key).ok_or_else(|| refuse(format!("{key:?} is not served")))?;
     if !range.contains(&version) {
         return Err(refuse(format!(

@@ -215,13 +215,19 @@ fn elect_leaders(v: i16, w: &mut Walker<'_>) -> Walked {
     if v >= 1 {
         w.fixed(1)?;
     }
-    w.array(w.str_len() + w.len_len() + w.tag_len(), topic_with_partition_ids)?;
+    w.array(
+        w.str_len() + w.len_len() + w.tag_len(),
+        topic_with_partition_ids,
+    )?;
     w.fixed(4)?; // timeout
     w.tags()
 }
 
 fn describe_log_dirs(w: &mut Walker<'_>) -> Walked {
-    w.array(w.str_len() + w.len_len() + w.tag_len(), topic_with_partition_ids)?;
+    w.array(
+        w.str_len() + w.len_len() + w.tag_len(),
+        topic_with_partition_ids,
+    )?;
     w.tags()
 }
 

@@ -124,18 +124,17 @@ impl SimCluster {
                 0
             } else {
                 u16::try_from(usize::from(listen.port()) + i).map_err(|_| SimError::Listen {
-                    reason: format!(
-                        "port {} + {n} brokers runs past 65535",
-                        listen.port()
-                    ),
+                    reason: format!("port {} + {n} brokers runs past 65535", listen.port()),
                 })?
             };
             let addr = SocketAddr::new(listen.ip(), port);
-            let listener = TcpListener::bind(addr).await.map_err(|source| SimError::Bind {
-                addr,
-                broker: b.id,
-                source,
-            })?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| SimError::Bind {
+                    addr,
+                    broker: b.id,
+                    source,
+                })?;
             listeners.push(listener);
         }
         let addrs = listeners
@@ -250,7 +249,12 @@ impl Drop for SimHandle {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, index: usize, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    shared: Arc<Shared>,
+    index: usize,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -301,7 +305,12 @@ async fn serve_connection(
                     return;
                 }
             };
-            let alive = shared.state.lock().brokers.get(index).is_some_and(|b| b.alive);
+            let alive = shared
+                .state
+                .lock()
+                .brokers
+                .get(index)
+                .is_some_and(|b| b.alive);
             if !alive {
                 return;
             }

@@ -44,7 +44,11 @@ fn topic_entry(state: &ClusterState, t: u32, fail: Option<i16>) -> MetadataRespo
         .map(|&pi| {
             let p = &state.partitions[pi as usize];
             let offline = state.offline_replicas(p);
-            let error = fail.unwrap_or(if p.leader == -1 { LEADER_NOT_AVAILABLE } else { 0 });
+            let error = fail.unwrap_or(if p.leader == -1 {
+                LEADER_NOT_AVAILABLE
+            } else {
+                0
+            });
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(p.partition)
@@ -72,7 +76,12 @@ fn live_brokers(state: &ClusterState, ctx: &Ctx<'_>) -> Vec<(i32, String, i32, O
         .filter(|(_, b)| b.alive)
         .filter_map(|(i, b)| {
             let addr = ctx.addrs.get(i)?;
-            Some((b.id, addr.ip().to_string(), i32::from(addr.port()), b.rack.clone()))
+            Some((
+                b.id,
+                addr.ip().to_string(),
+                i32::from(addr.port()),
+                b.rack.clone(),
+            ))
         })
         .collect()
 }

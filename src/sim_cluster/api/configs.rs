@@ -21,10 +21,10 @@ const UNKNOWN_BROKER: i16 = INVALID_REQUEST;
 /// Resolves a config resource, or the error code and message to answer.
 fn target(state: &ClusterState, kind: i8, name: &str) -> Result<ConfigTarget, (i16, String)> {
     match kind {
-        TOPIC => state
-            .topic_idx(name)
-            .map(ConfigTarget::Topic)
-            .ok_or((UNKNOWN_TOPIC_OR_PARTITION, format!("unknown topic {name:?}"))),
+        TOPIC => state.topic_idx(name).map(ConfigTarget::Topic).ok_or((
+            UNKNOWN_TOPIC_OR_PARTITION,
+            format!("unknown topic {name:?}"),
+        )),
         BROKER if name.is_empty() => Ok(ConfigTarget::Broker(None)),
         BROKER => name
             .parse::<i32>()

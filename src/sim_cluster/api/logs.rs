@@ -14,7 +14,9 @@ use kafka_protocol::messages::{
     DescribeLogDirsRequest, DescribeLogDirsResponse, ListOffsetsRequest, ListOffsetsResponse,
 };
 
-use super::{Ctx, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, sb, tn};
+use super::{
+    Ctx, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, sb, tn,
+};
 use crate::sim_cluster::model::{ClusterState, RECORD_BYTES};
 
 /// The one log dir every simulated broker has.
@@ -98,8 +100,7 @@ pub(in crate::sim_cluster) fn list_offsets(
                     if let Some(code) = ctx.fail {
                         return base.with_error_code(code);
                     }
-                    let Some(pi) = state.partition_idx(t.name.0.as_str(), p.partition_index)
-                    else {
+                    let Some(pi) = state.partition_idx(t.name.0.as_str(), p.partition_index) else {
                         return base.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
                     };
                     let part = &state.partitions[pi as usize];

@@ -92,7 +92,8 @@ pub(in crate::sim_cluster) fn alter(
                         .with_entity_name(d.entity_name.clone())
                 })
                 .collect();
-            let base = alter_client_quotas_response::EntryData::default().with_entity(answer_entity);
+            let base =
+                alter_client_quotas_response::EntryData::default().with_entity(answer_entity);
             if let Some(code) = ctx.fail {
                 return base.with_error_code(code);
             }

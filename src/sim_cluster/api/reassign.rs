@@ -36,8 +36,8 @@ pub(in crate::sim_cluster) fn alter(
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let base =
-                        ReassignablePartitionResponse::default().with_partition_index(p.partition_index);
+                    let base = ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index);
                     let Some(pi) = state.partition_idx(t.name.0.as_str(), p.partition_index) else {
                         return base.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
                     };

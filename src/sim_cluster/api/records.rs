@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
@@ -13,8 +15,8 @@ use kafka_protocol::messages::{
 };
 
 use super::{
-    Ctx, INVALID_REQUEST, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER,
-    UNKNOWN_TOPIC_OR_PARTITION, sb, uuid_of,
+    Ctx, INVALID_REQUEST, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION,
+    sb, uuid_of,
 };
 use crate::sim_cluster::model::configs::{ConfigTarget, validate_topic_configs};
 use crate::sim_cluster::model::{BrokerId, ClusterState};
@@ -40,28 +42,52 @@ fn valid_topic_name(name: &str) -> bool {
 /// Replica assignment for a new topic: `rf` consecutive live brokers per partition, starting
 /// at a position derived from the name.
 fn assign(state: &ClusterState, name: &str, partitions: i32, rf: usize) -> Vec<Vec<BrokerId>> {
-    let live: Vec<BrokerId> = state.brokers.iter().filter(|b| b.alive).map(|b| b.id).collect();
-    let start = name.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+    let live: Vec<BrokerId> = state
+        .brokers
+        .iter()
+        .filter(|b| b.alive)
+        .map(|b| b.id)
+        .collect();
+    let start = name.bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    });
     (0..partitions as usize)
-        .map(|p| (0..rf).map(|j| live[(start + p + j) % live.len()]).collect())
+        .map(|p| {
+            (0..rf)
+                .map(|j| live[(start + p + j) % live.len()])
+                .collect()
+        })
         .collect()
 }
 
 type Planned = Result<(Vec<Vec<BrokerId>>, BTreeMap<String, String>), (i16, String)>;
 
-fn plan_topic(state: &ClusterState, t: &kafka_protocol::messages::create_topics_request::CreatableTopic) -> Planned {
+fn plan_topic(
+    state: &ClusterState,
+    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Planned {
     let name = t.name.0.as_str();
     if !valid_topic_name(name) {
-        return Err((INVALID_TOPIC_EXCEPTION, format!("invalid topic name {name:?}")));
+        return Err((
+            INVALID_TOPIC_EXCEPTION,
+            format!("invalid topic name {name:?}"),
+        ));
     }
     if state.topic_idx(name).is_some() {
-        return Err((TOPIC_ALREADY_EXISTS, format!("topic {name:?} already exists")));
+        return Err((
+            TOPIC_ALREADY_EXISTS,
+            format!("topic {name:?} already exists"),
+        ));
     }
     let configs: BTreeMap<String, String> = t
         .configs
         .iter()
         .map(|c| {
-            let value = c.value.as_ref().map(|v| v.as_str().to_owned()).unwrap_or_default();
+            let value = c
+                .value
+                .as_ref()
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default();
             (c.name.as_str().to_owned(), value)
         })
         .collect();
@@ -76,8 +102,14 @@ fn plan_topic(state: &ClusterState, t: &kafka_protocol::messages::create_topics_
                 .and_then(|i| assignment.get_mut(i));
             let distinct = ids.iter().enumerate().all(|(i, b)| !ids[..i].contains(b));
             match slot {
-                Some(slot) if slot.is_empty() && !ids.is_empty() && distinct
-                    && ids.iter().all(|&b| state.broker_idx(b).is_some()) => *slot = ids,
+                Some(slot)
+                    if slot.is_empty()
+                        && !ids.is_empty()
+                        && distinct
+                        && ids.iter().all(|&b| state.broker_idx(b).is_some()) =>
+                {
+                    *slot = ids
+                }
                 _ => {
                     return Err((
                         INVALID_REPLICA_ASSIGNMENT,
@@ -88,7 +120,11 @@ fn plan_topic(state: &ClusterState, t: &kafka_protocol::messages::create_topics_
         }
         return Ok((assignment, configs));
     }
-    let partitions = if t.num_partitions == -1 { 1 } else { t.num_partitions };
+    let partitions = if t.num_partitions == -1 {
+        1
+    } else {
+        t.num_partitions
+    };
     if !(1..=100_000).contains(&partitions) {
         return Err((INVALID_PARTITIONS, format!("{partitions} partitions")));
     }
@@ -100,7 +136,10 @@ fn plan_topic(state: &ClusterState, t: &kafka_protocol::messages::create_topics_
     if rf == 0 || rf > live {
         return Err((
             INVALID_REPLICATION_FACTOR,
-            format!("replication factor {} with {live} live brokers", t.replication_factor),
+            format!(
+                "replication factor {} with {live} live brokers",
+                t.replication_factor
+            ),
         ));
     }
     Ok((assign(state, name, partitions, rf), configs))
@@ -129,13 +168,18 @@ pub(in crate::sim_cluster) fn create_topics(
         let (assignment, configs) = match plan_topic(state, t) {
             Ok(planned) => planned,
             Err((code, message)) => {
-                results.push(base.with_error_code(code).with_error_message(Some(sb(&message))));
+                results.push(
+                    base.with_error_code(code)
+                        .with_error_message(Some(sb(&message))),
+                );
                 continue;
             }
         };
         let partitions = assignment.len() as i32;
         let rf = assignment.first().map_or(0, Vec::len) as i16;
-        let base = base.with_num_partitions(partitions).with_replication_factor(rf);
+        let base = base
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf);
         if req.validate_only {
             results.push(base);
             continue;
@@ -160,7 +204,12 @@ pub(in crate::sim_cluster) fn create_topics(
 }
 
 /// The error code for a partition request that must reach the leader, if any.
-fn leader_error(state: &ClusterState, ctx: &Ctx<'_>, topic: &str, partition: i32) -> Result<u32, i16> {
+fn leader_error(
+    state: &ClusterState,
+    ctx: &Ctx<'_>,
+    topic: &str,
+    partition: i32,
+) -> Result<u32, i16> {
     if let Some(code) = ctx.fail {
         return Err(code);
     }
@@ -214,9 +263,9 @@ pub(in crate::sim_cluster) fn produce(
                             part.size_bytes = log.size_bytes();
                             base.with_base_offset(offset).with_log_start_offset(0)
                         }
-                        Err((code, message)) => {
-                            base.with_error_code(code).with_error_message(Some(sb(&message)))
-                        }
+                        Err((code, message)) => base
+                            .with_error_code(code)
+                            .with_error_message(Some(sb(&message))),
                     }
                 })
                 .collect();

@@ -216,7 +216,11 @@ impl ClusterState {
 
     /// The configs of one resource, restricted to `keys` when given (unknown keys are left
     /// out, as Kafka does).
-    pub fn describe_configs(&self, target: ConfigTarget, keys: Option<&[String]>) -> Vec<ConfigValue> {
+    pub fn describe_configs(
+        &self,
+        target: ConfigTarget,
+        keys: Option<&[String]>,
+    ) -> Vec<ConfigValue> {
         let wanted = |k: &str| keys.is_none_or(|keys| keys.iter().any(|x| x == k));
         let mut out = Vec::new();
         let (known, own, own_source) = match target {

@@ -109,7 +109,9 @@ impl MemLog {
             at += total;
         }
         if pending.is_empty() {
-            return Err(corrupt("the produce request carries no record batch".into()));
+            return Err(corrupt(
+                "the produce request carries no record batch".into(),
+            ));
         }
         let base = self.next;
         self.next = next;

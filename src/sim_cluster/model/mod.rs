@@ -189,7 +189,8 @@ impl ClusterState {
             topics[p.topic as usize].partitions.push(i as u32);
         }
         for t in &mut topics {
-            t.partitions.sort_by_key(|&i| partitions[i as usize].partition);
+            t.partitions
+                .sort_by_key(|&i| partitions[i as usize].partition);
         }
         let topic_index = topics
             .iter()
@@ -239,7 +240,10 @@ impl ClusterState {
 
     /// Index of the topic with id `id`.
     pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<u32> {
-        self.topics.iter().position(|t| &t.id == id).map(|i| i as u32)
+        self.topics
+            .iter()
+            .position(|t| &t.id == id)
+            .map(|i| i as u32)
     }
 
     /// Index of partition `topic`/`partition`.
@@ -265,10 +269,7 @@ impl ClusterState {
 
     /// The controller: the first live broker (`-1` when none is alive).
     pub fn controller_id(&self) -> BrokerId {
-        self.brokers
-            .iter()
-            .find(|b| b.alive)
-            .map_or(-1, |b| b.id)
+        self.brokers.iter().find(|b| b.alive).map_or(-1, |b| b.id)
     }
 
     /// Replicas on dead brokers.
@@ -330,6 +331,14 @@ impl ClusterState {
                 p.leader_epoch += 1;
             } else if p.leader != -1 {
                 p.isr.retain(|&b| b != id);
+            }
+        }
+        if alive {
+            // A move whose caught-up target waited only for this broker back in the ISR
+            // completes now, as in Kafka (the controller re-checks on every ISR change).
+            let pending: Vec<u32> = self.moves.keys().copied().collect();
+            for p in pending {
+                self.try_complete(p);
             }
         }
     }

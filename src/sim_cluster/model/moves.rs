@@ -165,7 +165,7 @@ impl ClusterState {
     }
 
     /// Completes the move of partition index `p` if every target replica is in the ISR.
-    fn try_complete(&mut self, p: u32) {
+    pub(super) fn try_complete(&mut self, p: u32) {
         let Some(m) = self.moves.get(&p) else { return };
         let part = &self.partitions[p as usize];
         if !m.target.iter().all(|b| part.isr.contains(b)) {

@@ -69,7 +69,10 @@ impl QuotaStore {
                 ));
             }
             if !(0..=2).contains(&c.match_type) {
-                return Err((INVALID_REQUEST, format!("unknown match type {}", c.match_type)));
+                return Err((
+                    INVALID_REQUEST,
+                    format!("unknown match type {}", c.match_type),
+                ));
             }
         }
         let matches = |entity: &QuotaEntity| {
@@ -124,7 +127,10 @@ impl QuotaStore {
             if !op.remove && (!op.value.is_finite() || op.value <= 0.0) {
                 return Err((
                     INVALID_REQUEST,
-                    format!("quota {} must be a positive number, not {}", op.key, op.value),
+                    format!(
+                        "quota {} must be a positive number, not {}",
+                        op.key, op.value
+                    ),
                 ));
             }
         }

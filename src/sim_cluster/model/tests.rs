@@ -60,7 +60,12 @@ fn throttle_limits_the_rate_only_for_listed_replicas() {
     s.advance_to(10_000);
     assert!(s.moves.is_empty(), "not listed: unthrottled");
     let t = s.topic_idx("t").unwrap();
-    set(&mut s, ConfigTarget::Topic(t), "follower.replication.throttled.replicas", "0:2");
+    set(
+        &mut s,
+        ConfigTarget::Topic(t),
+        "follower.replication.throttled.replicas",
+        "0:2",
+    );
     s.alter_reassignment(0, Some(vec![1, 2])).unwrap();
     s.advance_to(20_000);
     assert_eq!(s.replica_bytes(0, 2), 10_000_000, "1 MB/s for 10 s");
@@ -115,6 +120,31 @@ fn dead_broker_stalls_its_copy_and_offlines_sole_replicas() {
     s.advance_to(80_000);
     assert!(s.moves.is_empty());
     assert_eq!(s.partitions[0].replicas, vec![1, 3]);
+}
+
+#[test]
+fn a_move_waiting_on_a_revived_target_replica_completes() {
+    let mut s = small();
+    // [1, 2] -> [3, 2]: 2 stays, 3 is added. 2 dies before 3 catches up.
+    s.alter_reassignment(0, Some(vec![3, 2])).unwrap();
+    s.inject(Fault::BrokerDown { broker: 2 });
+    s.advance_to(60_000);
+    assert!(
+        s.partitions[0].isr.contains(&3),
+        "3 caught up from leader 1"
+    );
+    assert_eq!(
+        s.moves.len(),
+        1,
+        "the move waits for target replica 2 in the ISR"
+    );
+    s.inject(Fault::BrokerUp { broker: 2 });
+    assert!(
+        s.moves.is_empty(),
+        "2 is back in the ISR: the whole target is in sync"
+    );
+    assert_eq!(s.partitions[0].replicas, vec![3, 2]);
+    assert!(!s.partitions[0].isr.contains(&1));
 }
 
 #[test]
@@ -222,7 +252,8 @@ fn configs_validate_and_append() {
     assert_eq!(s.topic_config("t", key), Some("0:1,0:2"));
     s.alter_configs(t, &[op(key, 3, "0:1")], false).unwrap();
     assert_eq!(s.topic_config("t", key), Some("0:2"));
-    s.alter_configs(t, &[op("min.insync.replicas", 0, "2")], true).unwrap();
+    s.alter_configs(t, &[op("min.insync.replicas", 0, "2")], true)
+        .unwrap();
     assert_eq!(s.min_insync_replicas(0), 1, "validate only changes nothing");
 }
 

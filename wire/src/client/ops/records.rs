@@ -1,6 +1,7 @@
 //! Produce (of pre-encoded record batch bytes) and Fetch, for keel's own topics. Both go to
 //! the partition leader; `NOT_LEADER_OR_FOLLOWER` and friends are retried after a metadata
-//! refresh. Versions are capped at 12: later ones name topics by id only.
+//! refresh. Produce is capped at v12 (later versions name topics by id only), Fetch at v11
+//! (see `MAX_FETCH_VERSION`).
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -14,6 +15,12 @@ use crate::error::{Result, WireError};
 
 /// Highest Produce/Fetch version keel sends (v13 identifies topics by id only).
 const MAX_RECORDS_VERSION: i16 = 12;
+
+/// Highest Fetch version keel sends. v12 is the first flexible Fetch; tansu 0.6 answers it
+/// with a tagged field v12 does not define, which the decoder rightly refuses. v11 carries
+/// everything keel reads (records, high watermark, log start and last stable offset), and
+/// every broker from Kafka 2.3 to 4.x serves it.
+const MAX_FETCH_VERSION: i16 = 11;
 
 /// Where a produced batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +144,7 @@ impl KafkaClient {
                 topic: topic.to_owned(),
                 partition,
             },
-            Some(MAX_RECORDS_VERSION),
+            Some(MAX_FETCH_VERSION),
             |_| {
                 FetchRequest::default()
                     .with_replica_id(BrokerId(-1))
