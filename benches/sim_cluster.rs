@@ -48,9 +48,14 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10);
 
     g.throughput(Throughput::Elements(partitions));
-    g.bench_function(format!("SimCluster::from_snapshot_json ({partitions} partitions)"), |b| {
-        b.iter(|| black_box(SimCluster::from_snapshot_json(json.as_bytes(), options()).unwrap()))
-    });
+    g.bench_function(
+        format!("SimCluster::from_snapshot_json ({partitions} partitions)"),
+        |b| {
+            b.iter(|| {
+                black_box(SimCluster::from_snapshot_json(json.as_bytes(), options()).unwrap())
+            })
+        },
+    );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -79,12 +84,15 @@ fn benches(c: &mut Criterion) {
             .unwrap()
     });
     let client = rt
-        .block_on(KafkaClient::connect(ClientConfig::new(&sim.addrs()[0].to_string())))
+        .block_on(KafkaClient::connect(ClientConfig::new(
+            &sim.addrs()[0].to_string(),
+        )))
         .unwrap();
     g.throughput(Throughput::Elements(partitions));
-    g.bench_function(format!("Metadata over TCP ({partitions} partitions)"), |b| {
-        b.iter(|| black_box(rt.block_on(client.refresh_metadata()).unwrap()))
-    });
+    g.bench_function(
+        format!("Metadata over TCP ({partitions} partitions)"),
+        |b| b.iter(|| black_box(rt.block_on(client.refresh_metadata()).unwrap())),
+    );
 
     let wanted: Vec<(String, i32, OffsetSpec)> = {
         let state = sim.state();
@@ -92,7 +100,13 @@ fn benches(c: &mut Criterion) {
             .partitions
             .iter()
             .take(1000)
-            .map(|p| (state.topic_name(p.topic).to_owned(), p.partition, OffsetSpec::Latest))
+            .map(|p| {
+                (
+                    state.topic_name(p.topic).to_owned(),
+                    p.partition,
+                    OffsetSpec::Latest,
+                )
+            })
             .collect()
     };
     g.throughput(Throughput::Elements(wanted.len() as u64));
@@ -124,7 +138,9 @@ fn benches(c: &mut Criterion) {
             break;
         }
         let current = state.partitions[p as usize].replicas.clone();
-        let Some(&free) = ids.iter().find(|b| !current.contains(b)) else { continue };
+        let Some(&free) = ids.iter().find(|b| !current.contains(b)) else {
+            continue;
+        };
         let mut target = current.clone();
         target[2] = free;
         if state.alter_reassignment(p, Some(target)).is_ok() {

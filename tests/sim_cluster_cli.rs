@@ -37,19 +37,38 @@ fn assert_one_error_line(out: &std::process::Output, mentions: &str) {
 fn bad_inputs_give_one_error_line() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.json");
-    let out = keel(&["--cluster", missing.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let out = keel(&[
+        "--cluster",
+        missing.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_one_error_line(&out, "missing.json");
 
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, r#"{"format":"keel.cluster/v1","brokers":[{"id":1}],"partitions":[]}"#).unwrap();
-    let out = keel(&["--cluster", bad.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    std::fs::write(
+        &bad,
+        r#"{"format":"keel.cluster/v1","brokers":[{"id":1}],"partitions":[]}"#,
+    )
+    .unwrap();
+    let out = keel(&[
+        "--cluster",
+        bad.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_one_error_line(&out, "brokers[0]");
 
     let good = dir.path().join("good.json");
     std::fs::write(&good, SNAPSHOT).unwrap();
     let out = keel(&["--cluster", good.to_str().unwrap(), "--listen", "localhost"]);
     assert_one_error_line(&out, "--listen");
-    let out = keel(&["--cluster", good.to_str().unwrap(), "--listen", "127.0.0.1:65534"]);
+    let out = keel(&[
+        "--cluster",
+        good.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:65534",
+    ]);
     assert_one_error_line(&out, "65535");
 
     let faults = dir.path().join("faults.json");
@@ -83,7 +102,13 @@ fn serves_the_snapshot_with_scheduled_faults() {
     let faults = dir.path().join("faults.json");
     std::fs::write(&faults, r#"[{"at_ms":0,"fault":"broker_down","broker":3}]"#).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["sim-cluster", "--cluster", good.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "sim-cluster",
+            "--cluster",
+            good.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--faults", faults.to_str().unwrap(), "--speed", "10"])
         .stdout(Stdio::piped())
         .spawn()
@@ -92,7 +117,10 @@ fn serves_the_snapshot_with_scheduled_faults() {
     let _server = Server(child);
     let mut lines = BufReader::new(stdout).lines();
     let banner = lines.next().unwrap().unwrap();
-    assert!(banner.contains("3 brokers, 1 topics, 1 partitions"), "{banner}");
+    assert!(
+        banner.contains("3 brokers, 1 topics, 1 partitions"),
+        "{banner}"
+    );
     let bootstrap = lines.next().unwrap().unwrap();
     let bootstrap = bootstrap.strip_prefix("bootstrap: ").unwrap().to_owned();
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use keel::sim_cluster::{Fault, SimCluster, SimHandle, SimOptions};
 use keel_wire::client::{
-    ClientConfig, ConfigChange, ConfigResource, KafkaClient, NewTopic, OffsetSpec,
-    QuotaAlteration, QuotaFilter, QuotaMatch,
+    ClientConfig, ConfigChange, ConfigResource, KafkaClient, NewTopic, OffsetSpec, QuotaAlteration,
+    QuotaFilter, QuotaMatch,
 };
 
 /// Four brokers on three racks; `orders` has 3 partitions of 100 MB, `logs` one of 1 GB.
@@ -85,7 +85,10 @@ async fn throttled_reassignment_completes_in_simulated_time() {
     client
         .incremental_alter_configs(
             &ConfigResource::Broker(4),
-            &[ConfigChange::set("follower.replication.throttled.rate", "10000000")],
+            &[ConfigChange::set(
+                "follower.replication.throttled.rate",
+                "10000000",
+            )],
             false,
         )
         .await
@@ -93,7 +96,10 @@ async fn throttled_reassignment_completes_in_simulated_time() {
     client
         .incremental_alter_configs(
             &ConfigResource::Topic("orders".into()),
-            &[ConfigChange::set("follower.replication.throttled.replicas", "0:4")],
+            &[ConfigChange::set(
+                "follower.replication.throttled.replicas",
+                "0:4",
+            )],
             false,
         )
         .await
@@ -109,16 +115,33 @@ async fn throttled_reassignment_completes_in_simulated_time() {
 
     sim.advance(Duration::from_secs(5));
     let dirs = client.describe_log_dirs(4, None).await.unwrap();
-    let copied = dirs[0].replicas.iter().find(|r| r.topic == "orders").unwrap();
+    let copied = dirs[0]
+        .replicas
+        .iter()
+        .find(|r| r.topic == "orders")
+        .unwrap();
     assert!(
         (49_000_000..=51_000_000).contains(&copied.size_bytes),
         "half copied after 5 s: {}",
         copied.size_bytes
     );
-    assert_eq!(client.list_partition_reassignments(None).await.unwrap().len(), 1);
+    assert_eq!(
+        client
+            .list_partition_reassignments(None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     sim.advance(Duration::from_secs(6));
-    assert!(client.list_partition_reassignments(None).await.unwrap().is_empty());
+    assert!(
+        client
+            .list_partition_reassignments(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let meta = client.refresh_metadata().await.unwrap();
     let p = meta.partition("orders", 0).unwrap();
     assert_eq!(p.replicas, vec![4, 2, 3]);
@@ -147,11 +170,24 @@ async fn cancel_rolls_back_and_stuck_moves_never_finish() {
     keel_wire::client::first_error(client.alter_partition_reassignments(&moves).await.unwrap())
         .unwrap();
     sim.advance(Duration::from_secs(3600));
-    assert_eq!(client.list_partition_reassignments(None).await.unwrap().len(), 1);
+    assert_eq!(
+        client
+            .list_partition_reassignments(None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let cancel = [("logs".to_string(), 0, None)];
     keel_wire::client::first_error(client.alter_partition_reassignments(&cancel).await.unwrap())
         .unwrap();
-    assert!(client.list_partition_reassignments(None).await.unwrap().is_empty());
+    assert!(
+        client
+            .list_partition_reassignments(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     {
         let state = sim.state();
         let p = state.partition("logs", 0).unwrap();
@@ -262,7 +298,10 @@ async fn created_topic_stores_produced_batches() {
     batch.append(1_000, Some(b"k"), Some(b"v1"), &[]).unwrap();
     batch.append(1_001, Some(b"k"), Some(b"v2"), &[]).unwrap();
     let bytes = bytes::Bytes::from(batch.build().unwrap());
-    let first = client.produce("__keel_state", 0, bytes.clone()).await.unwrap();
+    let first = client
+        .produce("__keel_state", 0, bytes.clone())
+        .await
+        .unwrap();
     let second = client.produce("__keel_state", 0, bytes).await.unwrap();
     assert_eq!(first.base_offset, 0);
     assert_eq!(second.base_offset, 2);

@@ -58,25 +58,35 @@ fn populated(key: ApiKey, v: i16) -> Frame {
             &ProduceRequest::default()
                 .with_acks(-1)
                 .with_transactional_id(None)
-                .with_topic_data(vec![p::TopicProduceData::default()
-                    .with_name(t("orders"))
-                    .with_partition_data(vec![
-                        p::PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(Bytes::from_static(&[1, 2, 3]))),
-                        p::PartitionProduceData::default().with_index(1),
-                    ])]),
+                .with_topic_data(vec![
+                    p::TopicProduceData::default()
+                        .with_name(t("orders"))
+                        .with_partition_data(vec![
+                            p::PartitionProduceData::default()
+                                .with_index(0)
+                                .with_records(Some(Bytes::from_static(&[1, 2, 3]))),
+                            p::PartitionProduceData::default().with_index(1),
+                        ]),
+                ]),
         ),
         ApiKey::Fetch => frame(
             v,
             &FetchRequest::default()
-                .with_topics(vec![f::FetchTopic::default().with_topic(t("o")).with_partitions(
-                    vec![f::FetchPartition::default().with_partition(3).with_fetch_offset(9)],
-                )])
+                .with_topics(vec![
+                    f::FetchTopic::default()
+                        .with_topic(t("o"))
+                        .with_partitions(vec![
+                            f::FetchPartition::default()
+                                .with_partition(3)
+                                .with_fetch_offset(9),
+                        ]),
+                ])
                 .with_forgotten_topics_data(if v >= 7 {
-                    vec![f::ForgottenTopic::default()
-                        .with_topic(t("x"))
-                        .with_partitions(vec![1, 2])]
+                    vec![
+                        f::ForgottenTopic::default()
+                            .with_topic(t("x"))
+                            .with_partitions(vec![1, 2]),
+                    ]
                 } else {
                     vec![]
                 })
@@ -84,27 +94,33 @@ fn populated(key: ApiKey, v: i16) -> Frame {
         ),
         ApiKey::ListOffsets => frame(
             v,
-            &ListOffsetsRequest::default().with_topics(vec![lo::ListOffsetsTopic::default()
-                .with_name(t("o"))
-                .with_partitions(vec![
-                    lo::ListOffsetsPartition::default().with_timestamp(-1),
-                    lo::ListOffsetsPartition::default().with_partition_index(2),
-                ])]),
+            &ListOffsetsRequest::default().with_topics(vec![
+                lo::ListOffsetsTopic::default()
+                    .with_name(t("o"))
+                    .with_partitions(vec![
+                        lo::ListOffsetsPartition::default().with_timestamp(-1),
+                        lo::ListOffsetsPartition::default().with_partition_index(2),
+                    ]),
+            ]),
         ),
         ApiKey::CreateTopics => frame(
             v,
-            &CreateTopicsRequest::default().with_topics(vec![ct::CreatableTopic::default()
-                .with_name(t("new"))
-                .with_num_partitions(-1)
-                .with_replication_factor(-1)
-                .with_assignments(vec![ct::CreatableReplicaAssignment::default()
-                    .with_broker_ids(vec![BrokerId(1), BrokerId(2)])])
-                .with_configs(vec![
-                    ct::CreatableTopicConfig::default()
-                        .with_name(s("cleanup.policy"))
-                        .with_value(Some(s("compact"))),
-                    ct::CreatableTopicConfig::default().with_name(s("x")),
-                ])]),
+            &CreateTopicsRequest::default().with_topics(vec![
+                ct::CreatableTopic::default()
+                    .with_name(t("new"))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+                    .with_assignments(vec![
+                        ct::CreatableReplicaAssignment::default()
+                            .with_broker_ids(vec![BrokerId(1), BrokerId(2)]),
+                    ])
+                    .with_configs(vec![
+                        ct::CreatableTopicConfig::default()
+                            .with_name(s("cleanup.policy"))
+                            .with_value(Some(s("compact"))),
+                        ct::CreatableTopicConfig::default().with_name(s("x")),
+                    ]),
+            ]),
         ),
         ApiKey::DescribeConfigs => frame(
             v,
@@ -133,11 +149,13 @@ fn populated(key: ApiKey, v: i16) -> Frame {
         ApiKey::AlterPartitionReassignments => frame(
             v,
             &AlterPartitionReassignmentsRequest::default().with_topics(vec![
-                apr::ReassignableTopic::default().with_name(t("o")).with_partitions(vec![
-                    apr::ReassignablePartition::default()
-                        .with_replicas(Some(vec![BrokerId(1), BrokerId(2)])),
-                    apr::ReassignablePartition::default().with_partition_index(1),
-                ]),
+                apr::ReassignableTopic::default()
+                    .with_name(t("o"))
+                    .with_partitions(vec![
+                        apr::ReassignablePartition::default()
+                            .with_replicas(Some(vec![BrokerId(1), BrokerId(2)])),
+                        apr::ReassignablePartition::default().with_partition_index(1),
+                    ]),
             ]),
         ),
         ApiKey::ListPartitionReassignments => frame(
@@ -175,15 +193,19 @@ fn populated(key: ApiKey, v: i16) -> Frame {
         ),
         ApiKey::AlterClientQuotas => frame(
             v,
-            &AlterClientQuotasRequest::default().with_entries(vec![acq::EntryData::default()
-                .with_entity(vec![
-                    acq::EntityData::default()
-                        .with_entity_type(s("user"))
-                        .with_entity_name(Some(s("alice"))),
-                ])
-                .with_ops(vec![acq::OpData::default()
-                    .with_key(s("producer_byte_rate"))
-                    .with_value(1e6)])]),
+            &AlterClientQuotasRequest::default().with_entries(vec![
+                acq::EntryData::default()
+                    .with_entity(vec![
+                        acq::EntityData::default()
+                            .with_entity_type(s("user"))
+                            .with_entity_name(Some(s("alice"))),
+                    ])
+                    .with_ops(vec![
+                        acq::OpData::default()
+                            .with_key(s("producer_byte_rate"))
+                            .with_value(1e6),
+                    ]),
+            ]),
         ),
         ApiKey::DescribeCluster => frame(v, &DescribeClusterRequest::default()),
         other => panic!("no populated request for {other:?}"),
@@ -196,11 +218,7 @@ fn every_served_request_version_passes_the_guard_and_decodes() {
     for &key in SERVED {
         for v in advertised(key).unwrap() {
             let frame = populated(key, v);
-            assert_eq!(
-                decode_request(&frame),
-                Ok(key),
-                "{key:?} v{v} was refused"
-            );
+            assert_eq!(decode_request(&frame), Ok(key), "{key:?} v{v} was refused");
             checked += 1;
         }
     }
@@ -243,7 +261,9 @@ fn huge_claimed_array_is_refused_before_decoding() {
     let err = decode_request(&Frame::new(payload)).unwrap_err();
     assert!(err.contains("claims 2147483647 elements"), "{err}");
     // ApiVersions v3 (flexible) claiming a huge compact string is refused too.
-    let payload = vec![0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    let payload = vec![
+        0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0x0f,
+    ];
     assert!(decode_request(&Frame::new(payload)).is_err());
 }
 
@@ -264,7 +284,10 @@ fn header_then_body() -> impl Strategy<Value = Vec<u8>> {
     (
         proptest::sample::select(pairs),
         proptest::collection::vec(any::<u8>(), 0..256),
-        proptest::collection::vec(prop_oneof![Just(0xffu8), Just(0x7f), Just(0x80), Just(1)], 0..16),
+        proptest::collection::vec(
+            prop_oneof![Just(0xffu8), Just(0x7f), Just(0x80), Just(1)],
+            0..16,
+        ),
     )
         .prop_map(|((key, version), body, noise)| {
             let mut out = Vec::new();
@@ -272,7 +295,10 @@ fn header_then_body() -> impl Strategy<Value = Vec<u8>> {
             out.extend_from_slice(&version.to_be_bytes());
             out.extend_from_slice(&1i32.to_be_bytes());
             out.extend_from_slice(&(-1i16).to_be_bytes());
-            let flexible = ApiKey::try_from(key).unwrap().request_header_version(version) >= 2;
+            let flexible = ApiKey::try_from(key)
+                .unwrap()
+                .request_header_version(version)
+                >= 2;
             if flexible {
                 out.push(0);
             }

@@ -34,7 +34,9 @@ fn snapshot() -> String {
     let mut partitions = Vec::new();
     for (t, topic) in ["orders", "payments", "clicks"].iter().enumerate() {
         for p in 0..10 {
-            let r: Vec<i32> = (0..3).map(|k| 100 + ((t * 5 + p + k * 4) % 12) as i32).collect();
+            let r: Vec<i32> = (0..3)
+                .map(|k| 100 + ((t * 5 + p + k * 4) % 12) as i32)
+                .collect();
             partitions.push(format!(
                 r#"{{"topic":"{topic}","partition":{p},"replicas":[{},{},{}],"leader":{},"size_bytes":{},"bytes_in_per_sec":4096}}"#,
                 r[0], r[1], r[2], r[p % 3], 1_000_000 * (p + 1)
@@ -67,7 +69,10 @@ fn librdkafka_reads_brokers_topics_partitions_and_leaders() {
     });
     // A dead broker must disappear from the broker list and every ISR.
     sim.inject(Fault::BrokerDown { broker: 111 });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sim_cluster_librdkafka.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/sim_cluster_librdkafka.py"
+    );
     let first = sim.addrs()[0].to_string();
     let out = Command::new(&python)
         .args([script, &first, "payments", "3"])
@@ -86,7 +91,12 @@ fn librdkafka_reads_brokers_topics_partitions_and_leaders() {
     for (i, b) in state.brokers.iter().enumerate() {
         let seen = brokers.get(&b.id.to_string());
         if b.alive {
-            assert_eq!(seen.unwrap(), &sim.addrs()[i].to_string(), "broker {}", b.id);
+            assert_eq!(
+                seen.unwrap(),
+                &sim.addrs()[i].to_string(),
+                "broker {}",
+                b.id
+            );
         } else {
             assert!(seen.is_none(), "dead broker {} listed", b.id);
         }
