@@ -185,8 +185,15 @@ fn sigkill_during_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
         intents_seen += intents;
         eprintln!("round {round}: killed with {intents} multipart upload(s) recorded in flight");
     }
-    let status = upload_cmd(live.path(), &url, true).status().unwrap();
-    assert!(status.success(), "final run after the crashes failed");
+    let out = upload_cmd(live.path(), &url, true)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "final run after the crashes failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     rt.block_on(assert_local_not_ahead(&store, live.path()));
 
     // Every committed segment is there, contiguous and byte-identical.

@@ -226,7 +226,13 @@ pub async fn abort_attempt(
             ObjectKind::Log,
         );
         match mp.abort_multipart(&log, &intent.upload_id).await {
+            // S3 answers an upload id it no longer knows (completed, or aborted already)
+            // with NoSuchUpload (404); s3s-fs answers it with AccessDenied (403).
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(object_store::Error::PermissionDenied { .. }) => {
+                tracing::warn!(key = %log, upload_id = %intent.upload_id,
+                    "abort multipart refused (the store no longer knows the upload, or lacks the permission); dropping its intent");
+            }
             Err(e) => return Err(TieringError::store("abort multipart", &log, e)),
         }
         metrics::counter!("keel_tier_multipart_aborted_total").increment(1);

@@ -207,9 +207,14 @@ pub async fn upload_segment(
                 // Keep the attempt for the next try to resume when the store (not the
                 // data) failed, unless the store lost the upload itself (aborted by GC or
                 // a bucket lifecycle rule, or a resume found it gone): then start over,
-                // at once when this try was a resume.
+                // at once when this try was a resume. S3 says NoSuchUpload (404); s3s-fs
+                // answers an upload id it no longer knows with AccessDenied (403), so on a
+                // resume that counts as lost too. A real permission problem then fails the
+                // fresh start's CreateMultipartUpload, which is not a resume: no loop.
                 let lost = matches!(&e, TieringError::Store { source, .. }
-                    if matches!(**source, object_store::Error::NotFound { .. }));
+                    if matches!(**source, object_store::Error::NotFound { .. })
+                        || (resumed
+                            && matches!(**source, object_store::Error::PermissionDenied { .. })));
                 let keep = store.multipart.is_some()
                     && opts.zstd_level.is_none()
                     && matches!(e, TieringError::Store { .. })
