@@ -31,5 +31,6 @@ for s in tests/servers/*-start.sh; do
   set -a; . "$KEEL_TEST_HOME/$(basename "$s" -start.sh).env"; set +a
 done
 
-echo "== cargo test --workspace --all-targets $*"
-cargo test --workspace --all-targets "$@"
+echo "== cargo test --workspace --all-targets --no-fail-fast $*"
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --all-targets --no-fail-fast "$@"
