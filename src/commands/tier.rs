@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use keel_tiering::fetch::RemoteReader;
 use keel_tiering::ratelimit::RateLimiter;
-use keel_tiering::sync::{SyncSettings, scan_log_dir, sync_log_dir_where};
+use keel_tiering::sync::{SyncSettings, sync_log_dir_where};
 use keel_tiering::upload::{DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, UploadOptions, new_attempt_id};
 use keel_tiering::{TierConfig, TierStore, TopicPartition, expire, gc, manifest_store};
 
@@ -250,39 +250,15 @@ async fn expire_cmd(a: ExpireArgs) -> anyhow::Result<ExitCode> {
     let store = open(&a.store)?;
     let cfg = a.config.parse()?;
     let now = now_ms();
-    let mut local_only = std::collections::HashMap::new();
-    let local_dir = match &a.log_dir {
-        Some(d) => Some(scan_log_dir(d)?),
-        None => None,
-    };
-    let mut tps = expire::list_partitions(&store).await?;
-    if let Some(dir) = &local_dir {
-        for (tp, pd) in &dir.partitions {
-            let infos = keel_tiering::sync::local_infos(pd)?;
-            let m = manifest_store::load(&store, tp).await?.unwrap_or_default();
-            let end = m.committed_end_offset();
-            let bytes: u64 = infos
-                .iter()
-                .filter(|s| s.base_offset >= end)
-                .map(|s| s.size_bytes)
-                .sum();
-            let epoch = keel_tiering::sync::leader_epoch(pd)?;
-            local_only.insert(tp.clone(), (bytes, infos, epoch));
-        }
-    }
-    tps.sort();
+    // The same pass the sidecar's tiering loop runs: with --log-dir, local-only bytes count
+    // towards retention.bytes and manifest writes are fenced by each partition's leader
+    // epoch from its `leader-epoch-checkpoint`; without, by the manifest's own epoch.
+    let results =
+        keel::sidecar::tiering::expire_all(&store, &cfg, a.log_dir.as_deref(), false, now).await?;
     let mut failed = false;
-    for tp in &tps {
-        // With --log-dir, manifest writes are fenced by the partition's leader epoch from
-        // its `leader-epoch-checkpoint`; without, by the manifest's own epoch.
-        let (bytes, epoch) = local_only
-            .get(tp)
-            .map_or((0, None), |(b, _, e)| (*b, Some(*e)));
-        let writer = expire::ExpireWriter {
-            epoch,
-            id: new_attempt_id(),
-        };
-        match expire::expire_partition(&store, tp, &cfg, bytes, now, writer).await {
+    for p in results {
+        let tp = &p.tp;
+        match p.result {
             Ok(r) => println!(
                 "{tp}: expired {} segment(s), log start {} -> {}, {} object(s) deleted{}",
                 r.expired.len(),
@@ -300,9 +276,7 @@ async fn expire_cmd(a: ExpireArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("keel: {tp}: {e}");
             }
         }
-        if let Some((_, infos, _)) = local_only.get(tp) {
-            let m = manifest_store::load(&store, tp).await?.unwrap_or_default();
-            let rep = keel_tiering::retention::plan_local_retention(infos, &m, &cfg, now);
+        if let Some(rep) = p.local {
             println!(
                 "{tp}: local segments safe to delete: {:?} ({} bytes){}",
                 rep.deletable,
