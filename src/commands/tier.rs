@@ -203,7 +203,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<ExitCode> {
     loop {
         settings.now_ms = now_ms();
         let report = sync_log_dir_where(&store, &a.log_dir, &settings, |tp| {
-            a.topics.is_empty() || a.topics.iter().any(|t| *t == tp.topic)
+            a.topics.is_empty() || a.topics.contains(&tp.topic)
         })
         .await?;
         let mut failed = false;

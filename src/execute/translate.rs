@@ -222,7 +222,10 @@ mod tests {
     use keel_wire::client::{AlterConfigOp, PartitionInfo, TopicInfo};
     use proptest::prelude::*;
 
-    fn meta(parts: Vec<(&str, i32, Vec<i32>, Vec<i32>, Option<i32>)>) -> ClusterMetadata {
+    /// (topic, partition, replicas, ISR, leader)
+    type PartRow<'a> = (&'a str, i32, Vec<i32>, Vec<i32>, Option<i32>);
+
+    fn meta(parts: Vec<PartRow<'_>>) -> ClusterMetadata {
         let mut m = ClusterMetadata::default();
         for (t, p, replicas, isr, leader) in parts {
             m.topics
