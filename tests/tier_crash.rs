@@ -6,139 +6,42 @@
 //! - after `keel tier gc` the store holds the same objects as a clean run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Command, Stdio};
+#[path = "common/tier_crash.rs"]
+mod crash;
+
+use std::process::Command;
 use std::time::Duration;
 
-use keel_tiering::testing::{SegmentSpec, write_high_watermarks, write_partition};
-use keel_tiering::{ObjectKind, TierStore, TopicPartition, manifest_store};
+use crash::{
+    KEEL, Load, Rng, assert_committed_segments_match, assert_local_not_ahead, keys, make_log_dir,
+    partitions, rt, upload_cmd,
+};
+use keel_tiering::testing::SegmentSpec;
+use keel_tiering::{TierStore, manifest_store};
 
-const KEEL: &str = env!("CARGO_BIN_EXE_keel");
-
-fn partitions() -> Vec<TopicPartition> {
-    vec![
-        TopicPartition::new("crash", 0),
-        TopicPartition::new("crash", 1),
-        TopicPartition::new("other.topic", 7),
-    ]
-}
-
-const SEGMENTS: usize = 5; // 4 closed + the active one
-
-fn make_log_dir(dir: &Path) {
-    let spec = SegmentSpec {
+const LOAD: Load = Load {
+    segment: SegmentSpec {
         batches: 16,
         records_per_batch: 4,
         value_len: 16 * 1024,
-    }; // ~1 MiB
-    let mut hws = Vec::new();
-    for tp in partitions() {
-        let leo = write_partition(dir, &tp, &[spec; SEGMENTS], 1_000, 5).unwrap();
-        hws.push((tp, leo));
-    }
-    write_high_watermarks(dir, &hws).unwrap();
-}
-
-fn upload_cmd(log_dir: &Path, store: &str, once: bool) -> Command {
-    let mut c = Command::new(KEEL);
-    c.args(["tier", "upload", "--log-dir"])
-        .arg(log_dir)
-        .args(["--store", store]);
-    c.args([
-        "--interval",
-        "100ms",
-        "--delete-local",
-        "--config",
-        "local.retention.bytes=0",
-    ]);
-    c.args([
-        "--part-size",
-        "65536",
-        "--concurrency",
-        "2",
-        "--partitions",
-        "2",
-        "--rate",
-        "8000000",
-    ]);
-    if once {
-        c.arg("--once");
-    }
-    c.stdout(Stdio::null()).stderr(Stdio::null());
-    c
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn keys(store: &TierStore) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut manifests: BTreeMap<String, usize> = BTreeMap::new();
-    for m in store.list_all(&store.prefix).await.unwrap() {
-        let k = m.location.to_string();
-        let parts: Vec<&str> = k.split('/').collect();
-        let n = parts.len();
-        if parts[n - 2] == "manifest" {
-            *manifests.entry(parts[n - 3].to_string()).or_default() += 1;
-            continue;
-        }
-        let (base, rest) = parts[n - 1].split_once('-').unwrap();
-        out.insert(format!(
-            "{}/{base}-*.{}",
-            parts[n - 2],
-            rest.split_once('.').unwrap().1
-        ));
-    }
-    for (dir, n) in manifests {
-        out.insert(format!("{dir}/manifests x{n}"));
-    }
-    out
-}
-
-async fn assert_local_not_ahead(store: &TierStore, live: &Path) {
-    for tp in partitions() {
-        let committed = manifest_store::load(store, &tp)
-            .await
-            .unwrap()
-            .map_or(0, |m| m.committed_end_offset());
-        let pd = keel_wire::segment::PartitionDir::scan(&live.join(tp.to_string())).unwrap();
-        let local_start = pd.segments.first().map_or(i64::MAX, |s| s.base_offset);
-        assert!(
-            local_start <= committed,
-            "{tp}: local log starts at {local_start}, remote commit ends at {committed}"
-        );
-    }
-}
-
-/// Tiny deterministic PRNG (xorshift) seeded from the clock; the seed is printed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+    }, // ~1 MiB
+    part_size: "65536",
+    rate: "8000000",
+};
 
 #[test]
 fn sigkill_at_random_moments_never_loses_data_or_leaks_objects() {
     let rt = rt();
     let pristine = tempfile::tempdir().unwrap();
-    make_log_dir(pristine.path());
+    make_log_dir(pristine.path(), &LOAD);
 
     // Clean run.
     let clean_dir = tempfile::tempdir().unwrap();
-    make_log_dir(clean_dir.path());
+    make_log_dir(clean_dir.path(), &LOAD);
     let clean_store_dir = tempfile::tempdir().unwrap();
     let clean_url = format!("file://{}", clean_store_dir.path().display());
     assert!(
-        upload_cmd(clean_dir.path(), &clean_url, true)
+        upload_cmd(clean_dir.path(), &clean_url, true, &LOAD)
             .status()
             .unwrap()
             .success()
@@ -147,7 +50,7 @@ fn sigkill_at_random_moments_never_loses_data_or_leaks_objects() {
 
     // Crashing run.
     let live = tempfile::tempdir().unwrap();
-    make_log_dir(live.path());
+    make_log_dir(live.path(), &LOAD);
     let store_dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", store_dir.path().display());
     let store = TierStore::open(&url).unwrap();
@@ -159,7 +62,7 @@ fn sigkill_at_random_moments_never_loses_data_or_leaks_objects() {
     eprintln!("crash test seed {seed}");
     let mut rng = Rng(seed);
     for round in 0..10 {
-        let mut child = upload_cmd(live.path(), &url, false).spawn().unwrap();
+        let mut child = upload_cmd(live.path(), &url, false, &LOAD).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(20 + rng.next() % 500));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -178,40 +81,12 @@ fn sigkill_at_random_moments_never_loses_data_or_leaks_objects() {
         });
         eprintln!("round {round}: killed; committed ends {ends:?}");
     }
-    let status = upload_cmd(live.path(), &url, true).status().unwrap();
+    let status = upload_cmd(live.path(), &url, true, &LOAD).status().unwrap();
     assert!(status.success(), "final run after the crashes failed");
     rt.block_on(assert_local_not_ahead(&store, live.path()));
 
     // Every committed segment is there, contiguous and byte-identical.
-    rt.block_on(async {
-        let reader = keel_tiering::fetch::RemoteReader::new(store.clone(), 1 << 20, None);
-        for tp in partitions() {
-            let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
-            let segs: Vec<_> = m.readable().copied().collect();
-            assert_eq!(segs.len(), SEGMENTS - 1, "{tp}");
-            let mut next = 0;
-            for s in &segs {
-                assert_eq!(
-                    s.base_offset, next,
-                    "{tp}: segment missing below the committed offset"
-                );
-                next = s.end_offset();
-                let remote = reader.get_object(&tp, s, ObjectKind::Log).await.unwrap();
-                let local = std::fs::read(
-                    pristine
-                        .path()
-                        .join(tp.to_string())
-                        .join(format!("{:020}.log", s.base_offset)),
-                )
-                .unwrap();
-                assert!(
-                    remote[..] == local[..],
-                    "{tp} segment {} differs",
-                    s.base_offset
-                );
-            }
-        }
-    });
+    rt.block_on(assert_committed_segments_match(&store, pristine.path()));
 
     // GC with no grace leaves exactly what a clean run has.
     let gc = Command::new(KEEL)

@@ -42,8 +42,9 @@ fn uploaded(url: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-#[test]
-fn expire_with_log_dir_expires_committed_segments_and_reports_local_retention() {
+/// A log dir of partition exp-0 (leader epoch 5) uploaded to a fresh `file://` store:
+/// (log dir, store dir, store URL).
+fn uploaded_log_dir() -> (tempfile::TempDir, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     make_log_dir(dir.path(), 5);
     let store = tempfile::tempdir().unwrap();
@@ -59,6 +60,13 @@ fn expire_with_log_dir_expires_committed_segments_and_reports_local_retention() 
         "--once",
     ]);
     assert!(up.status.success(), "upload: {}", text(&up));
+    (dir, store, url)
+}
+
+#[test]
+fn expire_with_log_dir_expires_committed_segments_and_reports_local_retention() {
+    let (dir, _store, url) = uploaded_log_dir();
+    let log_dir = dir.path().to_str().unwrap();
     let before = uploaded(&url);
 
     let o = keel(&[
@@ -89,21 +97,8 @@ fn expire_with_log_dir_expires_committed_segments_and_reports_local_retention() 
 
 #[test]
 fn expire_fenced_by_a_stale_leader_epoch_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    make_log_dir(dir.path(), 5);
-    let store = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", store.path().display());
+    let (dir, _store, url) = uploaded_log_dir();
     let log_dir = dir.path().to_str().unwrap();
-    let up = keel(&[
-        "tier",
-        "upload",
-        "--log-dir",
-        log_dir,
-        "--store",
-        &url,
-        "--once",
-    ]);
-    assert!(up.status.success(), "upload: {}", text(&up));
     let before = uploaded(&url);
 
     // This broker's log dir now says it last led in epoch 2: a former leader.
