@@ -132,7 +132,7 @@ impl Rng {
 pub async fn assert_committed_segments_match(store: &TierStore, pristine: &Path) {
     let reader = keel_tiering::fetch::RemoteReader::new(store.clone(), 1 << 20, None);
     for tp in partitions() {
-        let m = manifest_store::load(&store, &tp).await.unwrap().unwrap();
+        let m = manifest_store::load(store, &tp).await.unwrap().unwrap();
         let segs: Vec<_> = m.readable().copied().collect();
         assert_eq!(segs.len(), SEGMENTS - 1, "{tp}");
         let mut next = 0;
