@@ -33,4 +33,23 @@ done
 
 echo "== cargo test --workspace --all-targets --no-fail-fast $*"
 # --no-fail-fast: one failing test binary must not hide the results of the others.
+set +e
 cargo test --workspace --all-targets --no-fail-fast "$@"
+tests_rc=$?
+set -e
+
+# Lints are part of the test: the workspace's [workspace.lints] (no unwrap/expect/panic outside
+# tests, ...) and clippy's defaults, as errors. Skipped only when extra cargo args select a part.
+clippy_rc=0
+if [ "$#" -eq 0 ]; then
+  echo "== cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy --workspace --all-targets -- -D warnings || clippy_rc=$?
+fi
+if [ "$tests_rc" -ne 0 ]; then
+  echo "== tests failed (exit $tests_rc)"
+  exit "$tests_rc"
+fi
+if [ "$clippy_rc" -ne 0 ]; then
+  echo "== clippy failed (exit $clippy_rc)"
+  exit "$clippy_rc"
+fi
