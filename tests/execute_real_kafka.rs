@@ -29,14 +29,16 @@ use keel_wire::client::{
 /// the others pause (correctly, but slowly or with a failing throttle call on that broker).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn bootstrap() -> String {
-    match std::env::var("KEEL_KAFKA_BOOTSTRAP") {
-        Ok(b) if !b.is_empty() => b,
-        _ => panic!(
-            "KEEL_KAFKA_BOOTSTRAP is not set: these tests need the real Kafka cluster; \
-             run ./test.sh (or tests/servers/kafka-start.sh and source $KEEL_TEST_HOME/kafka.env)"
-        ),
-    }
+#[path = "common/real_servers.rs"]
+mod real_servers;
+use real_servers::kafka_bootstrap as bootstrap;
+
+async fn client() -> KafkaClient {
+    real_servers::kafka_client("keel-execute-test").await
+}
+
+fn unique(prefix: &str) -> String {
+    real_servers::unique(&format!("keel-exec-{prefix}"))
 }
 
 fn kafka_home() -> String {
@@ -44,23 +46,6 @@ fn kafka_home() -> String {
         Ok(h) if !h.is_empty() => h,
         _ => panic!("KEEL_KAFKA_HOME is not set: run ./test.sh (or tests/servers/kafka-start.sh)"),
     }
-}
-
-async fn client() -> KafkaClient {
-    let mut cfg = ClientConfig::new(&bootstrap());
-    cfg.client_id = "keel-execute-test".into();
-    match KafkaClient::connect(cfg).await {
-        Ok(c) => c,
-        Err(e) => panic!("cannot reach Kafka at KEEL_KAFKA_BOOTSTRAP: {e}; run ./test.sh"),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("keel-exec-{prefix}-{nanos}")
 }
 
 async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T

@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 
 use keel_wire::client::{ClientConfig, KafkaClient, QuotaAlteration, QuotaFilter, QuotaMatch};
 
-fn bootstrap() -> String {
-    std::env::var("KEEL_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!("KEEL_KAFKA_BOOTSTRAP is not set: start the test Kafka cluster with ./test.sh (or tests/servers/kafka-start.sh and source .keel-test/kafka.env)")
-    })
-}
+#[path = "common/real_servers.rs"]
+mod real_servers;
+use real_servers::kafka_bootstrap as bootstrap;
 
 struct Kill(Child);
 impl Drop for Kill {

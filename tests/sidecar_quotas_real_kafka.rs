@@ -13,14 +13,13 @@ use keel::sidecar::config::{QuotasSection, TenantSection};
 use keel::sidecar::quotas::QuotaLoop;
 use keel::sidecar::quotas::demand::{DemandSource, LogDirGrowth, TenantTraffic};
 use keel_quotas::{QuotaKind, TenantDemand};
-use keel_wire::client::{
-    ClientConfig, KafkaClient, NewTopic, QuotaAlteration, QuotaFilter, QuotaMatch,
-};
+use keel_wire::client::{KafkaClient, NewTopic, QuotaAlteration, QuotaFilter, QuotaMatch};
 
-fn bootstrap() -> String {
-    std::env::var("KEEL_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!("KEEL_KAFKA_BOOTSTRAP is not set: start the test Kafka cluster with ./test.sh (or tests/servers/kafka-start.sh and source .keel-test/kafka.env)")
-    })
+#[path = "common/real_servers.rs"]
+mod real_servers;
+
+async fn client() -> KafkaClient {
+    real_servers::kafka_client("keel-sidecar-quotas-test").await
 }
 
 fn suffix() -> String {
@@ -29,12 +28,6 @@ fn suffix() -> String {
         .unwrap()
         .as_nanos();
     format!("{:x}{}", n & 0xffff_ffff, std::process::id())
-}
-
-async fn client() -> KafkaClient {
-    KafkaClient::connect(ClientConfig::new(&bootstrap()))
-        .await
-        .expect("connect to the test cluster")
 }
 
 /// Demand fixed by the test, per broker; can be told to fail.

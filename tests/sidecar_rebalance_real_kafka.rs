@@ -16,11 +16,9 @@ use keel::sidecar::window::Policy;
 use keel_balancer::{Cluster, Plan, PlanOptions};
 use keel_wire::client::{ClientConfig, KafkaClient, NewTopic};
 
-fn bootstrap() -> String {
-    std::env::var("KEEL_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!("KEEL_KAFKA_BOOTSTRAP is not set: start the test Kafka cluster with ./test.sh (or tests/servers/kafka-start.sh and source .keel-test/kafka.env)")
-    })
-}
+#[path = "common/real_servers.rs"]
+mod real_servers;
+use real_servers::kafka_bootstrap as bootstrap;
 
 struct MustNotRun;
 impl PlanRunner for MustNotRun {

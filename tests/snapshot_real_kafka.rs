@@ -15,37 +15,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use keel_wire::batch::RecordBatchBuilder;
-use keel_wire::client::{ClientConfig, KafkaClient, NewTopic};
+use keel_wire::client::{KafkaClient, NewTopic};
 use serde_json::Value;
 
-fn bootstrap() -> String {
-    match std::env::var("KEEL_KAFKA_BOOTSTRAP") {
-        Ok(b) if !b.is_empty() => b,
-        _ => panic!(
-            "KEEL_KAFKA_BOOTSTRAP is not set: these tests need the real Kafka cluster; \
-             run ./test.sh (or tests/servers/kafka-start.sh and source $KEEL_TEST_HOME/kafka.env)"
-        ),
-    }
-}
+#[path = "common/real_servers.rs"]
+mod real_servers;
+use real_servers::kafka_bootstrap as bootstrap;
 
 async fn client() -> KafkaClient {
-    let mut cfg = ClientConfig::new(&bootstrap());
-    cfg.client_id = "keel-snapshot-test".into();
-    match KafkaClient::connect(cfg).await {
-        Ok(client) => client,
-        Err(e) => panic!(
-            "cannot reach the Kafka cluster at KEEL_KAFKA_BOOTSTRAP: {e}; \
-             is it running? run ./test.sh (or tests/servers/kafka-start.sh)"
-        ),
-    }
+    real_servers::kafka_client("keel-snapshot-test").await
 }
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("keel-snapshot-{prefix}-{nanos}")
+    real_servers::unique(&format!("keel-snapshot-{prefix}"))
 }
 
 /// One v2 batch of `records` records with 200-byte values.

@@ -21,37 +21,14 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 use kafka_protocol::protocol::StrBytes;
 use keel_wire::WireError;
 use keel_wire::batch::{BatchIter, LogEntry, RecordBatchBuilder};
-use keel_wire::client::{ClientConfig, FetchOptions, KafkaClient, NewTopic, OffsetSpec, Target};
+use keel_wire::client::{FetchOptions, KafkaClient, NewTopic, OffsetSpec, Target};
 
-fn bootstrap() -> String {
-    match std::env::var("KEEL_TANSU_BOOTSTRAP") {
-        Ok(b) if !b.is_empty() => b,
-        _ => panic!(
-            "KEEL_TANSU_BOOTSTRAP is not set: these tests need a tansu broker; run ./test.sh \
-             (or tests/servers/tansu-start.sh and source $KEEL_TEST_HOME/tansu.env)"
-        ),
-    }
-}
+#[path = "common/real_servers.rs"]
+mod real_servers;
+use real_servers::{tansu_bootstrap as bootstrap, unique};
 
 async fn client() -> KafkaClient {
-    let mut cfg = ClientConfig::new(&bootstrap());
-    cfg.client_id = "keel-tansu-test".into();
-    cfg.request_timeout = Duration::from_secs(10);
-    match KafkaClient::connect(cfg).await {
-        Ok(client) => client,
-        Err(e) => panic!(
-            "cannot reach tansu at KEEL_TANSU_BOOTSTRAP: {e}; is it running? run ./test.sh \
-             (or tests/servers/tansu-start.sh)"
-        ),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
+    real_servers::tansu_client("keel-tansu-test").await
 }
 
 async fn create_topic(client: &KafkaClient, topic: NewTopic) {

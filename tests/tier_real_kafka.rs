@@ -18,36 +18,26 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use keel_tiering::{TierStore, TopicPartition, manifest_store};
 use keel_wire::batch::RecordBatchBuilder;
-use keel_wire::client::{ClientConfig, KafkaClient, NewTopic};
+use keel_wire::client::{KafkaClient, NewTopic};
 use keel_wire::segment::PartitionDir;
+
+#[path = "common/real_servers.rs"]
+mod real_servers;
+use real_servers::server_env as env_or_fail;
+
+async fn client() -> KafkaClient {
+    real_servers::kafka_client("keel-tier-real-kafka").await
+}
 
 const KEEL: &str = env!("CARGO_BIN_EXE_keel");
 const PARTITIONS: i32 = 2;
 const SEGMENT_BYTES: usize = 64 * 1024;
-
-fn env_or_fail(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: this test needs the real Kafka cluster; run ./test.sh \
-             (or tests/servers/kafka-start.sh and source $KEEL_TEST_HOME/kafka.env)"
-        ),
-    }
-}
 
 fn log_dirs() -> Vec<PathBuf> {
     env_or_fail("KEEL_KAFKA_LOG_DIRS")
         .split(',')
         .map(PathBuf::from)
         .collect()
-}
-
-async fn client() -> KafkaClient {
-    let mut cfg = ClientConfig::new(&env_or_fail("KEEL_KAFKA_BOOTSTRAP"));
-    cfg.client_id = "keel-tier-real-kafka".into();
-    KafkaClient::connect(cfg).await.unwrap_or_else(|e| {
-        panic!("cannot reach the Kafka cluster at KEEL_KAFKA_BOOTSTRAP: {e}; run ./test.sh")
-    })
 }
 
 fn now_ms() -> i64 {
