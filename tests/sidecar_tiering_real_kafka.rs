@@ -87,12 +87,12 @@ async fn the_tiering_loop_uploads_a_real_brokers_closed_segments() {
         zstd_level: None,
         delete_local: false,
     };
-    let mut tiering = TieringLoop {
-        log_dir: log_dir.clone(),
-        store: store.clone(),
-        settings: sync_settings(TierConfig::default(), knobs),
-        expire: true,
-    };
+    let mut tiering = TieringLoop::new(
+        log_dir.clone(),
+        store.clone(),
+        sync_settings(TierConfig::default(), knobs),
+        true,
+    );
     // The broker checkpoints its high watermark every few seconds; only segments below it
     // are eligible, so pass until some are committed.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -208,6 +208,14 @@ async fn dead_broker_leaves_isr_and_leadership_moves() {
     assert_eq!(p.isr, vec![2, 3]);
     assert_eq!(p.offline_replicas, vec![1]);
     sim.inject(Fault::BrokerUp { broker: 1 });
+    let meta = client.refresh_metadata().await.unwrap();
+    assert_eq!(
+        meta.partition("orders", 0).unwrap().isr,
+        vec![2, 3],
+        "a revived follower rejoins the ISR only once it has caught up"
+    );
+    // One fetch round of simulated time (nothing was produced while it was down).
+    sim.advance(Duration::from_secs(1));
     let outcomes = client.elect_preferred_leaders(None).await.unwrap();
     keel_wire::client::first_error(outcomes).unwrap();
     let meta = client.refresh_metadata().await.unwrap();

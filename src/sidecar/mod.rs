@@ -252,12 +252,12 @@ fn build(cfg: &SidecarConfig, client: &KafkaClient) -> anyhow::Result<Loops> {
                 delete_local: t.delete_local,
             };
             Some((
-                tiering::TieringLoop {
-                    log_dir: log_dir.clone(),
+                tiering::TieringLoop::new(
+                    log_dir.clone(),
                     store,
-                    settings: tiering::sync_settings(tier_cfg, knobs),
-                    expire: t.expire,
-                },
+                    tiering::sync_settings(tier_cfg, knobs),
+                    t.expire,
+                ),
                 LoopTiming {
                     interval: t.interval,
                     jitter: t.jitter,

@@ -135,7 +135,37 @@ pub async fn expire_all(
     Ok(out)
 }
 
-/// The tiering loop's settings.
+/// How far behind tiering is: closed local segments (and their bytes) not yet committed
+/// remotely.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TieringLag {
+    /// Closed segments not yet uploaded.
+    pub segments: usize,
+    /// Their `.log` bytes.
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for TieringLag {
+    fn add_assign(&mut self, o: TieringLag) {
+        self.segments += o.segments;
+        self.bytes += o.bytes;
+    }
+}
+
+/// The lag of one partition whose pass failed before it could read its manifest (the store
+/// is down): its closed local segments past `committed_end` (the last committed end this
+/// loop saw, or the start of the log when it never reached the store). Pure.
+pub fn lag_past(
+    local: &[keel_tiering::eligibility::LocalSegmentInfo],
+    committed_end: Option<i64>,
+) -> TieringLag {
+    let end = committed_end
+        .unwrap_or_else(|| keel_tiering::SegmentManifest::new().committed_end_offset());
+    let (segments, bytes) = keel_tiering::eligibility::upload_lag(local, end);
+    TieringLag { segments, bytes }
+}
+
+/// The tiering loop: its settings and what it remembers between passes.
 #[derive(Debug, Clone)]
 pub struct TieringLoop {
     /// The broker's log dir.
@@ -146,30 +176,88 @@ pub struct TieringLoop {
     pub settings: SyncSettings,
     /// Run remote retention after uploading.
     pub expire: bool,
+    /// The committed end offset each partition had at its last successful pass (the last
+    /// good state, kept through a store outage to say how far behind tiering is).
+    committed: HashMap<TopicPartition, i64>,
 }
 
 impl TieringLoop {
+    /// A loop over `log_dir` uploading to `store`.
+    pub fn new(log_dir: PathBuf, store: TierStore, settings: SyncSettings, expire: bool) -> Self {
+        TieringLoop {
+            log_dir,
+            store,
+            settings,
+            expire,
+            committed: HashMap::new(),
+        }
+    }
+
+    /// The lag of the partitions in `failed` from the local log dir alone (no store call).
+    fn local_lag(&self, failed: &[&TopicPartition]) -> anyhow::Result<TieringLag> {
+        let mut lag = TieringLag::default();
+        if failed.is_empty() {
+            return Ok(lag);
+        }
+        let dir = scan_log_dir(&self.log_dir)?;
+        for (tp, pd) in &dir.partitions {
+            if !failed.contains(&tp) {
+                continue;
+            }
+            let l = lag_past(
+                &keel_tiering::sync::local_infos(pd)?,
+                self.committed.get(tp).copied(),
+            );
+            let labels = [("partition", tp.to_string())];
+            metrics::gauge!("keel_tier_lag_segments", &labels).set(l.segments as f64);
+            metrics::gauge!("keel_tier_lag_bytes", &labels).set(l.bytes as f64);
+            lag += l;
+        }
+        Ok(lag)
+    }
+
     /// One pass: upload, then expire. Fails (to be retried) when any partition failed.
+    ///
+    /// Static stability: a partition whose store calls fail keeps every local file (the
+    /// tiering crate deletes only what a committed manifest covers); its lag is then counted
+    /// from the local log dir against the last committed end this loop saw, so
+    /// `keel_sidecar_tiering_lag_bytes` / `_lag_segments` and the pass's log line say how far
+    /// behind tiering is while the store is down.
     pub async fn pass(&mut self) -> anyhow::Result<String> {
         self.settings.now_ms = now_ms();
         let report = sync_log_dir(&self.store, &self.log_dir, &self.settings).await?;
-        let (mut uploaded, mut deleted, mut lag_bytes) = (0usize, 0usize, 0u64);
+        let (mut uploaded, mut deleted) = (0usize, 0usize);
+        let mut lag = TieringLag::default();
         let mut failed = Vec::new();
+        let mut failed_tps = Vec::new();
         for (tp, r) in &report.partitions {
             match r {
                 Ok(p) => {
                     uploaded += p.uploaded.len();
                     deleted += p.deleted_local.len();
-                    lag_bytes += p.lag_bytes;
+                    lag += TieringLag {
+                        segments: p.lag_segments,
+                        bytes: p.lag_bytes,
+                    };
+                    self.committed.insert(tp.clone(), p.committed_end);
                 }
-                Err(e) => failed.push(format!("{tp}: {e}")),
+                Err(e) => {
+                    failed.push(format!("{tp}: {e}"));
+                    failed_tps.push(tp);
+                }
             }
+        }
+        let upload_failures = failed.len();
+        match self.local_lag(&failed_tps) {
+            Ok(l) => lag += l,
+            Err(e) => tracing::warn!(error = %e, "cannot scan the log dir for the tiering lag"),
         }
         metrics::counter!("keel_sidecar_tiering_uploaded_segments_total")
             .increment(uploaded as u64);
         metrics::counter!("keel_sidecar_tiering_deleted_local_segments_total")
             .increment(deleted as u64);
-        metrics::gauge!("keel_sidecar_tiering_lag_bytes").set(lag_bytes as f64);
+        metrics::gauge!("keel_sidecar_tiering_lag_bytes").set(lag.bytes as f64);
+        metrics::gauge!("keel_sidecar_tiering_lag_segments").set(lag.segments as f64);
         let mut expired = 0usize;
         if self.expire && failed.is_empty() {
             for e in expire_all(
@@ -191,11 +279,28 @@ impl TieringLoop {
         }
         metrics::gauge!("keel_sidecar_tiering_failed_partitions").set(failed.len() as f64);
         if let Some(first) = failed.first() {
-            anyhow::bail!("{} partition(s) failed, first: {first}", failed.len());
+            if upload_failures > 0 {
+                tracing::warn!(
+                    lag_segments = lag.segments,
+                    lag_bytes = lag.bytes,
+                    failed_partitions = upload_failures,
+                    "tiering is behind: {} segment(s), {} bytes not yet uploaded; local segments are kept until they are committed remotely",
+                    lag.segments,
+                    lag.bytes
+                );
+            }
+            anyhow::bail!(
+                "{} partition(s) failed ({} segment(s), {} bytes not yet uploaded), first: {first}",
+                failed.len(),
+                lag.segments,
+                lag.bytes
+            );
         }
         Ok(format!(
-            "{} partition(s): uploaded {uploaded} segment(s), deleted {deleted} local, expired {expired}, {lag_bytes} bytes behind",
-            report.partitions.len()
+            "{} partition(s): uploaded {uploaded} segment(s), deleted {deleted} local, expired {expired}, {} segment(s) / {} bytes behind",
+            report.partitions.len(),
+            lag.segments,
+            lag.bytes
         ))
     }
 }

@@ -9,7 +9,8 @@
 //! - [`model`]: the pure core. Cluster state (replicas, ISR, leaders, configs, quotas, logs of
 //!   created topics) and every change to it, in simulated time: reassignments copy data at
 //!   the replication throttle within network capacity and follow KIP-455 (adding replicas,
-//!   catching up, joining the ISR, then removing replicas), faults fire on schedule.
+//!   catching up, joining the ISR, then removing replicas), faults fire on schedule, and a
+//!   revived broker's followers catch up before they rejoin the ISR.
 //! - [`guard`]: an allocation-free structural pre-scan of every request body the simulator
 //!   accepts, for every version it advertises, refusing arrays that claim more elements than
 //!   the bytes left could hold (`kafka-protocol` 0.18 pre-allocates from claimed lengths).

@@ -29,7 +29,9 @@ pub enum Fault {
         /// Broker id.
         broker: BrokerId,
     },
-    /// A dead broker comes back and rejoins the ISR of the partitions it holds.
+    /// A dead broker comes back: it leads the offline partitions whose last ISR member it
+    /// was, and rejoins the ISR of the others once it has caught up
+    /// ([`super::catch_up`]).
     BrokerUp {
         /// Broker id.
         broker: BrokerId,

@@ -8,6 +8,7 @@
 //! client quotas ([`quotas`], [KIP-546](https://cwiki.apache.org/confluence/display/KAFKA/KIP-546%3A+Add+Client+Quota+APIs+to+the+Admin+Client))
 //! and injected faults ([`faults`]).
 
+pub mod catch_up;
 pub mod configs;
 pub mod faults;
 pub mod log;
@@ -105,6 +106,11 @@ pub struct ClusterState {
     pub moves: BTreeMap<u32, Move>,
     /// Partitions whose moves never catch up (fault).
     pub stuck: BTreeSet<u32>,
+    /// Followers catching up after their broker came back, by (partition index, broker);
+    /// out of the ISR until caught up ([`catch_up`]).
+    pub catching_up: BTreeMap<(u32, BrokerId), catch_up::CatchUp>,
+    /// When each dead broker went down, simulated ms.
+    pub(crate) down_since: HashMap<BrokerId, u64>,
     /// Client quotas.
     pub quotas: QuotaStore,
     /// Cluster-wide dynamic broker config defaults (broker resource name "").
@@ -205,6 +211,8 @@ impl ClusterState {
             broker_index,
             moves: BTreeMap::new(),
             stuck: BTreeSet::new(),
+            catching_up: BTreeMap::new(),
+            down_since: HashMap::new(),
             quotas: QuotaStore::default(),
             cluster_defaults: BTreeMap::new(),
             now_ms: 0,
@@ -295,14 +303,27 @@ impl ClusterState {
 
     /// Marks a broker alive or dead. A dead broker leaves every ISR; partitions it led get
     /// the first other in-sync replica as leader, or go offline (leader `-1`, the ISR keeps
-    /// the dead broker, as KRaft does for the last ISR member). A revived broker rejoins the
-    /// ISR of every partition it fully holds, and leads offline partitions it holds.
+    /// the dead broker, as KRaft does for the last ISR member). A revived broker leads the
+    /// offline partitions whose last ISR member it was; as a follower it first catches up
+    /// what the partition took in while it was down and rejoins the ISR only then
+    /// ([`catch_up`]).
     pub fn set_broker_alive(&mut self, id: BrokerId, alive: bool) {
         let Some(bi) = self.broker_idx(id) else {
             return;
         };
+        let was_alive = self.brokers[bi].alive;
         self.brokers[bi].alive = alive;
         self.generation += 1;
+        let down_ms = if alive {
+            let since = self.down_since.remove(&id);
+            since.map_or(0, |t| self.now_ms.saturating_sub(t))
+        } else {
+            if was_alive || !self.down_since.contains_key(&id) {
+                self.down_since.insert(id, self.now_ms);
+            }
+            0
+        };
+        let mut behind = Vec::new();
         for pi in 0..self.partitions.len() {
             let adding = self
                 .moves
@@ -313,12 +334,11 @@ impl ClusterState {
                 continue;
             }
             if alive {
-                if !adding && !p.isr.contains(&id) {
-                    p.isr.push(id);
-                }
                 if p.leader == -1 && p.isr.contains(&id) {
                     p.leader = id;
                     p.leader_epoch += 1;
+                } else if !was_alive && !adding && !p.isr.contains(&id) {
+                    behind.push(pi as u32);
                 }
             } else if p.leader == id {
                 let next = p.isr.iter().copied().find(|&b| b != id && b != -1);
@@ -333,9 +353,13 @@ impl ClusterState {
                 p.isr.retain(|&b| b != id);
             }
         }
+        for p in behind {
+            self.start_catch_up(p, id, down_ms);
+        }
         if alive {
-            // A move whose caught-up target waited only for this broker back in the ISR
-            // completes now, as in Kafka (the controller re-checks on every ISR change).
+            // A move that waited only for this broker back in the ISR (as leader of an
+            // offline partition) completes now, as in Kafka (the controller re-checks on every
+            // ISR change); one waiting for it as a follower completes once it has caught up.
             let pending: Vec<u32> = self.moves.keys().copied().collect();
             for p in pending {
                 self.try_complete(p);

@@ -59,10 +59,20 @@ const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// NO_REASSIGNMENT_IN_PROGRESS.
 const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 
-/// One copy in progress: partition index, position in `adding`, destination, source.
+/// What a copy feeds.
+#[derive(Clone, Copy)]
+enum CopyTo {
+    /// The replica at this position in the move's `adding`.
+    Adding(usize),
+    /// A revived follower catching up ([`super::catch_up`]).
+    CatchUp(BrokerId),
+}
+
+/// One copy in progress: partition index, what it feeds, rate (bytes per simulated second,
+/// net of the partition's ingest for catch-ups) and bytes left.
 struct Copy {
     p: u32,
-    k: usize,
+    to: CopyTo,
     rate: f64,
     left: u64,
 }
@@ -192,7 +202,7 @@ impl ClusterState {
     fn copies(&self) -> Vec<Copy> {
         struct Raw {
             p: u32,
-            k: usize,
+            to: CopyTo,
             dest: BrokerId,
             src: BrokerId,
             left: u64,
@@ -221,7 +231,7 @@ impl ClusterState {
                 }
                 raw.push(Raw {
                     p,
-                    k,
+                    to: CopyTo::Adding(k),
                     dest,
                     src,
                     left: part.size_bytes - m.copied[k],
@@ -229,6 +239,28 @@ impl ClusterState {
                     leader_throttled: listed(LEADER_THROTTLED_REPLICAS, src),
                 });
             }
+        }
+        for (&(p, dest), c) in &self.catching_up {
+            if c.left == 0 || !self.catch_up_active(p, dest) {
+                continue;
+            }
+            let part = &self.partitions[p as usize];
+            let src = part.leader;
+            let configs = &self.topics[part.topic as usize].configs;
+            let listed = |key: &str, b: BrokerId| {
+                configs
+                    .get(key)
+                    .is_some_and(|v| throttle_list_contains(v, part.partition, b))
+            };
+            raw.push(Raw {
+                p,
+                to: CopyTo::CatchUp(dest),
+                dest,
+                src,
+                left: c.left,
+                follower_throttled: listed(FOLLOWER_THROTTLED_REPLICAS, dest),
+                leader_throttled: listed(LEADER_THROTTLED_REPLICAS, src),
+            });
         }
         let mut into: HashMap<BrokerId, [u32; 2]> = HashMap::new();
         let mut out: HashMap<BrokerId, [u32; 2]> = HashMap::new();
@@ -258,9 +290,13 @@ impl ClusterState {
                 {
                     rate = rate.min(r / f64::from(thr_out.max(1)));
                 }
+                if let CopyTo::CatchUp(_) = c.to {
+                    // The leader keeps taking writes: the follower gains only the difference.
+                    rate -= self.partitions[c.p as usize].bytes_in_per_sec.max(0.0);
+                }
                 Copy {
                     p: c.p,
-                    k: c.k,
+                    to: c.to,
                     rate: rate.max(0.0),
                     left: c.left,
                 }
@@ -273,10 +309,13 @@ impl ClusterState {
     /// up replicas join the ISR, and finished moves complete. Time never goes backwards.
     pub fn advance_to(&mut self, now_ms: u64) {
         self.fire_due_faults();
+        self.join_caught_up();
         while self.now_ms < now_ms {
             let copies = self.copies();
             let next_fault = self.faults.next_due().filter(|&t| t > self.now_ms);
-            let mut step_end = now_ms.min(next_fault.unwrap_or(u64::MAX));
+            let mut step_end = now_ms
+                .min(next_fault.unwrap_or(u64::MAX))
+                .min(self.next_catch_up_round().unwrap_or(u64::MAX));
             for c in &copies {
                 if c.rate > 0.0 {
                     let ms = (c.left as f64 / c.rate * 1000.0).ceil().max(1.0);
@@ -287,19 +326,33 @@ impl ClusterState {
             let dt_s = (step_end - self.now_ms) as f64 / 1000.0;
             let mut finished = Vec::new();
             for c in &copies {
+                let moved = (c.rate * dt_s) as u64;
+                let k = match c.to {
+                    CopyTo::Adding(k) => k,
+                    CopyTo::CatchUp(b) => {
+                        if let Some(cu) = self.catching_up.get_mut(&(c.p, b)) {
+                            cu.left = if moved >= c.left {
+                                0
+                            } else {
+                                cu.left.saturating_sub(moved)
+                            };
+                        }
+                        continue;
+                    }
+                };
                 let Some(m) = self.moves.get_mut(&c.p) else {
                     continue;
                 };
                 let size = self.partitions[c.p as usize].size_bytes;
-                let moved = (c.rate * dt_s) as u64;
-                m.copied[c.k] = m.copied[c.k].saturating_add(moved).min(size);
-                if moved >= c.left || m.copied[c.k] >= size {
-                    m.copied[c.k] = size;
-                    finished.push((c.p, m.adding[c.k]));
+                m.copied[k] = m.copied[k].saturating_add(moved).min(size);
+                if moved >= c.left || m.copied[k] >= size {
+                    m.copied[k] = size;
+                    finished.push((c.p, m.adding[k]));
                 }
             }
             self.now_ms = step_end;
             self.catch_up(finished);
+            self.join_caught_up();
             self.fire_due_faults();
         }
         // Replicas of empty partitions (size 0) catch up at once.
@@ -322,7 +375,7 @@ impl ClusterState {
     }
 
     /// Caught-up replicas join the ISR; their moves complete when they can.
-    fn catch_up(&mut self, finished: Vec<(u32, BrokerId)>) {
+    pub(super) fn catch_up(&mut self, finished: Vec<(u32, BrokerId)>) {
         for (p, b) in finished {
             let part = &mut self.partitions[p as usize];
             if !part.isr.contains(&b) {

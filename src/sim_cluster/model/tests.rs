@@ -140,6 +140,11 @@ fn a_move_waiting_on_a_revived_target_replica_completes() {
     );
     s.inject(Fault::BrokerUp { broker: 2 });
     assert!(
+        !s.partitions[0].isr.contains(&2) && s.moves.len() == 1,
+        "a revived follower is out of the ISR until it has caught up"
+    );
+    s.advance_to(60_000 + catch_up::FETCH_ROUND_MS);
+    assert!(
         s.moves.is_empty(),
         "2 is back in the ISR: the whole target is in sync"
     );
@@ -220,6 +225,12 @@ fn preferred_election_moves_leadership_back() {
     s.inject(Fault::BrokerDown { broker: 1 });
     assert_eq!(s.elect_preferred(0), Err(80));
     s.inject(Fault::BrokerUp { broker: 1 });
+    assert_eq!(
+        s.elect_preferred(0),
+        Err(80),
+        "1 is not in the ISR before one fetch round"
+    );
+    s.advance_to(catch_up::FETCH_ROUND_MS);
     assert_eq!(s.elect_preferred(0), Ok(true));
     assert_eq!(s.partitions[0].leader, 1);
     assert_eq!(s.elect_preferred(0), Ok(false));
@@ -267,4 +278,81 @@ fn offsets_grow_with_bytes_in() {
     assert_eq!(s.offsets(0), (0, 1000));
     s.advance_to(10_000);
     assert_eq!(s.offsets(0), (20, 1020));
+}
+
+/// Three brokers (10 MB/s network), one partition on [1, 2] taking 1 MB/s.
+fn ingesting() -> ClusterState {
+    cluster(
+        r#"{"format":"keel.cluster/v1","brokers":[
+        {"id":1,"rack":"a","capacity":{"disk_bytes":1e12,"network_in_bytes_per_sec":1e7,"network_out_bytes_per_sec":1e7,"cpu_cores":4}},
+        {"id":2,"rack":"b","capacity":{"disk_bytes":1e12,"network_in_bytes_per_sec":1e7,"network_out_bytes_per_sec":1e7,"cpu_cores":4}},
+        {"id":3,"rack":"c","capacity":{"disk_bytes":1e12,"network_in_bytes_per_sec":1e7,"network_out_bytes_per_sec":1e7,"cpu_cores":4}}],
+        "partitions":[{"topic":"t","partition":0,"replicas":[1,2],"size_bytes":100000000,"bytes_in_per_sec":1000000}]}"#,
+    )
+}
+
+#[test]
+fn a_revived_follower_catches_up_what_it_missed_before_rejoining_the_isr() {
+    let mut s = ingesting();
+    s.inject(Fault::BrokerDown { broker: 2 });
+    s.advance_to(100_000);
+    assert_eq!(s.partitions[0].isr, vec![1]);
+    // 100 s down at 1 MB/s: 100 MB behind; it gains 10 - 1 = 9 MB/s: 11.1 s.
+    s.inject(Fault::BrokerUp { broker: 2 });
+    assert_eq!(s.partitions[0].isr, vec![1], "not in the ISR at once");
+    s.advance_to(111_000);
+    assert_eq!(s.partitions[0].isr, vec![1], "still catching up after 11 s");
+    assert!(s.catching_up.contains_key(&(0, 2)));
+    s.advance_to(111_200);
+    assert_eq!(s.partitions[0].isr, vec![1, 2], "caught up after 11.1 s");
+    assert!(s.catching_up.is_empty());
+}
+
+#[test]
+fn a_throttled_follower_slower_than_its_partition_never_catches_up() {
+    let mut s = ingesting();
+    let b2 = ConfigTarget::Broker(s.broker_idx(2));
+    set(&mut s, b2, "follower.replication.throttled.rate", "1000000");
+    set(
+        &mut s,
+        ConfigTarget::Topic(0),
+        "follower.replication.throttled.replicas",
+        "0:2",
+    );
+    s.inject(Fault::BrokerDown { broker: 2 });
+    s.advance_to(10_000);
+    s.inject(Fault::BrokerUp { broker: 2 });
+    s.advance_to(1_000_000);
+    assert_eq!(
+        s.partitions[0].isr,
+        vec![1],
+        "throttled to the partition's own ingest rate, it never catches up"
+    );
+    // Lift the throttle: 9 MB/s net, 10 MB behind: in the ISR about a second later.
+    set(
+        &mut s,
+        b2,
+        "follower.replication.throttled.rate",
+        "100000000",
+    );
+    s.advance_to(1_002_000);
+    assert_eq!(s.partitions[0].isr, vec![1, 2]);
+}
+
+#[test]
+fn a_revived_follower_of_an_idle_partition_rejoins_after_one_fetch_round() {
+    let mut s = small();
+    s.inject(Fault::BrokerDown { broker: 2 });
+    s.advance_to(30_000);
+    s.inject(Fault::BrokerUp { broker: 2 });
+    assert_eq!(s.partitions[0].isr, vec![1]);
+    s.advance_to(30_000 + catch_up::FETCH_ROUND_MS - 1);
+    assert_eq!(s.partitions[0].isr, vec![1]);
+    s.advance_to(30_000 + catch_up::FETCH_ROUND_MS);
+    assert_eq!(s.partitions[0].isr, vec![1, 2]);
+    assert_eq!(
+        s.partitions[1].isr,
+        vec![3, 2],
+        "and of every partition it follows"
+    );
 }
