@@ -17,6 +17,10 @@
 //! Conservation holds by construction: Σ shares ≤ Q. The same [`decayed_share`] function runs
 //! on brokers ([`ShareKeeper`](crate::report::ShareKeeper)) when the distributor itself goes missing.
 //!
+//! For limiters that remember what they admitted (Kafka mode), [`window`] also keeps each
+//! broker's share from outrunning what its window still holds, so a tenant whose traffic
+//! moves between brokers is not granted its quota twice (`limiter_window` in the config).
+//!
 //! JVM brokers can only take one value for every broker (KIP-546 has no broker dimension):
 //! [`uniform_broker_value`] gives the per-broker value that best holds the cluster quota given
 //! where the tenant's traffic lands.
@@ -27,6 +31,10 @@ use crate::clock::{NANOS_PER_SEC, Nanos};
 use crate::error::{QuotaError, Result, invalid};
 use crate::kind::QuotaKind;
 use crate::report::BrokerReport;
+
+mod window;
+use window::RecentAdmissions;
+pub use window::{WINDOW_SLACK, limit_to_window};
 
 /// Distributor settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +49,14 @@ pub struct DistributorConfig {
     pub report_timeout: u64,
     /// Half-life of the decay of a stale broker's share toward the equal split, ns. Default 60 s.
     pub decay_half_life: u64,
+    /// How far back the brokers' limiters remember admitted units, ns: Kafka mode's
+    /// `samples × window` (11 s by default). When set, a broker's share is kept from outrunning
+    /// what its window still holds ([`limit_to_window`]). 0 (the default) = off, for bucket
+    /// mode, whose buckets carry their burst over a share change in units.
+    pub limiter_window: u64,
+    /// How many of each broker's latest reports cover `limiter_window` (at least
+    /// `limiter_window / report interval`). Used only with `limiter_window`.
+    pub limiter_window_reports: usize,
 }
 
 impl DistributorConfig {
@@ -52,6 +68,8 @@ impl DistributorConfig {
             headroom: 0.05,
             report_timeout: 30 * NANOS_PER_SEC,
             decay_half_life: 60 * NANOS_PER_SEC,
+            limiter_window: 0,
+            limiter_window_reports: 0,
         }
     }
 
@@ -80,6 +98,13 @@ impl DistributorConfig {
         }
         if self.decay_half_life == 0 {
             return Err(invalid("distributor.decay_half_life", 0, "must be > 0"));
+        }
+        if self.limiter_window > 0 && !(1..=1024).contains(&self.limiter_window_reports) {
+            return Err(invalid(
+                "distributor.limiter_window_reports",
+                self.limiter_window_reports,
+                "must be within 1..=1024 when limiter_window is set",
+            ));
         }
         Ok(())
     }
@@ -298,6 +323,10 @@ pub struct Distributor {
     stale: Vec<Option<u64>>,
     /// Rows in (tenant, kind) order; rebuilt when the set of rows changes.
     order: Vec<usize>,
+    /// Per row × broker: units admitted in each broker's latest reports (`limiter_window`).
+    recent: RecentAdmissions,
+    /// Scratch: one row's recent rates per broker.
+    recent_rate: Vec<f64>,
 }
 
 impl Distributor {
@@ -315,6 +344,15 @@ impl Distributor {
             held: Vec::new(),
             stale: Vec::new(),
             order: Vec::new(),
+            recent: RecentAdmissions::new(
+                cfg.brokers,
+                if cfg.limiter_window > 0 {
+                    cfg.limiter_window_reports
+                } else {
+                    0
+                },
+            ),
+            recent_rate: vec![0.0; cfg.brokers],
         })
     }
 
@@ -347,6 +385,7 @@ impl Distributor {
         self.demand.resize((r + 1) * n, 0.0);
         self.throttled.resize((r + 1) * n, false);
         self.held.resize((r + 1) * n, quota / n as f64);
+        self.recent.resize_rows(r + 1);
         self.index.entry(tenant.to_string()).or_default()[kind.index()] = Some(r);
         self.order.clear();
         Ok(())
@@ -370,6 +409,7 @@ impl Distributor {
             self.demand.copy_within(last * n..(last + 1) * n, r * n);
             self.throttled.copy_within(last * n..(last + 1) * n, r * n);
             self.held.copy_within(last * n..(last + 1) * n, r * n);
+            self.recent.move_row(last, r);
             self.keys.swap(r, last);
             self.quota.swap(r, last);
             let (t, k) = &self.keys[r];
@@ -382,6 +422,7 @@ impl Distributor {
         self.demand.truncate(last * n);
         self.throttled.truncate(last * n);
         self.held.truncate(last * n);
+        self.recent.resize_rows(last);
         self.order.clear();
     }
 
@@ -394,15 +435,23 @@ impl Distributor {
                 reason: format!("report from broker {b}, but the cluster has {n} brokers"),
             });
         }
-        self.last_report[b] = Some(report.at);
+        let prev = self.last_report[b].replace(report.at);
         for r in 0..self.keys.len() {
             self.demand[r * n + b] = 0.0;
             self.throttled[r * n + b] = false;
         }
+        let slot = self.recent.begin_report(b, report.at);
+        // The report's interval: since this broker's previous report (for its first, the
+        // interval the window's reports are sized for).
+        let secs = match prev {
+            Some(p) if report.at > p => (report.at - p) as f64,
+            _ => self.cfg.limiter_window as f64 / self.cfg.limiter_window_reports.max(1) as f64,
+        } / NANOS_PER_SEC as f64;
         for d in &report.demand {
             if let Some(r) = self.row_of(&d.tenant, d.kind) {
                 self.demand[r * n + b] = (d.observed_rate + d.excess_rate).max(0.0);
                 self.throttled[r * n + b] = d.throttled;
+                self.recent.set(r, b, slot, d.observed_rate.max(0.0) * secs);
             }
         }
         Ok(())
@@ -464,6 +513,18 @@ impl Distributor {
                 held: &self.held[cells.clone()],
             };
             compute_shares(&self.cfg, &self.stale, &row, &mut o.shares);
+            if self.recent.enabled() {
+                self.recent
+                    .rates(r, now, self.cfg.limiter_window, &mut self.recent_rate);
+                let floor = self.quota[r] / n as f64 * self.cfg.floor_fraction;
+                limit_to_window(
+                    self.quota[r],
+                    &self.recent_rate,
+                    &self.stale,
+                    floor,
+                    &mut o.shares,
+                );
+            }
             let held = &mut self.held[cells.clone()];
             if any_stale {
                 for (b, s) in self.stale.iter().enumerate() {

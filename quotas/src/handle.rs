@@ -23,6 +23,7 @@ use crate::bucket::{BucketCounters, BucketState};
 use crate::clock::{NANOS_PER_MS, Nanos};
 use crate::kafka_window::KafkaLimiter;
 use crate::kind::QuotaKind;
+use crate::registry::EntityState;
 
 /// The throttle decision for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,7 +138,9 @@ impl LimiterRef {
 pub struct QuotaHandle {
     kind: QuotaKind,
     tenant: Option<LimiterRef>,
-    client: Option<LimiterRef>,
+    /// The user/client-id state (its limiter is `client.limiter`); holding the state's `Arc`
+    /// keeps it from expiring.
+    client: Option<Arc<EntityState>>,
     client_tat: Cell<u64>,
     /// Units recorded on the tenant bucket but not yet added to its admitted counter, and
     /// their cost (ns). Published every millisecond of quota, on a throttle and on drop, so
@@ -154,7 +157,7 @@ impl QuotaHandle {
     pub(crate) fn new(
         kind: QuotaKind,
         tenant: Option<LimiterRef>,
-        client: Option<LimiterRef>,
+        client: Option<Arc<EntityState>>,
         epoch: u64,
         now: Nanos,
     ) -> Self {
@@ -215,7 +218,7 @@ impl QuotaHandle {
 
     /// The user/client-id limiter, if any.
     pub fn client_limiter(&self) -> Option<&LimiterRef> {
-        self.client.as_ref()
+        self.client.as_deref().map(|s| &s.limiter)
     }
 
     /// Records `units` at `now` (record first, then check) and returns the throttle: the larger
@@ -228,7 +231,7 @@ impl QuotaHandle {
             None => 0,
         };
         if let Some(c) = &self.client {
-            ns = ns.max(c.record(units, now));
+            ns = ns.max(c.limiter.record(units, now));
         }
         Throttle::from_ns(ns, now)
     }
@@ -263,7 +266,10 @@ impl QuotaHandle {
     /// makes progress (KAFKA-9677). Record what is actually sent with [`Self::record`].
     pub fn cap_fetch(&self, requested: u64, now: Nanos) -> u64 {
         let mut allowed = requested;
-        for l in [&self.tenant, &self.client].into_iter().flatten() {
+        for l in [self.tenant.as_ref(), self.client_limiter()]
+            .into_iter()
+            .flatten()
+        {
             allowed = allowed.min(l.fetch_allowance(now));
         }
         allowed

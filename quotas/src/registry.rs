@@ -1,29 +1,40 @@
 //! The quota registry: configured quotas, live per-entity state, and resolution of a
 //! connection to a [`QuotaHandle`].
 //!
-//! State is sharded (`SHARDS` × `parking_lot::RwLock`) and keyed by (kind and precedence
-//! level, tenant, user tag, client tag) without allocating on lookup. Resolution takes read
-//! locks only when the entity already exists. Memory stays bounded: each tenant holds at most
-//! `max_entities_per_tenant` user/client-id states (later ones share one overflow state per
-//! tenant and kind), and [`QuotaRegistry::expire_idle`] drops states idle for `idle_expiry`
-//! that no connection holds. Config changes update live states at once and bump an epoch
-//! after which connections may re-resolve.
+//! Resolution is the per-connection hot path. It reads the user/client-id quota config as an
+//! immutable snapshot (`arc_swap::ArcSwap`: no lock and no shared reader count), makes one
+//! lookup in the sharded state map with a hash computed once, and does not allocate when the
+//! state exists. A state is one heap object holding its key, its limiter and its tenant, so
+//! the lookup, the key compare and the handle's reference count touch one object; the map
+//! itself is one pointer per slot. Tenant limiters are created once per kind and then only
+//! reconfigured, so reading one is a load.
+//!
+//! Memory stays bounded: each tenant holds at most `max_entities_per_tenant` user/client-id
+//! states (later ones share one overflow state per tenant and kind), and
+//! [`QuotaRegistry::expire_idle`] drops states idle for `idle_expiry` that no connection holds.
+//! Config changes update live states at once and bump an epoch after which connections may
+//! re-resolve.
+
+mod state;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use arc_swap::ArcSwap;
+use parking_lot::{Mutex, RwLock};
 
 use crate::bucket::{BucketCounters, BucketParams, BucketState};
 use crate::clock::{NANOS_PER_SEC, Nanos};
 use crate::entity::{
-    DEFAULT_MARK, EntityName, KAFKA_PRECEDENCE, Level, QuotaEntity, RequestIdentity, TenantResolver,
+    DEFAULT_MARK, EntityName, Level, QuotaEntity, RequestIdentity, TenantResolver,
 };
 use crate::error::{Result, invalid};
 use crate::handle::{LimiterRef, QuotaHandle};
 use crate::kafka_window::{KafkaLimiter, KafkaWindowConfig};
-use crate::keymap::{PartsMap, hash_parts};
+use crate::keymap::{Keyed, KeyedMap, PartsKey, PartsMap, hash_parts};
 use crate::kind::{Mode, QuotaKind};
+pub(crate) use state::EntityState;
+use state::{ConfigStore, TenantEntry};
 
 const SHARDS: usize = 64;
 
@@ -36,7 +47,6 @@ fn shard_of(h: u64) -> usize {
     ((h >> 32) as usize) % SHARDS
 }
 const OVERFLOW_USER: &str = "<overflow>";
-type Limits = [Option<f64>; QuotaKind::COUNT];
 
 /// Registry-wide settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,70 +97,6 @@ impl RegistryConfig {
     }
 }
 
-/// A tenant's live state.
-#[derive(Debug)]
-struct TenantEntry {
-    limiters: RwLock<[Option<LimiterRef>; QuotaKind::COUNT]>,
-    entities: AtomicUsize,
-    connections: AtomicU32,
-    max_connections: AtomicU32,
-}
-
-impl TenantEntry {
-    fn new() -> Self {
-        Self {
-            limiters: RwLock::new(Default::default()),
-            entities: AtomicUsize::new(0),
-            connections: AtomicU32::new(0),
-            max_connections: AtomicU32::new(u32::MAX),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct ConfigStore {
-    /// Tag = level index; parts = config parts (user, client) and "".
-    client_limits: PartsMap<Limits>,
-    /// Bit `l` of `level_mask[kind]` set when some level-`l` entry has a limit for `kind`.
-    level_mask: [u8; QuotaKind::COUNT],
-}
-
-impl ConfigStore {
-    fn recompute_mask(&mut self) {
-        let mut mask = [0u8; QuotaKind::COUNT];
-        self.client_limits.for_each(|k, limits| {
-            for kind in QuotaKind::ALL {
-                if limits[kind.index()].is_some() {
-                    mask[kind.index()] |= 1 << k.tag;
-                }
-            }
-        });
-        self.level_mask = mask;
-    }
-
-    /// First configured level for `kind` and its limit.
-    fn lookup(&self, kind: QuotaKind, user: &str, client: &str) -> Option<(Level, f64)> {
-        let mask = self.level_mask[kind.index()];
-        if mask == 0 {
-            return None;
-        }
-        for (i, level) in KAFKA_PRECEDENCE.iter().enumerate() {
-            if mask & (1 << i) == 0 {
-                continue;
-            }
-            let (u, c) = level.config_parts(user, client);
-            if let Some(limit) = self
-                .client_limits
-                .get(i as u32, u, c, "")
-                .and_then(|l| l[kind.index()])
-            {
-                return Some((*level, limit));
-            }
-        }
-        None
-    }
-}
-
 /// Per-tenant, per-kind usage counters (since state creation).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantUsage {
@@ -197,9 +143,12 @@ impl Drop for ConnectionGuard {
 pub struct QuotaRegistry {
     config: RegistryConfig,
     resolver: TenantResolver,
-    quotas: RwLock<ConfigStore>,
+    /// User/client-id quota config, swapped whole on a change (read without a lock).
+    quotas: ArcSwap<ConfigStore>,
+    /// Serialises config changes (read-copy-update of `quotas`, tenant limiter slots).
+    writer: Mutex<()>,
     tenants: RwLock<PartsMap<Arc<TenantEntry>>>,
-    states: Vec<RwLock<PartsMap<LimiterRef>>>,
+    states: Vec<RwLock<KeyedMap<EntityState>>>,
     epoch: AtomicU64,
 }
 
@@ -210,10 +159,11 @@ impl QuotaRegistry {
         Ok(Self {
             config,
             resolver,
-            quotas: RwLock::new(ConfigStore::default()),
+            quotas: ArcSwap::from_pointee(ConfigStore::default()),
+            writer: Mutex::new(()),
             tenants: RwLock::new(PartsMap::default()),
             states: (0..SHARDS)
-                .map(|_| RwLock::new(PartsMap::default()))
+                .map(|_| RwLock::new(KeyedMap::default()))
                 .collect(),
             epoch: AtomicU64::new(1),
         })
@@ -320,22 +270,33 @@ impl QuotaRegistry {
         field: &str,
         now: Nanos,
     ) -> Result<()> {
+        let _writer = self.writer.lock();
         match entity {
             QuotaEntity::Tenant(name) => {
                 let t = self.tenant_entry(name);
-                let mut limiters = t.limiters.write();
-                let slot = &mut limiters[kind.index()];
-                match (slot.as_ref(), value) {
-                    // Same limiter, new rate: live handles see it at once; no re-resolve needed.
+                let slot = t.slot(kind);
+                match (slot.get(), value) {
                     (Some(l), Some(v)) => {
                         self.configure_limiter(l, kind, Some(v), now)?;
-                        return Ok(());
+                        if t.is_enabled(kind) {
+                            // Same limiter, new rate: live handles see it at once; no
+                            // re-resolve needed.
+                            return Ok(());
+                        }
+                        t.set_enabled(kind, true);
                     }
                     (Some(l), None) => {
+                        if !t.is_enabled(kind) {
+                            return Ok(());
+                        }
                         self.configure_limiter(l, kind, None, now)?;
-                        *slot = None;
+                        t.set_enabled(kind, false);
                     }
-                    (None, Some(v)) => *slot = Some(self.new_limiter(kind, v, field)?),
+                    (None, Some(v)) => {
+                        // Under the writer lock nobody else fills the slot.
+                        let _ = slot.set(self.new_limiter(kind, v, field)?);
+                        t.set_enabled(kind, true);
+                    }
                     (None, None) => return Ok(()),
                 }
             }
@@ -347,22 +308,24 @@ impl QuotaRegistry {
                     Some(EntityName::Named(n)) => n.clone(),
                 };
                 let (u, c) = (part(user), part(client_id));
-                {
-                    let mut q = self.quotas.write();
-                    let tag = level.index() as u32;
-                    let mut limits = q
-                        .client_limits
-                        .get(tag, &u, &c, "")
-                        .copied()
-                        .unwrap_or_default();
-                    limits[kind.index()] = value;
-                    if limits.iter().all(Option::is_none) {
-                        q.client_limits.remove(tag, &u, &c, "");
-                    } else {
-                        q.client_limits.insert(tag, &u, &c, "", limits);
-                    }
-                    q.recompute_mask();
+                let mut q = ConfigStore::clone(&self.quotas.load());
+                let tag = level.index() as u32;
+                let mut limits = q
+                    .client_limits
+                    .get(tag, &u, &c, "")
+                    .copied()
+                    .unwrap_or_default();
+                limits[kind.index()] = value;
+                if limits.iter().all(Option::is_none) {
+                    q.client_limits.remove(tag, &u, &c, "");
+                } else {
+                    q.client_limits.insert(tag, &u, &c, "", limits);
                 }
+                q.recompute_mask();
+                // Published before live states are refreshed: a state created meanwhile
+                // either reads this config (it looks it up under its shard's write lock) or
+                // is in its shard before the refresh reaches that shard.
+                self.quotas.store(Arc::new(q));
                 self.refresh_client_states(kind, now)?;
             }
         }
@@ -372,16 +335,17 @@ impl QuotaRegistry {
 
     /// Re-derives the limit of every live user/client-id state of `kind` from its tags.
     fn refresh_client_states(&self, kind: QuotaKind, now: Nanos) -> Result<()> {
-        let q = self.quotas.read();
+        let q = self.quotas.load();
         for shard in &self.states {
             let s = shard.read();
             let mut result = Ok(());
-            s.for_each(|k, l| {
+            s.for_each(|e| {
+                let k = e.key();
                 if k.tag as usize / 8 != kind.index() || result.is_err() {
                     return;
                 }
                 let limit = q.lookup(kind, k.b(), k.c()).map(|(_, v)| v);
-                result = self.configure_limiter(l, kind, limit, now);
+                result = self.configure_limiter(&e.limiter, kind, limit, now);
             });
             result?;
         }
@@ -420,8 +384,9 @@ impl QuotaRegistry {
         if admitted.is_err() {
             return ConnectionAdmission::Refused { limit };
         }
-        let rate = t.limiters.read()[QuotaKind::ConnectionRate.index()].clone();
-        let ns = rate.map_or(0, |l| l.record(1, now));
+        let ns = t
+            .limiter(QuotaKind::ConnectionRate)
+            .map_or(0, |l| l.record(1, now));
         ConnectionAdmission::Accepted(
             ConnectionGuard { tenant: t },
             crate::handle::Throttle::from_ns(ns, now),
@@ -435,6 +400,10 @@ impl QuotaRegistry {
     }
 
     /// Resolves with an explicit tenant (e.g. from [`TenantResolver::resolve_topic`]).
+    ///
+    /// When a user/client-id quota applies: one config snapshot load, one lookup in the state
+    /// map (its shard's read lock, a hash computed once), and the reference counts the handle
+    /// keeps. Otherwise: the tenant's entry under the tenant map's read lock.
     pub fn resolve_in_tenant(
         &self,
         tenant: &str,
@@ -443,91 +412,126 @@ impl QuotaRegistry {
         now: Nanos,
     ) -> QuotaHandle {
         let epoch = self.epoch();
-        let entry = self.tenants.read().get(0, tenant, "", "").cloned();
-        let tenant_limiter = entry
-            .as_ref()
-            .and_then(|t| t.limiters.read()[kind.index()].clone());
-        let client_limiter = self.client_state(tenant, entry, id, kind);
-        QuotaHandle::new(kind, tenant_limiter, client_limiter, epoch, now)
-    }
-
-    fn client_state(
-        &self,
-        tenant: &str,
-        entry: Option<Arc<TenantEntry>>,
-        id: &RequestIdentity<'_>,
-        kind: QuotaKind,
-    ) -> Option<LimiterRef> {
-        let (level, limit) = self
-            .quotas
-            .read()
-            .lookup(kind, id.principal, id.client_id)?;
+        let found = self.quotas.load().lookup(kind, id.principal, id.client_id);
+        let Some((level, _)) = found else {
+            let tenant_limiter = self
+                .tenants
+                .read()
+                .get(0, tenant, "", "")
+                .and_then(|t| t.limiter(kind).cloned());
+            return QuotaHandle::new(kind, tenant_limiter, None, epoch, now);
+        };
         let (u, c) = level.state_parts(id.principal, id.client_id);
         let tag = (kind.index() * 8 + level.index()) as u32;
         let h = hash_parts(tag, tenant, u, c);
-        let shard = &self.states[shard_of(h)];
-        if let Some(l) = shard.read().get_hashed(h, tag, tenant, u, c) {
-            return Some(l.clone());
-        }
-        let entry = entry.unwrap_or_else(|| self.tenant_entry(tenant));
+        let hit = self.states[shard_of(h)]
+            .read()
+            .get_hashed(h, tag, tenant, u, c)
+            .cloned();
+        let state = hit.or_else(|| self.create_state(tenant, id, kind));
+        let tenant_limiter = match &state {
+            Some(s) => s.tenant.limiter(kind).cloned(),
+            None => self
+                .tenants
+                .read()
+                .get(0, tenant, "", "")
+                .and_then(|t| t.limiter(kind).cloned()),
+        };
+        QuotaHandle::new(kind, tenant_limiter, state, epoch, now)
+    }
+
+    /// The slow path of resolution: creates the user/client-id state (or finds the one another
+    /// thread created, or the tenant's overflow state past its cap). Reads the config afresh
+    /// under the shard's write lock, so a concurrent config change cannot leave it stale.
+    #[cold]
+    fn create_state(
+        &self,
+        tenant: &str,
+        id: &RequestIdentity<'_>,
+        kind: QuotaKind,
+    ) -> Option<Arc<EntityState>> {
+        let entry = self.tenant_entry(tenant);
         let over_cap = entry
             .entities
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < self.config.max_entities_per_tenant).then_some(n + 1)
             })
             .is_err();
-        let (tag, u, c) = if over_cap {
-            ((kind.index() * 8) as u32, OVERFLOW_USER, "")
-        } else {
-            (tag, u, c)
-        };
-        let h = hash_parts(tag, tenant, u, c);
-        let shard = &self.states[shard_of(h)];
-        let mut w = shard.write();
-        if let Some(l) = w.get_hashed(h, tag, tenant, u, c) {
+        let release = |entry: &TenantEntry| {
             if !over_cap {
                 entry.entities.fetch_sub(1, Ordering::Relaxed);
             }
-            return Some(l.clone());
+        };
+        let quotas = self.quotas.load();
+        let Some((level, _)) = quotas.lookup(kind, id.principal, id.client_id) else {
+            release(&entry);
+            return None;
+        };
+        let (tag, u, c) = if over_cap {
+            ((kind.index() * 8) as u32, OVERFLOW_USER, "")
+        } else {
+            let (u, c) = level.state_parts(id.principal, id.client_id);
+            ((kind.index() * 8 + level.index()) as u32, u, c)
+        };
+        let h = hash_parts(tag, tenant, u, c);
+        let mut w = self.states[shard_of(h)].write();
+        if let Some(s) = w.get_hashed(h, tag, tenant, u, c) {
+            release(&entry);
+            return Some(s.clone());
         }
+        // The config as of now (a change stored after the load above refreshes this shard
+        // after we release it).
+        let quotas = self.quotas.load();
+        let Some((_, limit)) = quotas.lookup(kind, id.principal, id.client_id) else {
+            release(&entry);
+            return None;
+        };
         let field = format!(
             "quota[user={},client-id={}].{}",
             id.principal,
             id.client_id,
             kind.config_key()
         );
-        let l = self.new_limiter(kind, limit, &field).ok()?;
-        w.insert_hashed(h, tag, tenant, u, c, l.clone());
-        Some(l)
+        let Ok(limiter) = self.new_limiter(kind, limit, &field) else {
+            release(&entry);
+            return None;
+        };
+        let s = Arc::new(EntityState::new(
+            PartsKey::new(tag, tenant, u, c),
+            limiter,
+            entry,
+        ));
+        w.insert_hashed(h, s.clone());
+        Some(s)
     }
 
     /// Drops user/client-id states idle for `idle_expiry` that no connection holds; returns how
     /// many were dropped.
     pub fn expire_idle(&self, now: Nanos) -> usize {
         let idle = self.config.idle_expiry;
-        let mut dropped = Vec::new();
+        let mut dropped = 0;
         for shard in &self.states {
-            shard.write().retain(|k, l| {
-                let held = match l {
+            shard.write().retain(|s| {
+                let limiter_held = match &s.limiter {
                     LimiterRef::Bucket(b) => Arc::strong_count(b) > 1,
                     LimiterRef::Kafka(b) => Arc::strong_count(b) > 1,
                 };
-                let keep = held || !l.is_idle(now, idle);
-                if !keep && k.b() != OVERFLOW_USER {
-                    dropped.push(k.a().to_string());
+                let held = Arc::strong_count(s) > 1 || limiter_held;
+                let keep = held || !s.limiter.is_idle(now, idle);
+                if !keep {
+                    dropped += 1;
+                    if s.key().b() != OVERFLOW_USER {
+                        let _ = s.tenant.entities.fetch_update(
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                            |n| n.checked_sub(1),
+                        );
+                    }
                 }
                 keep
             });
         }
-        let tenants = self.tenants.read();
-        for t in &dropped {
-            if let Some(e) = tenants.get(0, t, "", "") {
-                let _ = e
-                    .entities
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-            }
-        }
-        dropped.len()
+        dropped
     }
 
     /// Number of live user/client-id states (all tenants, kinds).
@@ -539,11 +543,11 @@ impl QuotaRegistry {
     pub fn tenant_usage(&self) -> Vec<TenantUsage> {
         let mut out = Vec::new();
         self.tenants.read().for_each(|k, t| {
-            for (i, l) in t.limiters.read().iter().enumerate() {
-                if let Some(l) = l {
+            for kind in QuotaKind::ALL {
+                if let Some(l) = t.limiter(kind) {
                     out.push(TenantUsage {
                         tenant: k.a().to_string(),
-                        kind: QuotaKind::ALL[i],
+                        kind,
                         limit: Some(l.rate()),
                         counters: l.counters(),
                     });

@@ -3,7 +3,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keel_quotas::distributor::{TenantRow, compute_shares};
+use keel_quotas::distributor::{TenantRow, WINDOW_SLACK, compute_shares, limit_to_window};
 use keel_quotas::{
     BrokerReport, Distributor, DistributorConfig, NANOS_PER_SEC, QuotaKind, TenantDemand,
     uniform_broker_value,
@@ -108,15 +108,55 @@ proptest! {
         }
     }
 
-    /// Dense rows: adding and removing other tenants never changes a tenant's shares.
+    /// The window limit (Kafka mode) only lowers shares, keeps Σ shares ≤ Q, never takes a
+    /// broker below what it already admitted or its floor, and leaves no more quota held in
+    /// windows beyond their shares than is unassigned, unless no broker has room left to give.
+    #[test]
+    fn window_limit_only_lowers_shares_and_never_grants_quota_still_held_in_windows(
+        quota in 1.0f64..1e7,
+        inputs in broker_inputs(40),
+        recent_frac in proptest::collection::vec(prop_oneof![Just(0.0), 0.0f64..3.0], 40),
+    ) {
+        let fresh: Vec<BrokerInput> = inputs.into_iter().map(|(d, t, _, h)| (d, t, None, h)).collect();
+        let (cfg, before) = shares_of(quota, &fresh);
+        let n = fresh.len();
+        let recent: Vec<f64> = (0..n).map(|b| recent_frac[b] * quota / n as f64).collect();
+        let floor = quota / n as f64 * cfg.floor_fraction;
+        let mut after = before.clone();
+        limit_to_window(quota, &recent, &vec![None; n], floor, &mut after);
+        let sum: f64 = after.iter().sum();
+        prop_assert!(sum <= quota * (1.0 + 1e-9), "Σ {sum} > {quota}");
+        let mut room_left = 0.0;
+        let mut held = 0.0;
+        for b in 0..n {
+            prop_assert!(after[b] <= before[b] * (1.0 + 1e-12), "raised broker {b}: {} -> {}", before[b], after[b]);
+            let keep = before[b].min(recent[b].max(floor));
+            prop_assert!(after[b] >= keep * (1.0 - 1e-9), "broker {b} below {keep}: {}", after[b]);
+            room_left += (after[b] - recent[b].max(floor)).max(0.0);
+            held += (recent[b] - after[b] * (1.0 + WINDOW_SLACK)).max(0.0);
+        }
+        prop_assert!(
+            held <= (quota - sum) + quota * 1e-9 || room_left <= quota * 1e-9,
+            "{held} held in windows beyond their shares, {} unassigned, room {room_left} left", quota - sum
+        );
+    }
+
+    /// Dense rows: adding and removing other tenants never changes a tenant's shares (also
+    /// with the per-broker window of recent admissions, whose rows move with the others).
     #[test]
     fn removing_a_tenant_never_changes_another_tenants_shares(
         ops in proptest::collection::vec((0usize..6, any::<bool>(), 1.0f64..1e6), 0..30),
         demand in proptest::collection::vec(0.0f64..1e6, 6 * 4),
+        windowed in any::<bool>(),
     ) {
         let brokers = 4;
         let names: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
-        let mut churned = Distributor::new(DistributorConfig::new(brokers)).unwrap();
+        let mut cfg = DistributorConfig::new(brokers);
+        if windowed {
+            cfg.limiter_window = 11 * NANOS_PER_SEC;
+            cfg.limiter_window_reports = 11;
+        }
+        let mut churned = Distributor::new(cfg).unwrap();
         let mut live = std::collections::BTreeMap::new();
         for (t, add, q) in ops {
             if add {
@@ -127,7 +167,7 @@ proptest! {
                 live.remove(&t);
             }
         }
-        let mut direct = Distributor::new(DistributorConfig::new(brokers)).unwrap();
+        let mut direct = Distributor::new(cfg).unwrap();
         for (t, q) in &live {
             direct.set_quota(&names[*t], QuotaKind::Produce, *q).unwrap();
         }

@@ -133,14 +133,16 @@ fn kafka_mode_holds_the_cluster_quota_within_5_percent_after_the_first_window() 
             (mean - q) / q * 100.0
         );
     }
-    // Known gap: every time the shifting tenant's traffic moves to brokers whose windows are
-    // empty, each of them grants Kafka's padded-window allowance again; over its 60 s of
-    // traffic with two moves that is ~11% over its quota. The bound asserted is what it does.
+    // The shifting tenant's traffic moves twice to brokers whose windows are empty; each of
+    // them would grant Kafka's padded-window allowance (~10 s of its share) at once while the
+    // brokers it left still hold, in their windows, what they admitted just before. The
+    // distributor keeps each broker's share from outrunning what its window still holds
+    // (`limiter_window`), so the quota moves as fast as the old windows drain.
     let s = series(&r, "shifting");
     let active = &s[11..60];
     let mean = active.iter().sum::<u64>() as f64 / active.len() as f64;
     assert!(
-        (20.0 * MB * 0.95..=20.0 * MB * 1.12).contains(&mean),
+        (20.0 * MB * 0.95..=20.0 * MB * 1.05).contains(&mean),
         "shifting: mean {mean}: {s:?}"
     );
 }

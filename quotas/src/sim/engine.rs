@@ -119,6 +119,18 @@ pub fn simulate(w: &Workload) -> Result<SimResult> {
     let mut dcfg = DistributorConfig::new(n);
     dcfg.report_timeout = interval.saturating_mul(30);
     dcfg.decay_half_life = interval.saturating_mul(60);
+    if w.mode == crate::kind::Mode::Kafka {
+        // Kafka's windowed rate remembers `samples × window` of admitted bytes: keep each
+        // broker's share from outrunning what its window still holds.
+        let kw = RegistryConfig::default().kafka_window;
+        dcfg.limiter_window = u64::from(kw.samples)
+            .saturating_mul(kw.window_ms)
+            .saturating_mul(NANOS_PER_MS);
+        dcfg.limiter_window_reports =
+            usize::try_from(dcfg.limiter_window.div_ceil(interval.max(1)))
+                .unwrap_or(1024)
+                .clamp(1, 1024);
+    }
     // A broker fed by a distributor caps throttles at the report interval: its share may
     // change by then, and a client must not sit out a throttle computed from an old share.
     // Debt beyond the cap stays in the bucket, so the long-run rate still holds.

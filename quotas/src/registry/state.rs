@@ -1,0 +1,159 @@
+//! What the registry keeps: the client-quota config (an immutable snapshot, swapped whole on
+//! a change), per-tenant entries (limiters set once per kind and then only reconfigured, so
+//! reading one is a plain load), and per-entity states (one heap object each: key, limiter
+//! and the tenant it belongs to).
+
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::entity::{KAFKA_PRECEDENCE, Level};
+use crate::handle::LimiterRef;
+use crate::keymap::{Keyed, PartsKey, PartsMap};
+use crate::kind::QuotaKind;
+
+pub(crate) type Limits = [Option<f64>; QuotaKind::COUNT];
+
+/// User/client-id quota config. Immutable once published: a change builds a new one and
+/// swaps it in, so resolution reads it without a lock or a shared reader count.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ConfigStore {
+    /// Tag = level index; parts = config parts (user, client) and "".
+    pub(crate) client_limits: PartsMap<Limits>,
+    /// Bit `l` of `level_mask[kind]` set when some level-`l` entry has a limit for `kind`.
+    level_mask: [u8; QuotaKind::COUNT],
+}
+
+impl ConfigStore {
+    pub(crate) fn recompute_mask(&mut self) {
+        let mut mask = [0u8; QuotaKind::COUNT];
+        self.client_limits.for_each(|k, limits| {
+            for kind in QuotaKind::ALL {
+                if limits[kind.index()].is_some() {
+                    mask[kind.index()] |= 1 << k.tag;
+                }
+            }
+        });
+        self.level_mask = mask;
+    }
+
+    /// First configured level for `kind` and its limit.
+    #[inline]
+    pub(crate) fn lookup(&self, kind: QuotaKind, user: &str, client: &str) -> Option<(Level, f64)> {
+        let mask = self.level_mask[kind.index()];
+        if mask == 0 {
+            return None;
+        }
+        for (i, level) in KAFKA_PRECEDENCE.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            let (u, c) = level.config_parts(user, client);
+            if let Some(limit) = self
+                .client_limits
+                .get(i as u32, u, c, "")
+                .and_then(|l| l[kind.index()])
+            {
+                return Some((*level, limit));
+            }
+        }
+        None
+    }
+}
+
+/// A tenant's live state. A tenant limiter, once created for a kind, stays for the tenant's
+/// life: altering the quota reconfigures it in place, removing it marks the kind disabled
+/// (and makes the limiter unlimited for handles still holding it), adding it back re-enables
+/// and reconfigures the same limiter. Reading it is therefore a load, never a lock.
+#[derive(Debug)]
+pub(crate) struct TenantEntry {
+    limiters: [OnceLock<LimiterRef>; QuotaKind::COUNT],
+    /// Bit `kind.index()` set while the tenant has a quota of that kind.
+    enabled: AtomicU8,
+    pub(crate) entities: AtomicUsize,
+    pub(crate) connections: AtomicU32,
+    pub(crate) max_connections: AtomicU32,
+}
+
+impl TenantEntry {
+    pub(crate) fn new() -> Self {
+        Self {
+            limiters: Default::default(),
+            enabled: AtomicU8::new(0),
+            entities: AtomicUsize::new(0),
+            connections: AtomicU32::new(0),
+            max_connections: AtomicU32::new(u32::MAX),
+        }
+    }
+
+    /// The tenant's limiter for `kind`, if it has a quota of that kind.
+    #[inline]
+    pub(crate) fn limiter(&self, kind: QuotaKind) -> Option<&LimiterRef> {
+        if self.enabled.load(Ordering::Acquire) & (1 << kind.index()) == 0 {
+            return None;
+        }
+        self.limiters[kind.index()].get()
+    }
+
+    /// The limiter for `kind` whether or not it is enabled (created once, never replaced).
+    pub(crate) fn slot(&self, kind: QuotaKind) -> &OnceLock<LimiterRef> {
+        &self.limiters[kind.index()]
+    }
+
+    pub(crate) fn is_enabled(&self, kind: QuotaKind) -> bool {
+        self.enabled.load(Ordering::Acquire) & (1 << kind.index()) != 0
+    }
+
+    pub(crate) fn set_enabled(&self, kind: QuotaKind, on: bool) {
+        let bit = 1u8 << kind.index();
+        if on {
+            self.enabled.fetch_or(bit, Ordering::Release);
+        } else {
+            self.enabled.fetch_and(!bit, Ordering::Release);
+        }
+    }
+}
+
+/// One user/client-id state: its key, its limiter and its tenant, in one heap object (the
+/// state map holds only a pointer to it). A handle holds the `Arc` of this object, so
+/// resolving bumps a count on the line the lookup just compared the key on.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct EntityState {
+    /// First, right after the `Arc` counts: the lookup compares it, the handle bumps the count.
+    key: PartsKey,
+    pub(crate) limiter: LimiterRef,
+    pub(crate) tenant: Arc<TenantEntry>,
+}
+
+impl EntityState {
+    pub(crate) fn new(key: PartsKey, limiter: LimiterRef, tenant: Arc<TenantEntry>) -> Self {
+        Self {
+            key,
+            limiter,
+            tenant,
+        }
+    }
+}
+
+impl Keyed for EntityState {
+    #[inline]
+    fn key(&self) -> &PartsKey {
+        &self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-entity memory besides the 64-byte limiter: the state object (key, limiter
+    /// pointer, tenant pointer, plus the `Arc`'s two counts) and one 9-byte table slot.
+    #[test]
+    fn an_entity_state_object_stays_within_96_bytes() {
+        assert!(
+            std::mem::size_of::<EntityState>() + 16 <= 96,
+            "{} bytes",
+            std::mem::size_of::<EntityState>()
+        );
+    }
+}
