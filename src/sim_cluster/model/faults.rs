@@ -130,7 +130,7 @@ impl ClusterState {
             Fault::BrokerDown { broker } => self.set_broker_alive(broker, false),
             Fault::BrokerUp { broker } => {
                 self.set_broker_alive(broker, true);
-                // Adding replicas that had caught up before rejoin through the next advance.
+                // Caught-up followers whose fetch round is over rejoin through the advance.
                 let now = self.now_ms;
                 self.advance_to(now);
             }

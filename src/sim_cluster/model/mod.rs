@@ -325,10 +325,10 @@ impl ClusterState {
         };
         let mut behind = Vec::new();
         for pi in 0..self.partitions.len() {
-            let adding = self
-                .moves
-                .get(&(pi as u32))
-                .is_some_and(|m| m.is_adding_uncaught(id));
+            let copied = self.moves.get(&(pi as u32)).and_then(|m| m.copied_to(id));
+            // A replica a move adds copies through the move; once fully copied it is a
+            // follower like any other and catches up what it missed.
+            let adding = copied.is_some_and(|c| c < self.partitions[pi].size_bytes);
             let p = &mut self.partitions[pi];
             if !p.replicas.contains(&id) {
                 continue;

@@ -369,7 +369,11 @@ impl ClusterState {
                     .filter(move |(k, _)| leader_alive && m.copied[*k] >= part.size_bytes)
                     .map(move |(_, &b)| (p, b))
             })
-            .filter(|&(p, b)| self.is_alive(b) && !self.partitions[p as usize].isr.contains(&b))
+            .filter(|&(p, b)| {
+                self.is_alive(b)
+                    && !self.partitions[p as usize].isr.contains(&b)
+                    && !self.catching_up.contains_key(&(p, b))
+            })
             .collect();
         self.catch_up(instant);
     }

@@ -356,3 +356,25 @@ fn a_revived_follower_of_an_idle_partition_rejoins_after_one_fetch_round() {
         "and of every partition it follows"
     );
 }
+
+#[test]
+fn a_fully_copied_adding_replica_that_died_catches_up_again() {
+    let mut s = small();
+    // [1, 2] -> [3, 2]; 2 dies, so the move waits after 3 has copied everything.
+    s.alter_reassignment(0, Some(vec![3, 2])).unwrap();
+    s.inject(Fault::BrokerDown { broker: 2 });
+    s.advance_to(60_000);
+    assert!(s.partitions[0].isr.contains(&3));
+    s.inject(Fault::BrokerDown { broker: 3 });
+    s.advance_to(70_000);
+    assert!(!s.partitions[0].isr.contains(&3));
+    s.inject(Fault::BrokerUp { broker: 3 });
+    s.advance_to(70_000 + catch_up::FETCH_ROUND_MS - 1);
+    assert!(
+        !s.partitions[0].isr.contains(&3),
+        "back in the ISR before a fetch round"
+    );
+    s.advance_to(70_000 + catch_up::FETCH_ROUND_MS);
+    assert!(s.partitions[0].isr.contains(&3));
+    assert_eq!(s.moves.len(), 1, "still waiting for 2");
+}
