@@ -11,10 +11,14 @@
 //! record their upload id in an intent object before the first part ([`crate::multipart`]).
 //! An intent no live copy owns (its attempt is not the manifest's COPY_SEGMENT_STARTED
 //! entry) and older than the grace period has its upload aborted by id, then is deleted.
-//! Not covered: an upload created by a process that died before writing its intent (keep
-//! the bucket lifecycle rule `AbortIncompleteMultipartUpload` for that window), and the
-//! local filesystem store, which has no multipart ids (its `put_multipart` leaves `#<n>`
-//! staging files next to the object, invisible to listings).
+//! The intent is written before the upload is created, so every upload has one; an
+//! orphaned intent that records no upload id (its writer died between creating the upload
+//! and recording the id) is deleted with a warning naming the object key: `object_store`
+//! cannot abort an upload without its id, so that window is left to the bucket lifecycle
+//! rule `AbortIncompleteMultipartUpload` (such an upload holds no parts; see
+//! [`crate::multipart`]). Not covered either: the local filesystem store, which has no
+//! multipart ids (its `put_multipart` leaves `#<n>` staging files next to the object,
+//! invisible to listings).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -131,8 +135,9 @@ pub async fn collect_garbage(
                 state: SegmentState::CopySegmentStarted,
                 checksums: crate::manifest::ObjectChecksums::default(),
             };
-            crate::multipart::abort_attempt(store, &tp, &seg).await?;
-            aborted += 1;
+            if crate::multipart::abort_attempt(store, &tp, &seg).await? {
+                aborted += 1;
+            }
         }
     }
     store.delete_all(delete.clone()).await?;

@@ -16,7 +16,8 @@
 //! - [`eligibility`], [`retention`], [`config`]: the pure decision cores;
 //! - [`keys`], [`store`], [`manifest_store`]: object keys, opening stores by URL, and the
 //!   manifest commit (conditional put of a new generation);
-//! - [`verify`], [`upload`], [`sync`]: verification before upload, the upload shell, and
+//! - [`verify`], [`upload`], [`sync`]: verification before upload (whose batch CRCs give
+//!   the object CRC through [`crc`]), the upload shell, and
 //!   the sidecar's pass over a broker's log dir; [`multipart`], [`upload_parts`]: multipart
 //!   uploads recorded by id before the first part, so they resume and GC can abort them;
 //! - [`fetch`] (+ [`cache`]: index and hot-chunk caches, [`chunks`] for zstd-chunked
@@ -28,6 +29,7 @@
 pub mod cache;
 pub mod chunks;
 pub mod config;
+pub mod crc;
 pub mod eligibility;
 pub mod error;
 pub mod expire;
@@ -38,6 +40,7 @@ pub mod keys;
 pub mod manifest;
 pub mod manifest_store;
 pub mod multipart;
+mod part_io;
 pub mod ratelimit;
 pub mod retention;
 pub mod store;

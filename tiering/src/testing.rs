@@ -13,6 +13,15 @@ use keel_wire::segment::{
 use crate::error::{Result, TieringError};
 use crate::keys::TopicPartition;
 
+/// What synthetic record values hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// A short repeating pattern (compresses to almost nothing).
+    Pattern,
+    /// Pseudo-random bytes, different per record (zstd cannot shrink them).
+    Noise,
+}
+
 /// Encodes one batch of `records` records of `value_len` bytes starting at `base_offset`,
 /// with timestamps `ts, ts+1, ...`.
 pub fn batch(
@@ -22,11 +31,34 @@ pub fn batch(
     ts: i64,
     epoch: i32,
 ) -> Result<Vec<u8>> {
-    let value: Vec<u8> = (0..value_len)
+    batch_with(base_offset, records, value_len, ts, epoch, Fill::Pattern)
+}
+
+/// [`batch`] with the values filled as `fill` says.
+pub fn batch_with(
+    base_offset: i64,
+    records: u32,
+    value_len: usize,
+    ts: i64,
+    epoch: i32,
+    fill: Fill,
+) -> Result<Vec<u8>> {
+    let mut value: Vec<u8> = (0..value_len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(base_offset as u8))
         .collect();
     let mut b = RecordBatchBuilder::new(base_offset).partition_leader_epoch(epoch);
     for i in 0..records {
+        if fill == Fill::Noise {
+            // xorshift64*, seeded by the record's offset.
+            let mut x = (base_offset as u64 + u64::from(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            for chunk in value.chunks_mut(8) {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+                chunk.copy_from_slice(&r[..chunk.len()]);
+            }
+        }
         b.append(
             ts + i64::from(i),
             Some(format!("k{i}").as_bytes()),
@@ -55,15 +87,27 @@ pub struct SegmentSpec {
 
 /// Bytes of a segment's `.log` starting at `base`; returns the bytes and the next offset.
 pub fn segment_bytes(base: i64, spec: SegmentSpec, ts0: i64, epoch: i32) -> Result<(Vec<u8>, i64)> {
+    segment_bytes_with(base, spec, ts0, epoch, Fill::Pattern)
+}
+
+/// [`segment_bytes`] with the values filled as `fill` says.
+pub fn segment_bytes_with(
+    base: i64,
+    spec: SegmentSpec,
+    ts0: i64,
+    epoch: i32,
+    fill: Fill,
+) -> Result<(Vec<u8>, i64)> {
     let mut out = Vec::new();
     let mut next = base;
     for i in 0..spec.batches {
-        out.extend(batch(
+        out.extend(batch_with(
             next,
             spec.records_per_batch,
             spec.value_len,
             ts0 + i64::from(i) * 1000,
             epoch,
+            fill,
         )?);
         next += i64::from(spec.records_per_batch);
     }
@@ -79,12 +123,24 @@ pub fn write_partition(
     ts0: i64,
     epoch: i32,
 ) -> Result<i64> {
+    write_partition_with(log_dir, tp, specs, ts0, epoch, Fill::Pattern)
+}
+
+/// [`write_partition`] with the values filled as `fill` says.
+pub fn write_partition_with(
+    log_dir: &Path,
+    tp: &TopicPartition,
+    specs: &[SegmentSpec],
+    ts0: i64,
+    epoch: i32,
+    fill: Fill,
+) -> Result<i64> {
     let dir = log_dir.join(tp.to_string());
     std::fs::create_dir_all(&dir).map_err(|e| TieringError::io("create", &dir, e))?;
     let mut base = 0i64;
     let mut ts = ts0;
     for spec in specs {
-        let (log, next) = segment_bytes(base, *spec, ts, epoch)?;
+        let (log, next) = segment_bytes_with(base, *spec, ts, epoch, fill)?;
         ts += i64::from(spec.batches) * 1000;
         write_segment(&dir, base, &log)?;
         base = next;

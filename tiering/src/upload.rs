@@ -4,7 +4,8 @@
 //! 1. commit the manifest with the segment in COPY_SEGMENT_STARTED under a fresh attempt id
 //!    (a stale unfinished attempt is replaced and its objects deleted);
 //! 2. stream the `.log` in parts of `part_size` bytes: each part is verified (batch walk +
-//!    CRC-32C, [`crate::verify`]) *before* it is handed to the store, and at most
+//!    CRC-32C, [`crate::verify`]) *before* it is handed to the store (the object's CRC-32C
+//!    is derived from the verified batch CRCs, so the bytes are CRC'd once), and at most
 //!    `concurrency` parts are in flight, so memory stays at about
 //!    `(concurrency + 1) × part_size` whatever the segment size; segments up to one part
 //!    go up in a single PUT;
@@ -17,12 +18,13 @@
 //! chunk table ([`crate::chunks`]); the manifest flags it.
 //!
 //! When the store has a multipart API with upload ids ([`TierStore::multipart`]), step 2
-//! goes through [`crate::upload_parts`]: the upload id is recorded in an intent object
-//! before the first part, each finished part after it, and a failed attempt is *kept* when
-//! the store failed (not the data): the next try of the same segment finds the attempt
-//! still COPY_SEGMENT_STARTED in the manifest with its intent and resumes it, sending only
-//! the missing parts. The indexes and other small objects go up concurrently with the
-//! `.log` parts.
+//! goes through [`crate::upload_parts`]: an intent object naming the upload is written
+//! before the multipart upload is created, its id recorded before the first part, each
+//! finished part after it ([`crate::multipart`]), and a failed attempt is *kept* when the
+//! store failed (not the data): the next try of the same segment finds the attempt still
+//! COPY_SEGMENT_STARTED in the manifest with its intent and resumes it, sending only the
+//! missing parts (compressed uploads too: they recompress to find them). The indexes and
+//! other small objects go up concurrently with the `.log` parts.
 //!
 //! A failed attempt that cannot be resumed deletes what it wrote and aborts its multipart
 //! upload by id (best effort; [`crate::gc`] catches the rest).
@@ -41,6 +43,7 @@ use crate::keys::{TopicPartition, segment_key};
 use crate::manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
 use crate::manifest_store;
 use crate::multipart::{self, Intent, UploadStart};
+use crate::part_io::{BufferPool, check_size, read_full};
 use crate::ratelimit::RateLimiter;
 use crate::store::TierStore;
 use crate::verify::{SegmentSummary, SegmentVerifier};
@@ -163,41 +166,12 @@ pub async fn upload_segment(
             }
             None => {
                 let stale = next.begin_copy(&part, started, writer_epoch, opts.writer_id)?;
-                // The multipart upload is created while the manifest commits (creating one
-                // writes no object, so GC's "commit before any object" still holds).
-                let log_key = segment_key(
-                    &store.prefix,
-                    tp,
-                    started.base_offset,
-                    started.attempt,
-                    ObjectKind::Log,
-                );
-                let multipart = store
-                    .multipart
-                    .clone()
-                    .filter(|_| u64::from(size) > opts.part_size.max(1) as u64);
-                let create = async {
-                    match &multipart {
-                        Some(mp) => mp.create_multipart(&log_key).await.ok(),
-                        None => None,
-                    }
-                };
-                let (committed, created) =
-                    tokio::join!(manifest_store::commit(store, tp, &mut next), create);
-                if let Err(e) = committed {
-                    if let (Some(mp), Some(id)) = (&multipart, &created) {
-                        let _ = mp.abort_multipart(&log_key, id).await;
-                    }
-                    return Err(e);
-                }
+                manifest_store::commit(store, tp, &mut next).await?;
                 *manifest = next.clone();
                 if let Some(stale) = stale {
                     discard_attempt(store, tp, &stale).await;
                 }
-                (
-                    started,
-                    created.map_or(UploadStart::New, UploadStart::Created),
-                )
+                (started, UploadStart::New)
             }
         };
         let resumed = matches!(resume, UploadStart::Resume(_));
@@ -207,18 +181,15 @@ pub async fn upload_segment(
                 // Keep the attempt for the next try to resume when the store (not the
                 // data) failed, unless the store lost the upload itself (aborted by GC or
                 // a bucket lifecycle rule, or a resume found it gone): then start over,
-                // at once when this try was a resume. S3 says NoSuchUpload (404); s3s-fs
-                // answers an upload id it no longer knows with AccessDenied (403), so on a
-                // resume that counts as lost too. A real permission problem then fails the
-                // fresh start's CreateMultipartUpload, which is not a resume: no loop.
+                // at once when this try was a resume. A 403 counts as "gone" only on a
+                // resume ([`multipart::upload_is_gone`]: s3s-fs's answer for an upload id
+                // it no longer knows); a real permission problem then fails the fresh
+                // start's CreateMultipartUpload, which is not a resume: no loop.
                 let lost = matches!(&e, TieringError::Store { source, .. }
-                    if matches!(**source, object_store::Error::NotFound { .. })
-                        || (resumed
-                            && matches!(**source, object_store::Error::PermissionDenied { .. })));
-                let keep = store.multipart.is_some()
-                    && opts.zstd_level.is_none()
-                    && matches!(e, TieringError::Store { .. })
-                    && !lost;
+                    if multipart::upload_is_gone(source)
+                        && (resumed || matches!(**source, object_store::Error::NotFound { .. })));
+                let keep =
+                    store.multipart.is_some() && matches!(e, TieringError::Store { .. }) && !lost;
                 if !keep {
                     discard_attempt(store, tp, &attempt).await;
                 }
@@ -264,9 +235,6 @@ async fn resumable_attempt(
     opts: &UploadOptions,
 ) -> Option<(RemoteSegment, Intent)> {
     store.multipart.as_ref()?;
-    if opts.zstd_level.is_some() {
-        return None;
-    }
     let seg = *manifest.copy_in_progress()?;
     if (seg.base_offset, seg.last_offset, seg.size_bytes)
         != (wanted.base_offset, wanted.last_offset, wanted.size_bytes)
@@ -274,7 +242,9 @@ async fn resumable_attempt(
         return None;
     }
     match multipart::load_intent(store, tp, &seg).await {
-        Ok(Some(intent)) if intent.resumable && intent.size == u64::from(seg.size_bytes) => {
+        Ok(Some(intent))
+            if intent.resumable_for(u64::from(seg.size_bytes), opts.zstd_level.is_some()) =>
+        {
             Some((seg, intent))
         }
         Ok(_) => None,
@@ -402,90 +372,6 @@ async fn read_small(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| TieringError::io("read", path, e))
 }
 
-/// Part buffers recycled across parts: the upload allocates at most `concurrency + 2`
-/// part-sized buffers for a whole segment instead of one per part. Freeing 8 MiB buffers on
-/// other threads makes glibc malloc keep them in per-thread arenas, which roughly doubled
-/// the peak RSS before buffers were pooled.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct BufferPool {
-    free: Arc<parking_lot::Mutex<Vec<Vec<u8>>>>,
-}
-
-impl BufferPool {
-    pub(crate) fn take(&self) -> Vec<u8> {
-        self.free.lock().pop().unwrap_or_default()
-    }
-
-    /// Wraps a filled buffer; it comes back to the pool when the store is done with it.
-    pub(crate) fn bytes(&self, buf: Vec<u8>) -> Bytes {
-        Bytes::from_owner(PooledBuf {
-            buf,
-            pool: self.clone(),
-        })
-    }
-}
-
-struct PooledBuf {
-    buf: Vec<u8>,
-    pool: BufferPool,
-}
-
-impl AsRef<[u8]> for PooledBuf {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf
-    }
-}
-
-impl Drop for PooledBuf {
-    fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
-        let mut free = self.pool.free.lock();
-        if free.len() < 16 {
-            free.push(buf);
-        }
-    }
-}
-
-/// Reads up to `want` bytes into `buf` (exactly sized: no capacity doubling, which would
-/// double the memory held per in-flight part). One blocking read per part, straight into
-/// the part buffer (no intermediate copy).
-pub(crate) async fn read_full(
-    file: &mut std::fs::File,
-    path: &Path,
-    buf: &mut Vec<u8>,
-    want: usize,
-) -> Result<()> {
-    let mut owned = std::mem::take(buf);
-    let mut f = file
-        .try_clone()
-        .map_err(|e| TieringError::io("read", path, e))?;
-    let joined = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        owned.clear();
-        owned.resize(want, 0);
-        let mut filled = 0;
-        while filled < want {
-            match f.read(&mut owned[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err((e, owned)),
-            }
-        }
-        owned.truncate(filled);
-        Ok(owned)
-    })
-    .await;
-    match joined {
-        Ok(Ok(filled)) => {
-            *buf = filled;
-            Ok(())
-        }
-        Ok(Err((e, _))) => Err(TieringError::io("read", path, e)),
-        Err(e) => Err(TieringError::io("read", path, std::io::Error::other(e))),
-    }
-}
-
 /// Streams the `.log` to `key`, verifying each part before it is sent (and compressing it
 /// chunk by chunk when `opts.zstd_level` is set). Returns the stored object's CRC-32C, the
 /// walk summary and whether the object is compressed.
@@ -497,11 +383,7 @@ pub async fn upload_log(
     opts: &UploadOptions,
 ) -> Result<(u32, SegmentSummary, bool)> {
     let part_size = opts.part_size.max(1);
-    let chunk_size = if opts.chunk_size > 0 && part_size.is_multiple_of(opts.chunk_size) {
-        opts.chunk_size
-    } else {
-        part_size
-    };
+    let chunk_size = crate::upload_parts::effective_chunk_size(part_size, opts.chunk_size);
     let mut file = std::fs::File::open(path).map_err(|e| TieringError::io("open", path, e))?;
     let mut verifier = SegmentVerifier::new(path);
     let mut crc = 0u32;
@@ -528,10 +410,12 @@ pub async fn upload_log(
         let summary = verifier.finish()?;
         check_size(path, size, summary.bytes)?;
         let mut stored = encode(buf, &mut lens)?;
-        if opts.zstd_level.is_some() {
+        crc = if opts.zstd_level.is_some() {
             stored.extend(table(&lens));
-        }
-        crc = crc32c::crc32c(&stored);
+            crc32c::crc32c(&stored)
+        } else {
+            summary.crc32c // derived from the walk: no second pass over the bytes
+        };
         if let Some(rate) = &opts.rate {
             rate.acquire(stored.len() as u64).await;
         }
@@ -554,7 +438,9 @@ pub async fn upload_log(
             }
             verifier.feed(&buf)?;
             let stored = encode(buf, &mut lens)?;
-            crc = crc32c::crc32c_append(crc, &stored);
+            if opts.zstd_level.is_some() {
+                crc = crc32c::crc32c_append(crc, &stored);
+            }
             if let Some(rate) = &opts.rate {
                 rate.acquire(stored.len() as u64).await;
             }
@@ -570,7 +456,9 @@ pub async fn upload_log(
         }
         let summary = std::mem::replace(&mut verifier, SegmentVerifier::new(path)).finish()?;
         check_size(path, size, summary.bytes)?;
-        if opts.zstd_level.is_some() {
+        if opts.zstd_level.is_none() {
+            crc = summary.crc32c; // derived from the walk: no second pass over the bytes
+        } else {
             let t = table(&lens);
             crc = crc32c::crc32c_append(crc, &t);
             writer.write(&t);
@@ -591,15 +479,4 @@ pub async fn upload_log(
             Err(e)
         }
     }
-}
-
-pub(crate) fn check_size(path: &Path, expected: u64, read: u64) -> Result<()> {
-    if expected != read {
-        return Err(TieringError::CorruptSegment {
-            path: path.to_path_buf(),
-            position: read.min(expected),
-            reason: format!("file changed during upload: {expected} bytes expected, {read} read"),
-        });
-    }
-    Ok(())
 }

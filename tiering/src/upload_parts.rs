@@ -1,16 +1,26 @@
 //! Streaming a `.log` to a store that has a multipart API with upload ids
 //! ([`crate::store::TierStore::multipart`]): parts are read, verified (batch walk +
 //! CRC-32C, [`crate::verify`]) and sent at most `concurrency` at a time through a
-//! [`PartUploader`], which records the upload id before the first part and each finished
-//! part after it ([`crate::multipart`]), so a retry resumes at the missing parts and
-//! [`crate::gc`] can abort a dead upload by id.
+//! [`PartUploader`], which records the upload in an intent before it is created, its id
+//! before the first part, and each finished part after it ([`crate::multipart`]), so a
+//! retry resumes at the missing parts and [`crate::gc`] can abort a dead upload by id.
 //!
-//! Uncompressed uploads are resumable: part `i` always holds segment bytes
-//! `i × part_size ..`, and a part is skipped when the intent records it with the CRC-32C of
-//! the same local bytes. The local file is still read and verified in full on a resume (the
-//! object's CRC-32C and the walk summary cover all of it). zstd-compressed uploads repack
-//! the compressed stream into parts of at least `part_size` bytes, so their parts do not map
-//! to segment ranges: they are recorded (for GC) but a retry starts them over.
+//! Both kinds of upload resume, by recomputing each part and skipping it when the intent
+//! records a part with the same index and CRC-32C:
+//! - uncompressed: part `i` holds segment bytes `i × part_size ..`; its CRC follows from
+//!   the walk's running CRC ([`crate::crc::crc_of_suffix`]), no extra pass;
+//! - zstd-compressed: the compressed stream is repacked into parts of at least
+//!   `part_size` bytes, so parts do not map to segment ranges, but compression is
+//!   deterministic for the same input, level and chunk size (the intent records level and
+//!   chunk size, and a resume uses those), so a retry recompresses the segment and gets the
+//!   same parts. Should a part still differ (another zstd build), its CRC-32C differs and
+//!   it is sent again; the object is always exactly this try's stream.
+//!
+//! The local file is read and verified in full on a resume either way (the object's
+//! CRC-32C and the walk summary cover all of it); only the sending is skipped.
+//!
+//! Reading and verifying the first part overlaps the round trips that start the upload
+//! (intent, CreateMultipartUpload, recording the id).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,12 +29,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::multipart::MultipartStore;
 
+use crate::crc::FixedShift;
 use crate::error::Result;
 use crate::keys::{TopicPartition, intent_key, segment_key};
 use crate::manifest::{ObjectKind, RemoteSegment};
-use crate::multipart::{Intent, PartUploader, UploadStart};
+use crate::multipart::{Intent, PartUploader, UploadStart, ZstdLayout};
+use crate::part_io::{BufferPool, check_size, read_full};
 use crate::store::TierStore;
-use crate::upload::{BufferPool, UploadOptions, check_size, read_full};
+use crate::upload::UploadOptions;
 use crate::verify::{SegmentSummary, SegmentVerifier};
 
 /// What a by-parts upload did.
@@ -38,9 +50,50 @@ pub struct PartsReport {
     pub parts: usize,
 }
 
+/// The raw chunk size a compressed upload with these options uses: `opts.chunk_size` when
+/// it divides the part size, else the part size.
+pub fn effective_chunk_size(part_size: usize, chunk_size: usize) -> usize {
+    if chunk_size > 0 && part_size.is_multiple_of(chunk_size) {
+        chunk_size
+    } else {
+        part_size
+    }
+}
+
+/// The intent a new by-parts upload of attempt `seg` records before it creates the upload.
+pub fn fresh_intent(
+    store: &TierStore,
+    tp: &TopicPartition,
+    seg: &RemoteSegment,
+    opts: &UploadOptions,
+) -> Intent {
+    let part_size = opts.part_size.max(1);
+    let key = segment_key(
+        &store.prefix,
+        tp,
+        seg.base_offset,
+        seg.attempt,
+        ObjectKind::Log,
+    );
+    Intent {
+        object: key.to_string(),
+        upload_id: None,
+        part_size: part_size as u64,
+        size: u64::from(seg.size_bytes),
+        resumable: true,
+        zstd: opts.zstd_level.map(|level| ZstdLayout {
+            level,
+            chunk_size: u32::try_from(effective_chunk_size(part_size, opts.chunk_size))
+                .unwrap_or(u32::MAX),
+        }),
+        parts: BTreeMap::new(),
+    }
+}
+
 /// Uploads the attempt `seg`'s `.log` from `path` in parts; `start` says whether the
-/// upload is new, already created, or resumed from the intent an earlier try left. Returns the stored object's CRC-32C, the walk
-/// summary and what was sent. On error the upload is left open (and recorded) for a retry.
+/// upload is new or continues the intent an earlier try left. Returns the stored object's
+/// CRC-32C, the walk summary and what was sent. On error the upload is left open (and
+/// recorded) for a retry.
 pub async fn upload_log_by_parts(
     store: &TierStore,
     mp: Arc<dyn MultipartStore>,
@@ -59,53 +112,69 @@ pub async fn upload_log_by_parts(
     );
     let ikey = intent_key(&store.prefix, tp, seg.base_offset, seg.attempt);
     let size = u64::from(seg.size_bytes);
-    let compression = opts.zstd_level;
-    // A resumed upload keeps the part layout it was started with.
+    let fresh = fresh_intent(store, tp, seg, opts);
+    // A resumed upload keeps the part size and compression layout it was started with.
     let start = match start {
-        UploadStart::Resume(i) if !(i.resumable && compression.is_none() && i.size == size) => {
+        UploadStart::Resume(i) if !i.resumable_for(size, opts.zstd_level.is_some()) => {
             UploadStart::New
         }
         other => other,
     };
-    let part_size = match &start {
-        UploadStart::Resume(i) => i.part_size,
-        _ => opts.part_size.max(1) as u64,
+    let layout = match &start {
+        UploadStart::Resume(i) => i,
+        UploadStart::New => &fresh,
     };
-    let part_len = usize::try_from(part_size).unwrap_or(usize::MAX);
-    let chunk_size = if opts.chunk_size > 0 && part_len.is_multiple_of(opts.chunk_size) {
-        opts.chunk_size
-    } else {
-        part_len
-    };
-    let fresh = Intent {
-        upload_id: String::new(),
-        part_size,
-        size,
-        resumable: compression.is_none(),
-        parts: BTreeMap::new(),
-    };
-    let mut up = PartUploader::start(store, mp, ikey, key, fresh, start, opts.concurrency).await?;
+    let part_len = usize::try_from(layout.part_size).unwrap_or(usize::MAX);
+    let zstd = layout.zstd;
     let mut file =
         std::fs::File::open(path).map_err(|e| crate::TieringError::io("open", path, e))?;
     let mut verifier = SegmentVerifier::new(path);
     let pool = BufferPool::default();
-    let mut crc = 0u32;
+    // The first part is read and verified while the upload starts.
+    let mut first = pool.take();
+    let read_first = async {
+        read_full(&mut file, path, &mut first, part_len).await?;
+        verifier.feed(&first)
+    };
+    let (up, first_read) = tokio::join!(
+        PartUploader::start(store, mp, ikey, key, fresh, start, opts.concurrency),
+        read_first
+    );
+    let mut up = up?;
+    if let Err(e) = first_read {
+        up.suspend().await;
+        return Err(e);
+    }
+    let part_shift = FixedShift::new(part_len);
+    let mut first = Some(first);
+    let mut crc = 0u32; // of the stored bytes so far
+    let mut fed_crc = 0u32; // of the segment bytes before the current part
     let mut lens: Vec<u32> = Vec::new();
     let mut pending: Vec<u8> = Vec::new(); // compressed bytes not sent yet
     let mut next_part = 0usize;
     let mut stored_size = 0u64;
     let sent: Result<SegmentSummary> = async {
         loop {
-            let mut buf = pool.take();
-            read_full(&mut file, path, &mut buf, part_len).await?;
+            let buf = match first.take() {
+                Some(buf) => buf,
+                None => {
+                    let mut buf = pool.take();
+                    read_full(&mut file, path, &mut buf, part_len).await?;
+                    if !buf.is_empty() {
+                        verifier.feed(&buf)?;
+                    }
+                    buf
+                }
+            };
             if buf.is_empty() {
                 break;
             }
-            verifier.feed(&buf)?;
-            match compression {
+            match zstd {
                 None => {
-                    let part_crc = crc32c::crc32c(&buf);
-                    crc = crc32c::crc32c_combine(crc, part_crc, buf.len());
+                    // This part's CRC from the walk's running CRC before and after it.
+                    let fed = verifier.crc_fed();
+                    let part_crc = fed ^ part_shift.apply(fed_crc, buf.len());
+                    fed_crc = fed;
                     stored_size += buf.len() as u64;
                     if up.already_sent(next_part, part_crc) {
                         up.skip();
@@ -117,17 +186,18 @@ pub async fn upload_log_by_parts(
                     }
                     next_part += 1;
                 }
-                Some(level) => {
-                    crate::chunks::compress_into(&buf, chunk_size, level, &mut pending, &mut lens)?;
+                Some(z) => {
+                    crate::chunks::compress_into(
+                        &buf,
+                        z.chunk_size as usize,
+                        z.level,
+                        &mut pending,
+                        &mut lens,
+                    )?;
                     if pending.len() >= part_len {
                         let data = std::mem::take(&mut pending);
-                        crc = crc32c::crc32c_append(crc, &data);
                         stored_size += data.len() as u64;
-                        if let Some(rate) = &opts.rate {
-                            rate.acquire(data.len() as u64).await;
-                        }
-                        up.send(next_part, crc32c::crc32c(&data), Bytes::from(data))
-                            .await?;
+                        crc = send_stored(&mut up, opts, next_part, crc, data).await?;
                         next_part += 1;
                     }
                 }
@@ -135,20 +205,16 @@ pub async fn upload_log_by_parts(
         }
         let summary = std::mem::replace(&mut verifier, SegmentVerifier::new(path)).finish()?;
         check_size(path, size, summary.bytes)?;
-        if compression.is_some() {
-            let table = crate::chunks::ChunkTable::new(
-                u32::try_from(chunk_size).unwrap_or(u32::MAX),
-                size,
-                &lens,
-            )
-            .encode();
-            pending.extend(table);
-            crc = crc32c::crc32c_append(crc, &pending);
-            stored_size += pending.len() as u64;
-            let data = std::mem::take(&mut pending);
-            up.send(next_part, crc32c::crc32c(&data), Bytes::from(data))
-                .await?;
-            next_part += 1;
+        match zstd {
+            None => crc = summary.crc32c,
+            Some(z) => {
+                let table = crate::chunks::ChunkTable::new(z.chunk_size, size, &lens).encode();
+                pending.extend(table);
+                let data = std::mem::take(&mut pending);
+                stored_size += data.len() as u64;
+                crc = send_stored(&mut up, opts, next_part, crc, data).await?;
+                next_part += 1;
+            }
         }
         Ok(summary)
     }
@@ -168,4 +234,26 @@ pub async fn upload_log_by_parts(
             Err(e)
         }
     }
+}
+
+/// Sends (or, when an earlier try did, skips) one part of compressed bytes; returns the
+/// object CRC extended over them.
+async fn send_stored(
+    up: &mut PartUploader,
+    opts: &UploadOptions,
+    idx: usize,
+    crc: u32,
+    data: Vec<u8>,
+) -> Result<u32> {
+    let part_crc = crc32c::crc32c(&data);
+    let crc = crate::crc::combine(crc, part_crc, data.len());
+    if up.already_sent(idx, part_crc) {
+        up.skip();
+    } else {
+        if let Some(rate) = &opts.rate {
+            rate.acquire(data.len() as u64).await;
+        }
+        up.send(idx, part_crc, Bytes::from(data)).await?;
+    }
+    Ok(crc)
 }

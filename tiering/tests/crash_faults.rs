@@ -2,7 +2,8 @@
 //! is cut off (takes effect but reports an error) or is delayed; then the sync is rerun
 //! without faults. Afterwards every committed segment reads back byte-identical, no
 //! segment below the committed offset is missing, local deletion never got ahead of the
-//! remote commit, and after GC the store holds the same objects as a clean run.
+//! remote commit, and after GC the store holds the same objects as a clean run. The same
+//! holds for zstd-compressed uploads (whose interrupted multipart uploads now resume).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
@@ -15,7 +16,7 @@ use common::*;
 use keel_tiering::fault::{Fault, Rule};
 use keel_tiering::fetch::RemoteReader;
 use keel_tiering::sync::{SyncSettings, sync_log_dir};
-use keel_tiering::testing::SegmentSpec;
+use keel_tiering::testing::{Fill, SegmentSpec};
 use keel_tiering::upload::UploadOptions;
 use keel_tiering::{ObjectKind, TierConfig, TierStore, TopicPartition, gc, manifest_store};
 
@@ -31,7 +32,7 @@ fn parts() -> Vec<(TopicPartition, Vec<SegmentSpec>)> {
     ]
 }
 
-fn settings(delete_local: bool) -> SyncSettings {
+fn settings(delete_local: bool, zstd: bool) -> SyncSettings {
     SyncSettings {
         cfg: TierConfig {
             local_retention_bytes: 0,
@@ -40,6 +41,8 @@ fn settings(delete_local: bool) -> SyncSettings {
         opts: UploadOptions {
             part_size: 32 * 1024,
             concurrency: 2,
+            zstd_level: zstd.then_some(1),
+            chunk_size: 8 * 1024,
             ..UploadOptions::default()
         },
         now_ms: 0,
@@ -116,26 +119,31 @@ async fn assert_local_not_ahead(store: &TierStore, live: &Path, tp: &TopicPartit
     );
 }
 
-async fn clean_run() -> BTreeSet<String> {
+/// zstd runs use noise values, so that compressed segments still span several parts.
+fn fill(zstd: bool) -> Fill {
+    if zstd { Fill::Noise } else { Fill::Pattern }
+}
+
+async fn clean_run(zstd: bool) -> BTreeSet<String> {
     let dir = tempfile::tempdir().unwrap();
-    make_log_dir(dir.path(), &parts(), 1_000);
+    make_log_dir_with(dir.path(), &parts(), 1_000, fill(zstd));
     let store = memory_store();
-    let r = sync_log_dir(&store, dir.path(), &settings(true))
+    let r = sync_log_dir(&store, dir.path(), &settings(true, zstd))
         .await
         .unwrap();
     assert!(r.partitions.iter().all(|(_, r)| r.is_ok()));
     normalized(&store).await
 }
 
-async fn run_with_fault(fault: Fault, at: usize) -> bool {
+async fn run_with_fault(fault: Fault, at: usize, zstd: bool) -> bool {
     let pristine = tempfile::tempdir().unwrap();
-    make_log_dir(pristine.path(), &parts(), 1_000);
+    make_log_dir_with(pristine.path(), &parts(), 1_000, fill(zstd));
     let live = tempfile::tempdir().unwrap();
-    make_log_dir(live.path(), &parts(), 1_000);
+    make_log_dir_with(live.path(), &parts(), 1_000, fill(zstd));
     let base = memory_store();
     let (store, faults) = faulty(&base);
     faults.add_rule(Rule::new(None, fault).skip(at).times(1));
-    let first = sync_log_dir(&store, live.path(), &settings(true))
+    let first = sync_log_dir(&store, live.path(), &settings(true, zstd))
         .await
         .unwrap();
     let fired = first.partitions.iter().any(|(_, r)| r.is_err());
@@ -143,7 +151,7 @@ async fn run_with_fault(fault: Fault, at: usize) -> bool {
         assert_local_not_ahead(&base, live.path(), &tp).await;
     }
     faults.clear_rules();
-    let second = sync_log_dir(&store, live.path(), &settings(true))
+    let second = sync_log_dir(&store, live.path(), &settings(true, zstd))
         .await
         .unwrap();
     for (tp, r) in &second.partitions {
@@ -162,17 +170,16 @@ async fn run_with_fault(fault: Fault, at: usize) -> bool {
     .unwrap();
     assert_eq!(
         normalized(&base).await,
-        clean_run().await,
+        clean_run(zstd).await,
         "{fault:?} at request {at}: GC left a different set of objects"
     );
     fired
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_failed_request_is_recovered() {
+async fn every_failed_request_is_recovered(zstd: bool) {
     let mut fired = 0;
     for at in 0..80 {
-        if run_with_fault(Fault::Fail, at).await {
+        if run_with_fault(Fault::Fail, at, zstd).await {
             fired += 1;
         }
     }
@@ -182,10 +189,31 @@ async fn every_failed_request_is_recovered() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_cut_off_request_is_recovered() {
+async fn every_cut_off_request_is_recovered(zstd: bool) {
     for at in 0..80 {
-        run_with_fault(Fault::CutOff, at).await;
+        run_with_fault(Fault::CutOff, at, zstd).await;
+    }
+}
+
+mod uncompressed {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_failed_request_is_recovered() {
+        super::every_failed_request_is_recovered(false).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_cut_off_request_is_recovered() {
+        super::every_cut_off_request_is_recovered(false).await;
+    }
+}
+
+mod zstd {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_failed_request_is_recovered() {
+        super::every_failed_request_is_recovered(true).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_cut_off_request_is_recovered() {
+        super::every_cut_off_request_is_recovered(true).await;
     }
 }
 
@@ -197,7 +225,7 @@ async fn store_down_keeps_every_local_segment_and_reports_lag() {
     let base = memory_store();
     let (store, faults) = faulty(&base);
     faults.add_rule(Rule::new(None, Fault::Fail));
-    let r = sync_log_dir(&store, live.path(), &settings(true))
+    let r = sync_log_dir(&store, live.path(), &settings(true, false))
         .await
         .unwrap();
     assert!(
@@ -212,7 +240,7 @@ async fn store_down_keeps_every_local_segment_and_reports_lag() {
     // Slow store: everything still goes up, just later.
     faults.clear_rules();
     faults.add_rule(Rule::new(None, Fault::Delay(Duration::from_millis(5))));
-    let r = sync_log_dir(&store, live.path(), &settings(false))
+    let r = sync_log_dir(&store, live.path(), &settings(false, false))
         .await
         .unwrap();
     for (_, p) in &r.partitions {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use keel_tiering::TierStore;
 use keel_tiering::TopicPartition;
 use keel_tiering::fault::FaultyStore;
-use keel_tiering::testing::{SegmentSpec, write_high_watermarks, write_partition};
+use keel_tiering::testing::{Fill, SegmentSpec, write_high_watermarks, write_partition_with};
 use object_store::path::Path as Key;
 
 pub fn unique() -> String {
@@ -72,9 +72,19 @@ pub fn small() -> SegmentSpec {
 /// Writes a log dir with the given partitions (each: segment specs, last = active), high
 /// watermark = log end offset. Timestamps start at `ts0`.
 pub fn make_log_dir(dir: &Path, parts: &[(TopicPartition, Vec<SegmentSpec>)], ts0: i64) {
+    make_log_dir_with(dir, parts, ts0, Fill::Pattern);
+}
+
+/// [`make_log_dir`] with record values filled as `fill` says.
+pub fn make_log_dir_with(
+    dir: &Path,
+    parts: &[(TopicPartition, Vec<SegmentSpec>)],
+    ts0: i64,
+    fill: Fill,
+) {
     let mut hws = Vec::new();
     for (tp, specs) in parts {
-        let leo = write_partition(dir, tp, specs, ts0, 3).unwrap();
+        let leo = write_partition_with(dir, tp, specs, ts0, 3, fill).unwrap();
         hws.push((tp.clone(), leo));
     }
     write_high_watermarks(dir, &hws).unwrap();
