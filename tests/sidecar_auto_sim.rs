@@ -9,6 +9,8 @@
 //!   leaders), with no move left and no throttle left set.
 //! - With the window closed the same pass only proposes: plan files are written, the
 //!   simulator's assignment is untouched and `__keel_state` is never created.
+//! - A window that ends mid-execution pauses it (persisted as a deadline pause); the next
+//!   window's pass continues that same plan before planning anything new, to convergence.
 //!
 //! The shared real-Kafka cluster is not used here: the sidecar plans the whole cluster, so
 //! on the shared cluster it would move other tests' partitions.
@@ -22,10 +24,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keel::execute::StateTopic;
 use keel::execute::records::Replay;
+use keel::execute::{StateTopic, read_status};
+use keel::sidecar::rebalance::{RebalanceOutcome, RebalanceSettings, pass};
+use keel::sidecar::window::Policy;
+use keel::sidecar::{LiveCluster, LiveExecutor};
 use keel::sim_cluster::{SimCluster, SimHandle, SimOptions};
-use keel_balancer::executor::{Outcome, Phase};
+use keel_balancer::PlanOptions;
+use keel_balancer::executor::{Limits, Outcome, Phase};
 use keel_wire::client::{ClientConfig, KafkaClient};
 
 const STATE_TOPIC: &str = "__keel_state";
@@ -59,11 +65,11 @@ fn skewed_snapshot() -> String {
     )
 }
 
-async fn start_sim() -> SimHandle {
+async fn start_sim(speed: f64) -> SimHandle {
     SimCluster::from_snapshot_json(
         skewed_snapshot().as_bytes(),
         SimOptions {
-            speed: 5.0,
+            speed,
             ..Default::default()
         },
     )
@@ -149,7 +155,7 @@ fn sidecar_once(config: &Path) -> (bool, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_inside_an_open_window_executes_the_plan_until_the_cluster_is_at_its_target() {
-    let sim = start_sim().await;
+    let sim = start_sim(5.0).await;
     let before = assignment(&sim);
     assert!(
         before
@@ -245,7 +251,7 @@ async fn auto_inside_an_open_window_executes_the_plan_until_the_cluster_is_at_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_with_the_window_closed_only_proposes() {
-    let sim = start_sim().await;
+    let sim = start_sim(5.0).await;
     let before = assignment(&sim);
     let dir = tempfile::tempdir().unwrap();
     // A one-hour window two hours from now (UTC): closed for the whole test.
@@ -295,5 +301,88 @@ async fn auto_with_the_window_closed_only_proposes() {
             "propose must not even open the state topic"
         );
     }
+    sim.shutdown().await;
+}
+
+/// The plan persisted in `__keel_state` for `plan_id` is what the simulator holds now.
+async fn at_persisted_plan(sim: &SimHandle, client: &KafkaClient, plan_id: &str) -> bool {
+    let mut state = StateTopic::open(client, STATE_TOPIC).await.unwrap();
+    let replay = Replay::of(&state.read_all().await.unwrap());
+    let plan = replay.plan(plan_id).expect("the plan record");
+    let now = assignment(sim);
+    (0..plan.len()).all(|i| {
+        let (replicas, leader) = &now[&plan.partitions[i].partition];
+        replicas.as_slice() == plan.target(i) && *leader == plan.target(i)[0]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_paused_at_a_window_end_continues_the_same_plan_in_the_next_window() {
+    // 20 MB moves at 1 MB/s, one per broker at a time, 20x simulated speed: about a second
+    // per move, six in a row on each broker: far longer than the three seconds left.
+    let sim = start_sim(20.0).await;
+    let client = KafkaClient::connect(ClientConfig::new(&sim.bootstrap()))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = RebalanceSettings {
+        policy: Policy::Auto,
+        windows: vec!["Sat 01:00-05:00".parse().unwrap()],
+        plan: PlanOptions::default(),
+        plan_dir: dir.path().to_path_buf(),
+    };
+    let source = LiveCluster::new(client.clone(), Duration::from_millis(500), None);
+    let runner = LiveExecutor::new(
+        client.clone(),
+        STATE_TOPIC.to_owned(),
+        Limits {
+            throttle_bytes_per_sec: 1_000_000,
+            per_broker_concurrency: 1,
+            poll_ms: 200,
+            ..Limits::default()
+        },
+    );
+    // 2026-11-21 is a Saturday.
+    const SAT_0000: i64 = 1_795_219_200;
+    let closing = SAT_0000 + 5 * 3600 - 3;
+    let out = pass(&source, &runner, &settings, closing).await.unwrap();
+    let RebalanceOutcome::Executed { summary, moves } = &out else {
+        panic!("{out:?}")
+    };
+    assert!(*moves > 0);
+    assert!(
+        summary.starts_with("new plan: paused (deadline reached"),
+        "{summary}"
+    );
+    let status = read_status(&client, STATE_TOPIC).await.unwrap().unwrap();
+    assert!(!status.finished);
+    assert_eq!(
+        status.phase, "paused: deadline reached (maintenance window over)",
+        "{status:?}"
+    );
+    assert!(
+        !at_persisted_plan(&sim, &client, &status.plan_id).await,
+        "the plan finished within the window: the test proves nothing"
+    );
+
+    // The next window: the paused plan goes on (not a new one) and converges.
+    let out = pass(&source, &runner, &settings, SAT_0000 + 2 * 3600)
+        .await
+        .unwrap();
+    let RebalanceOutcome::Continued { summary } = &out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        summary.starts_with(&format!(
+            "continued plan {} (paused: deadline reached",
+            status.plan_id
+        )) && summary.ends_with("done (Converged)"),
+        "{summary}"
+    );
+    let after = read_status(&client, STATE_TOPIC).await.unwrap().unwrap();
+    assert_eq!(after.plan_id, status.plan_id);
+    assert_eq!(after.phase, "done: converged");
+    assert!(at_persisted_plan(&sim, &client, &status.plan_id).await);
+    assert!(sim.state().moves.is_empty());
     sim.shutdown().await;
 }

@@ -678,3 +678,61 @@ fn a_finished_execution_releases_its_lease_at_once() {
     sim.observe_into(&mut c);
     assert!(c.step(now).actions.is_empty(), "fenced by a running lease");
 }
+
+#[test]
+fn a_deadline_pause_is_resumed_by_the_next_run_but_an_operator_pause_is_not() {
+    use keel_balancer::executor::{Command, ControlRecord, record};
+    let (mut sim, d) = cluster(8);
+    let mut ex = Executor::new(d.clone(), "a");
+    let mut seen = 0;
+    let step = |ex: &mut Executor, sim: &mut SimCluster, seen: &mut usize| {
+        sim.observe_into(ex);
+        let s = ex.step(sim.now_ms);
+        for a in &s.actions {
+            let res = sim.apply(a);
+            if let (Some(id), Ok(())) = (a.id(), res) {
+                ex.action_succeeded(id);
+            }
+        }
+        for c in &sim.control_log[*seen..] {
+            ex.observe_control_record(&ControlRecord::decode(c.as_bytes()).unwrap());
+        }
+        *seen = sim.control_log.len();
+        sim.advance(s.poll_after_ms.min(500));
+    };
+    for _ in 0..6 {
+        step(&mut ex, &mut sim, &mut seen);
+    }
+    // The run's deadline passes: paused, persisted as a deadline pause.
+    assert!(ex.pause_at_deadline());
+    assert!(!ex.pause_at_deadline(), "already paused");
+    for _ in 0..4 {
+        step(&mut ex, &mut sim, &mut seen);
+    }
+    let last = ControlRecord::decode(sim.control_log.last().unwrap().as_bytes()).unwrap();
+    assert_eq!(
+        last.phase,
+        Phase::Paused {
+            reason: PauseReason::Deadline
+        }
+    );
+    let plan = record::decode_plan(sim.plan_record.as_ref().unwrap().as_bytes()).unwrap();
+    // The next run (a restart from the log) resumes it by itself.
+    let mut next = Executor::restore(plan.clone(), last.clone(), "b").unwrap();
+    assert!(next.resume_after_deadline());
+    assert!(matches!(next.phase(), Phase::Running));
+    // An operator's pause written in between wins: that run stays paused.
+    let mut held = Executor::restore(plan.clone(), last, "b").unwrap();
+    assert!(held.apply_command(50, Command::Pause));
+    assert_eq!(
+        held.phase(),
+        &Phase::Paused {
+            reason: PauseReason::Command
+        }
+    );
+    assert!(!held.resume_after_deadline());
+    // Other pauses are never resumed that way either.
+    let mut other = Executor::new(d, "c");
+    assert!(other.pause());
+    assert!(!other.resume_after_deadline());
+}

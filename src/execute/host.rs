@@ -41,8 +41,9 @@ pub struct ExecuteOptions {
     /// Progress line interval on stderr (zero: no progress lines).
     pub progress_every: Duration,
     /// Issue no new moves after this instant (a maintenance window's end): the execution
-    /// pauses itself as if by command, persisted, and the run returns
-    /// [`ExecutionEnd::Paused`]; in-flight moves finish in the cluster.
+    /// pauses itself ([`PauseReason::Deadline`], persisted) and the run returns
+    /// [`ExecutionEnd::Paused`]; in-flight moves finish in the cluster. The next run of the
+    /// same plan resumes it by itself, unless an operator paused it meanwhile.
     pub deadline: Option<Instant>,
 }
 
@@ -438,6 +439,9 @@ pub async fn run_execution(
     }
     let mut ex = executor_for(start, &replay, &opts.holder, &state)?;
     feed_state(&mut ex, &records);
+    if ex.resume_after_deadline() {
+        say("resuming: the execution was paused only because an earlier run's deadline passed");
+    }
     let mut cache = MinIsrCache::default();
     let mut fed = FedObservations::default();
     let mut progress = Progress::new(ex.desired(), opts.progress_every);
@@ -465,7 +469,7 @@ pub async fn run_execution(
             Ok(recs) => feed_state(&mut ex, &recs),
             Err(e) => say(format!("reading {} failed: {e:#}", state.name())),
         }
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) && ex.pause() {
+        if opts.deadline.is_some_and(|d| Instant::now() >= d) && ex.pause_at_deadline() {
             say("deadline reached: pausing (no new moves)");
         }
         let step = ex.step(now_ms());

@@ -118,30 +118,23 @@ impl LiveExecutor {
     }
 }
 
-impl PlanRunner for LiveExecutor {
-    async fn execute(
+impl LiveExecutor {
+    /// The execution in progress in the state topic (not finished), as `continued plan <id>
+    /// (<phase>)`.
+    async fn in_progress(&self) -> anyhow::Result<Option<String>> {
+        Ok(crate::execute::read_status(&self.client, &self.state_topic)
+            .await?
+            .filter(|s| !s.finished)
+            .map(|s| format!("continued plan {} ({})", s.plan_id, s.phase)))
+    }
+
+    async fn run(
         &self,
-        cluster: &Cluster,
-        plan: &Plan,
+        start: crate::execute::Start,
+        what: String,
         deadline: Duration,
     ) -> anyhow::Result<String> {
-        use crate::execute::{ExecuteOptions, ExecutionEnd, HealthScope, Start};
-        let in_progress = crate::execute::read_status(&self.client, &self.state_topic)
-            .await?
-            .filter(|s| !s.finished);
-        let (start, what) = match in_progress {
-            Some(s) => (
-                Start::Continue,
-                format!("continued plan {} ({})", s.plan_id, s.phase),
-            ),
-            None => {
-                let targets = crate::execute::parse_plan(&plan.to_kafka_json(cluster))
-                    .map_err(|e| anyhow::anyhow!("the planner's reassignment JSON: {e}"))?;
-                let d = crate::execute::desired_state(&self.client, targets, self.limits.clone())
-                    .await?;
-                (Start::Plan(Box::new(d)), "new plan".to_owned())
-            }
-        };
+        use crate::execute::{ExecuteOptions, ExecutionEnd, HealthScope};
         let opts = ExecuteOptions {
             state_topic: self.state_topic.clone(),
             holder: crate::execute::default_holder_id(),
@@ -156,6 +149,35 @@ impl PlanRunner for LiveExecutor {
                 ExecutionEnd::Paused(r) => format!("{what}: paused ({r})"),
             },
         )
+    }
+}
+
+impl PlanRunner for LiveExecutor {
+    async fn execute(
+        &self,
+        cluster: &Cluster,
+        plan: &Plan,
+        deadline: Duration,
+    ) -> anyhow::Result<String> {
+        use crate::execute::Start;
+        if let Some(what) = self.in_progress().await? {
+            return self.run(Start::Continue, what, deadline).await;
+        }
+        let targets = crate::execute::parse_plan(&plan.to_kafka_json(cluster))
+            .map_err(|e| anyhow::anyhow!("the planner's reassignment JSON: {e}"))?;
+        let d = crate::execute::desired_state(&self.client, targets, self.limits.clone()).await?;
+        self.run(Start::Plan(Box::new(d)), "new plan".to_owned(), deadline)
+            .await
+    }
+
+    async fn continue_in_progress(&self, deadline: Duration) -> anyhow::Result<Option<String>> {
+        match self.in_progress().await? {
+            Some(what) => Ok(Some(
+                self.run(crate::execute::Start::Continue, what, deadline)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 }
 

@@ -11,6 +11,9 @@
 //! outside its band, *and* the planner found moves (a cluster that cannot be improved is not
 //! re-planned into a no-op execution). Nothing is torn down on failure: a failed snapshot or
 //! plan leaves the cluster as it is, and the next pass starts over.
+//!
+//! In `auto` inside a window, an execution left in progress (paused when an earlier window
+//! ended) is continued before anything else ([`PlanRunner::continue_in_progress`]).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -38,6 +41,16 @@ pub trait PlanRunner: Send + Sync {
         plan: &Plan,
         deadline: Duration,
     ) -> impl Future<Output = anyhow::Result<String>> + Send;
+
+    /// Continues the execution in progress (one paused at an earlier window's end), if any,
+    /// starting no new batch after `deadline`; `Ok(None)` when nothing is in progress.
+    fn continue_in_progress(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = anyhow::Result<Option<String>>> + Send {
+        let _ = deadline;
+        async { Ok(None) }
+    }
 }
 
 /// The goals that are out of balance before the plan, or `None` when the cluster is balanced
@@ -88,6 +101,12 @@ pub enum RebalanceOutcome {
         /// Auto held back by the windows.
         outside_window: bool,
     },
+    /// Inside a window, the execution left in progress by an earlier one was continued
+    /// (before any new snapshot or plan).
+    Continued {
+        /// Runner summary.
+        summary: String,
+    },
     /// A plan was executed.
     Executed {
         /// Runner summary.
@@ -116,6 +135,9 @@ impl std::fmt::Display for RebalanceOutcome {
                     ""
                 }
             ),
+            RebalanceOutcome::Continued { summary } => {
+                write!(f, "continued the execution in progress: {summary}")
+            }
             RebalanceOutcome::Executed { summary, moves } => {
                 write!(f, "executed {moves} replica move(s): {summary}")
             }
@@ -156,6 +178,21 @@ pub async fn pass<S: ClusterSource, R: PlanRunner>(
 ) -> anyhow::Result<RebalanceOutcome> {
     if settings.policy == Policy::Off {
         return Ok(RebalanceOutcome::Idle(Idle::PolicyOff));
+    }
+    // An execution paused at the end of an earlier window goes on first, whatever the
+    // cluster looks like now: its moves are half done and its plan is persisted.
+    if let Decision::Execute { window_left_secs } =
+        decide(settings.policy, &settings.windows, unix_secs, true)
+    {
+        let deadline = Duration::from_secs(u64::try_from(window_left_secs).unwrap_or(0));
+        if let Some(summary) = runner
+            .continue_in_progress(deadline)
+            .await
+            .context("continuing the execution in progress")?
+        {
+            metrics::counter!("keel_sidecar_rebalance_executions_total").increment(1);
+            return Ok(RebalanceOutcome::Continued { summary });
+        }
     }
     let cluster = source
         .capture()

@@ -450,14 +450,51 @@ impl Executor {
         self.pending_persist.is_some()
     }
 
-    /// Pauses (persisted before it takes effect). Returns whether the phase changed.
+    /// Pauses (persisted before it takes effect). Returns whether the phase changed. An
+    /// execution paused at a deadline becomes paused by command: the operator's pause
+    /// outlasts the next run, which would otherwise resume it.
     pub fn pause(&mut self) -> bool {
-        if matches!(self.phase, Phase::Running) {
+        if matches!(
+            self.phase,
+            Phase::Paused {
+                reason: PauseReason::Deadline
+            }
+        ) {
             self.phase = Phase::Paused {
                 reason: PauseReason::Command,
             };
             self.dirty = true;
             return true;
+        }
+        self.pause_for(PauseReason::Command)
+    }
+
+    /// Pauses because the run's deadline passed ([`PauseReason::Deadline`]): like
+    /// [`Executor::pause`], but the next run resumes it ([`Executor::resume_after_deadline`]).
+    pub fn pause_at_deadline(&mut self) -> bool {
+        self.pause_for(PauseReason::Deadline)
+    }
+
+    fn pause_for(&mut self, reason: PauseReason) -> bool {
+        if matches!(self.phase, Phase::Running) {
+            self.phase = Phase::Paused { reason };
+            self.dirty = true;
+            return true;
+        }
+        false
+    }
+
+    /// Resumes an execution that paused only because an earlier run's deadline passed (an
+    /// operator's pause, or one for cluster health, the error budget or a block, stays).
+    /// Returns whether the phase changed.
+    pub fn resume_after_deadline(&mut self) -> bool {
+        if matches!(
+            self.phase,
+            Phase::Paused {
+                reason: PauseReason::Deadline
+            }
+        ) {
+            return self.resume();
         }
         false
     }

@@ -23,6 +23,9 @@ pub const CONTROL_FORMAT: &str = "keel.executor-control/v1";
 pub enum PauseReason {
     /// An operator asked for it.
     Command,
+    /// The run's deadline (the end of a maintenance window) passed: no new moves until the
+    /// next run, which resumes it by itself (an operator's pause is never resumed that way).
+    Deadline,
     /// The cluster degraded in a way the plan did not cause.
     Unhealthy {
         /// What was seen, e.g. `orders-3 under-replicated (isr 1 of 3)`.
@@ -47,6 +50,7 @@ impl std::fmt::Display for PauseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PauseReason::Command => write!(f, "paused by command"),
+            PauseReason::Deadline => write!(f, "deadline reached (maintenance window over)"),
             PauseReason::Unhealthy { detail } => write!(f, "cluster unhealthy: {detail}"),
             PauseReason::ErrorBudget { alerts, last } => write!(
                 f,
