@@ -378,3 +378,33 @@ fn a_fully_copied_adding_replica_that_died_catches_up_again() {
     assert!(s.partitions[0].isr.contains(&3));
     assert_eq!(s.moves.len(), 1, "still waiting for 2");
 }
+
+proptest::proptest! {
+    #[test]
+    fn a_revived_follower_never_rejoins_before_it_could_have_copied_what_it_missed(
+        bytes_in in 0.0f64..5e6,
+        down_ms in 0u64..200_000,
+    ) {
+        let mut s = cluster(&format!(
+            r#"{{"format":"keel.cluster/v1","brokers":[
+            {{"id":1,"rack":"a","capacity":{{"disk_bytes":1e12,"network_in_bytes_per_sec":1e7,"network_out_bytes_per_sec":1e7,"cpu_cores":4}}}},
+            {{"id":2,"rack":"b","capacity":{{"disk_bytes":1e12,"network_in_bytes_per_sec":1e7,"network_out_bytes_per_sec":1e7,"cpu_cores":4}}}}],
+            "partitions":[{{"topic":"t","partition":0,"replicas":[1,2],"size_bytes":1000000,"bytes_in_per_sec":{bytes_in}}}]}}"#
+        ));
+        s.inject(Fault::BrokerDown { broker: 2 });
+        s.advance_to(down_ms);
+        s.inject(Fault::BrokerUp { broker: 2 });
+        let missed = bytes_in * down_ms as f64 / 1000.0;
+        // It gains network (10 MB/s) minus ingest on the leader.
+        let need_ms = (missed / (1e7 - bytes_in) * 1000.0).max(catch_up::FETCH_ROUND_MS as f64);
+        let mut t = down_ms;
+        while !s.partitions[0].isr.contains(&2) {
+            proptest::prop_assert!(t <= down_ms + need_ms as u64 + 1_000, "not back {} ms after it could be", t - down_ms);
+            t += 50;
+            s.advance_to(t);
+        }
+        let took = (t - down_ms) as f64;
+        proptest::prop_assert!(took + 1.0 >= need_ms, "rejoined after {took} ms, needs {need_ms} ms");
+        proptest::prop_assert!(took <= need_ms + 51.0, "rejoined after {took} ms, could after {need_ms} ms");
+    }
+}
