@@ -141,11 +141,16 @@ impl Progress {
                 ex.plan_id()
             )),
             ExecutionEnd::Paused(r) => say(format!(
-                "stopped while paused ({r}): {}/{} partitions at target, {} moving in the cluster, {} moved in {took}; resume with `keel execute resume`, then run `keel execute` again",
+                "stopped while paused ({r}): {}/{} partitions at target, {} moving in the cluster, {} moved in {took}; {}",
                 s.done,
                 s.partitions,
                 s.active_moves,
-                human_bytes(self.moved)
+                human_bytes(self.moved),
+                if matches!(r, keel_balancer::executor::PauseReason::Deadline) {
+                    "the next run (`keel execute`, or the sidecar's next window) continues it"
+                } else {
+                    "resume with `keel execute resume`, then run `keel execute` again"
+                }
             )),
         }
     }

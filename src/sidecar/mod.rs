@@ -101,6 +101,9 @@ pub struct LiveExecutor {
     client: KafkaClient,
     state_topic: String,
     limits: keel_balancer::executor::Limits,
+    /// One lease holder id for the whole process: a later pass of this sidecar takes its
+    /// own lease over at once instead of waiting for it to expire (passes never overlap).
+    holder: String,
 }
 
 impl LiveExecutor {
@@ -114,6 +117,7 @@ impl LiveExecutor {
             client,
             state_topic,
             limits,
+            holder: crate::execute::default_holder_id(),
         }
     }
 }
@@ -137,7 +141,7 @@ impl LiveExecutor {
         use crate::execute::{ExecuteOptions, ExecutionEnd, HealthScope};
         let opts = ExecuteOptions {
             state_topic: self.state_topic.clone(),
-            holder: crate::execute::default_holder_id(),
+            holder: self.holder.clone(),
             max_pause: Duration::from_secs(600),
             health_scope: HealthScope::Cluster,
             progress_every: Duration::ZERO,
