@@ -602,3 +602,92 @@ async fn an_unreachable_bootstrap_is_one_clear_error() {
     let bad = KafkaClient::new(ClientConfig::new("no-port-here")).unwrap_err();
     assert!(bad.to_string().contains("bootstrap"), "{bad}");
 }
+
+/// Records what a Metadata walk shows: totals, then topics with their partition count.
+#[derive(Default)]
+struct Walked {
+    totals: Option<(usize, usize, usize)>,
+    topics: Vec<(String, usize, Vec<(i32, i32, Vec<i32>)>)>,
+}
+
+impl keel_wire::client::MetadataVisitor for Walked {
+    fn totals(&mut self, topics: usize, partitions: usize, replicas: usize) {
+        assert!(self.topics.is_empty(), "totals come before the first topic");
+        self.totals = Some((topics, partitions, replicas));
+    }
+    fn topic(&mut self, t: &keel_wire::client::TopicHead<'_>) {
+        self.topics
+            .push((t.name.unwrap().to_owned(), t.partitions, Vec::new()));
+    }
+    fn partition(&mut self, p: &keel_wire::client::PartitionEntry<'_>) {
+        let replicas = p.replicas.iter().collect();
+        self.topics
+            .last_mut()
+            .unwrap()
+            .2
+            .push((p.partition, p.leader, replicas));
+    }
+}
+
+#[tokio::test]
+async fn walk_metadata_visits_every_partition_and_fills_the_routing_cache() {
+    let cluster = start(
+        3,
+        handler(|_, req, state| match basics(req, state, &default_apis()) {
+            Some(b) => Reply::Now(b),
+            None => Reply::Close,
+        }),
+    )
+    .await;
+    {
+        let mut s = cluster.state.lock().unwrap();
+        s.leaders.insert("a".into(), vec![0, 1, 2]);
+        s.leaders.insert("b".into(), vec![2]);
+    }
+    let metadata_requests = || -> usize { (0..3).map(|b| cluster.seen(b, ApiKey::Metadata)).sum() };
+    let client = KafkaClient::new(config(&cluster.bootstrap())).unwrap();
+    let mut walked = Walked::default();
+    let head = client.walk_metadata(&mut walked).await.unwrap();
+    assert_eq!(
+        head.brokers.keys().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(head.brokers[&2].rack.as_deref(), Some("r2"));
+    assert_eq!(head.cluster_id.as_deref(), Some("fake"));
+    assert_eq!(walked.totals, Some((2, 4, 4)));
+    walked.topics.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        walked.topics,
+        vec![
+            (
+                "a".to_owned(),
+                3,
+                vec![(0, 0, vec![0]), (1, 1, vec![1]), (2, 2, vec![2])]
+            ),
+            ("b".to_owned(), 1, vec![(0, 2, vec![2])]),
+        ]
+    );
+    assert_eq!(metadata_requests(), 1);
+
+    // The walk filled the routing cache: routing needs no second Metadata request.
+    let routing = client.routing().await.unwrap();
+    assert_eq!(routing.leader_of("a", 1).unwrap(), 1);
+    assert_eq!(routing.leader_of("b", 0).unwrap(), 2);
+    assert!(routing.leader_of("b", 1).is_err());
+    assert_eq!(routing.partition_slots(), 4);
+    assert_eq!(metadata_requests(), 1);
+
+    // Full metadata is fetched on demand and shared while a caller holds it...
+    let full = client.cluster_metadata().await.unwrap();
+    assert_eq!(full.partition_count(), 4);
+    assert_eq!(full.partition("a", 2).unwrap().replicas, vec![2]);
+    assert_eq!(metadata_requests(), 2);
+    let again = client.cluster_metadata().await.unwrap();
+    assert!(Arc::ptr_eq(&full, &again));
+    assert_eq!(metadata_requests(), 2);
+    // ...and not kept by the client once nobody holds it.
+    drop((full, again));
+    let fresh = client.cluster_metadata().await.unwrap();
+    assert_eq!(fresh.partition_count(), 4);
+    assert_eq!(metadata_requests(), 3);
+}

@@ -5,10 +5,15 @@
 //! `NOT_LEADER_OR_FOLLOWER`, `NOT_CONTROLLER`, `LEADER_NOT_AVAILABLE`, `REQUEST_TIMED_OUT`)
 //! marks the cached metadata stale (and forgets the controller or drops the connection, as
 //! fits), waits an exponential backoff with jitter, refreshes metadata and tries again.
+//!
+//! The routing cache is a compact [`Routing`] (brokers, controller, one leader id per
+//! partition). A full [`ClusterMetadata`] is built only when a caller asks for one, and shared
+//! (not kept) by the client: [`KafkaClient::cluster_metadata`] hands out the last full fetch
+//! while some caller still holds it and it is fresh.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
 use kafka_protocol::ResponseError;
@@ -18,8 +23,11 @@ use kafka_protocol::protocol::Request;
 use super::cluster::ClusterMetadata;
 use super::config::ClientConfig;
 use super::connection::{Connection, ConnectionSettings};
+use super::ops::cluster::{FullMetadataBuilder, MetadataHead, metadata_request, read_metadata};
+use super::routing::{MetadataVisitor, Routing, RoutingBuilder};
 use super::tls;
 use crate::error::{Result, WireError};
+use crate::frame::DecodedResponse;
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +66,9 @@ struct Inner {
     bootstrap: Vec<(String, u16)>,
     settings: ConnectionSettings,
     connections: Mutex<HashMap<(String, u16), Slot>>,
-    metadata: Mutex<Option<(Arc<ClusterMetadata>, Instant)>>,
+    routing: Mutex<Option<(Arc<Routing>, Instant)>>,
+    /// The last full metadata fetched, while some caller holds it.
+    full: Mutex<Option<(Weak<ClusterMetadata>, Instant)>>,
     metadata_stale: AtomicBool,
     controller: Mutex<Option<i32>>,
     rng_state: AtomicU64,
@@ -103,7 +113,8 @@ impl KafkaClient {
                 bootstrap,
                 settings,
                 connections: Mutex::new(HashMap::new()),
-                metadata: Mutex::new(None),
+                routing: Mutex::new(None),
+                full: Mutex::new(None),
                 metadata_stale: AtomicBool::new(true),
                 controller: Mutex::new(None),
                 rng_state: AtomicU64::new(seed),
@@ -111,11 +122,11 @@ impl KafkaClient {
         })
     }
 
-    /// Builds the client and fetches cluster metadata once, so an unreachable or
-    /// misconfigured bootstrap fails here with one clear error.
+    /// Builds the client and fetches cluster metadata once (into the routing cache only), so
+    /// an unreachable or misconfigured bootstrap fails here with one clear error.
     pub async fn connect(config: ClientConfig) -> Result<Self> {
         let client = Self::new(config)?;
-        client.refresh_metadata().await?;
+        client.refresh_routing().await?;
         Ok(client)
     }
 
@@ -177,28 +188,96 @@ impl KafkaClient {
         }
     }
 
-    /// Cached metadata, if fresh enough.
-    fn cached_metadata(&self) -> Option<Arc<ClusterMetadata>> {
-        let guard = lock(&self.inner.metadata);
-        let (meta, at) = guard.as_ref()?;
-        let fresh = !self.inner.metadata_stale.load(Ordering::SeqCst)
-            && at.elapsed() < self.inner.config.metadata_max_age;
-        fresh.then(|| meta.clone())
+    fn is_fresh(&self, at: Instant) -> bool {
+        !self.inner.metadata_stale.load(Ordering::SeqCst)
+            && at.elapsed() < self.inner.config.metadata_max_age
     }
 
-    /// Metadata from the cache, refreshed first when stale.
+    /// The cached routing, if fresh enough.
+    fn cached_routing(&self) -> Option<Arc<Routing>> {
+        let guard = lock(&self.inner.routing);
+        let (routing, at) = guard.as_ref()?;
+        self.is_fresh(*at).then(|| routing.clone())
+    }
+
+    /// Caches `routing` as fresh. A full metadata shared earlier is older than it, so
+    /// [`KafkaClient::cluster_metadata`] stops handing that one out.
+    fn install_routing(&self, routing: Routing) -> Arc<Routing> {
+        let routing = Arc::new(routing);
+        *lock(&self.inner.routing) = Some((routing.clone(), Instant::now()));
+        *lock(&self.inner.full) = None;
+        self.inner.metadata_stale.store(false, Ordering::SeqCst);
+        routing
+    }
+
+    /// The routing cache (brokers, controller, partition leaders), refreshed first when
+    /// stale.
+    pub async fn routing(&self) -> Result<Arc<Routing>> {
+        match self.cached_routing() {
+            Some(r) => Ok(r),
+            None => self.refresh_routing().await,
+        }
+    }
+
+    /// Fetches metadata for all topics into the routing cache only (no [`ClusterMetadata`]).
+    pub async fn refresh_routing(&self) -> Result<Arc<Routing>> {
+        let mut builder = RoutingBuilder::default();
+        let head = self.walk_metadata_into(&mut builder).await?;
+        Ok(self.install_routing(builder.finish(head.cluster_id, head.controller_id, head.brokers)))
+    }
+
+    /// Fetches Metadata for all topics and hands it to `visitor` topic by topic, straight
+    /// from the received bytes (see [`super::metadata_reader`]): no decoded response and no
+    /// [`ClusterMetadata`] is built, so a caller folding a large cluster into its own model
+    /// holds only the response frame, its model and the routing cache (which this call
+    /// refreshes). Returns the brokers, cluster id and controller. Network failures before
+    /// the answer arrives are retried; the visitor sees one answer only.
+    pub async fn walk_metadata(&self, visitor: &mut impl MetadataVisitor) -> Result<MetadataHead> {
+        let mut routing = RoutingBuilder::default();
+        let head = self
+            .walk_metadata_into(&mut (&mut routing, visitor))
+            .await?;
+        self.install_routing(routing.finish(
+            head.cluster_id.clone(),
+            head.controller_id,
+            head.brokers.clone(),
+        ));
+        Ok(head)
+    }
+
+    async fn walk_metadata_into(&self, visitor: &mut impl MetadataVisitor) -> Result<MetadataHead> {
+        let response = self.metadata_response(None).await?;
+        read_metadata(&response, visitor)
+    }
+
+    /// Full cluster metadata: the last full fetch while a caller still holds it and it is
+    /// fresh, else a new fetch ([`KafkaClient::refresh_metadata`]). Routing needs only
+    /// [`KafkaClient::routing`], which is cheaper.
     pub async fn cluster_metadata(&self) -> Result<Arc<ClusterMetadata>> {
-        match self.cached_metadata() {
+        let held = {
+            let guard = lock(&self.inner.full);
+            guard
+                .as_ref()
+                .filter(|(_, at)| self.is_fresh(*at))
+                .and_then(|(weak, _)| weak.upgrade())
+        };
+        match held {
             Some(m) => Ok(m),
             None => self.refresh_metadata().await,
         }
     }
 
-    /// Fetches metadata for all topics from any broker and caches it.
+    /// Fetches full metadata for all topics (brokers, topics, partitions with replicas, ISR
+    /// and offline replicas) and refreshes the routing cache from the same answer. The
+    /// client keeps only the routing part; the full metadata lives as long as the caller
+    /// holds it.
     pub async fn refresh_metadata(&self) -> Result<Arc<ClusterMetadata>> {
-        let meta = Arc::new(self.fetch_metadata(None).await?);
-        *lock(&self.inner.metadata) = Some((meta.clone(), Instant::now()));
-        self.inner.metadata_stale.store(false, Ordering::SeqCst);
+        let (meta, routing) = self.fetch_full_metadata(None).await?;
+        if let Some(routing) = routing {
+            self.install_routing(routing);
+        }
+        let meta = Arc::new(meta);
+        *lock(&self.inner.full) = Some((Arc::downgrade(&meta), Instant::now()));
         Ok(meta)
     }
 
@@ -209,7 +288,7 @@ impl KafkaClient {
 
     /// Connects to some broker: known brokers first, then the bootstrap list.
     async fn any_connection(&self) -> Result<Arc<Connection>> {
-        let known: Vec<(String, u16, Option<i32>)> = lock(&self.inner.metadata)
+        let known: Vec<(String, u16, Option<i32>)> = lock(&self.inner.routing)
             .as_ref()
             .map(|(m, _)| {
                 m.brokers
@@ -248,9 +327,9 @@ impl KafkaClient {
     }
 
     async fn broker_connection(&self, id: i32) -> Result<Arc<Connection>> {
-        let mut meta = self.cluster_metadata().await?;
+        let mut meta = self.routing().await?;
         if meta.broker(id).is_none() {
-            meta = self.refresh_metadata().await?;
+            meta = self.refresh_routing().await?;
         }
         let broker = meta.broker(id).ok_or_else(|| WireError::Kafka {
             api: "Metadata",
@@ -272,7 +351,7 @@ impl KafkaClient {
         let id = if conn.version_for::<DescribeClusterRequest>(None).is_ok() {
             self.describe_cluster_once(&conn).await?.controller_id
         } else {
-            self.refresh_metadata().await?.controller_id
+            self.refresh_routing().await?.controller_id
         };
         let id = id.ok_or_else(|| WireError::Kafka {
             api: "DescribeCluster",
@@ -294,13 +373,10 @@ impl KafkaClient {
                 self.broker_connection(id).await
             }
             Target::Leader { topic, partition } => {
-                let meta = self.cluster_metadata().await?;
+                let meta = self.routing().await?;
                 let leader = match meta.leader_of(topic, *partition) {
                     Ok(l) => l,
-                    Err(_) => self
-                        .refresh_metadata()
-                        .await?
-                        .leader_of(topic, *partition)?,
+                    Err(_) => self.refresh_routing().await?.leader_of(topic, *partition)?,
                 };
                 self.broker_connection(leader).await
             }
@@ -371,13 +447,11 @@ impl KafkaClient {
         }
     }
 
-    /// Fetches Metadata (all topics when `None`) from any broker, with retries. It has its
-    /// own retry loop: going through [`KafkaClient::call`] would make routing and metadata
-    /// refresh mutually recursive futures.
-    pub(crate) async fn fetch_metadata(
-        &self,
-        topics: Option<&[String]>,
-    ) -> Result<ClusterMetadata> {
+    /// One Metadata request (all topics when `None`) to any broker, its body still encoded;
+    /// network failures and timeouts are retried with backoff. It has its own retry loop:
+    /// going through [`KafkaClient::call`] would make routing and metadata refresh mutually
+    /// recursive futures.
+    async fn metadata_response(&self, topics: Option<&[String]>) -> Result<DecodedResponse> {
         let policy = self.inner.config.retry;
         let mut attempt = 0u32;
         loop {
@@ -386,9 +460,8 @@ impl KafkaClient {
                 let conn = self.any_connection().await?;
                 used = Some(conn.clone());
                 let version = conn.version_for::<MetadataRequest>(Some(12))?;
-                let request = super::ops::cluster::metadata_request(topics);
-                let response = conn.send(version, &request).await?;
-                super::ops::cluster::parse_metadata(response)
+                let request = metadata_request(topics);
+                conn.send_raw(version, &request).await
             }
             .await;
             match result {
@@ -399,6 +472,45 @@ impl KafkaClient {
                     {
                         conn.close();
                     }
+                    tokio::time::sleep(policy.delay(attempt, self.next_unit_random())).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Fetches full Metadata (all topics when `None`, in which case the routing built from the
+    /// same answer comes too), retrying retriable topic errors (a leader election in
+    /// progress) with backoff.
+    pub(crate) async fn fetch_full_metadata(
+        &self,
+        topics: Option<&[String]>,
+    ) -> Result<(ClusterMetadata, Option<Routing>)> {
+        let policy = self.inner.config.retry;
+        let mut attempt = 0u32;
+        loop {
+            let result: Result<(ClusterMetadata, Option<Routing>)> = async {
+                let response = self.metadata_response(topics).await?;
+                let mut full = FullMetadataBuilder::default();
+                let mut routing = RoutingBuilder::default();
+                let head = read_metadata(&response, &mut (&mut full, &mut routing))?;
+                let routing = topics.is_none().then(|| {
+                    routing.finish(
+                        head.cluster_id.clone(),
+                        head.controller_id,
+                        head.brokers.clone(),
+                    )
+                });
+                Ok((full.finish(head)?, routing))
+            }
+            .await;
+            match result {
+                Ok(value) => return Ok(value),
+                // Network failures were retried already by `metadata_response`.
+                Err(e @ WireError::Kafka { .. })
+                    if e.is_retriable() && attempt + 1 < policy.max_attempts =>
+                {
                     tokio::time::sleep(policy.delay(attempt, self.next_unit_random())).await;
                     attempt += 1;
                 }

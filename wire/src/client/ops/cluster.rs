@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse, TopicName,
+    DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -15,7 +15,10 @@ use crate::client::cluster::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicIn
 use crate::client::connection::Connection;
 use crate::client::context::{ErrorContext, check_code};
 use crate::client::kafka_client::{KafkaClient, Target};
+use crate::client::metadata_reader::{MetadataReader, PartitionEntry, TopicHead};
+use crate::client::routing::MetadataVisitor;
 use crate::error::{Result, WireError};
+use crate::frame::DecodedResponse;
 
 /// DescribeCluster's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,63 +55,144 @@ pub(crate) fn metadata_request(topics: Option<&[String]>) -> MetadataRequest {
         }))
 }
 
-/// Turns a Metadata response into [`ClusterMetadata`]. Topic-level errors other than
-/// "unknown topic" fail the call (leader elections in progress are retriable).
-pub(crate) fn parse_metadata(response: MetadataResponse) -> Result<ClusterMetadata> {
-    check_code("Metadata", response.error_code, None, ErrorContext::default)?;
+/// What a Metadata response says besides its topics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataHead {
+    /// The cluster id.
+    pub cluster_id: Option<String>,
+    /// Controller id as Metadata reports it (in KRaft a random live broker), if any.
+    pub controller_id: Option<i32>,
+    /// Brokers by id.
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+}
+
+/// Reads a Metadata response topic by topic into `visitor` (see [`MetadataReader`]) and
+/// returns its brokers, cluster id and controller. Fails on malformed bytes, an invalid
+/// broker port or a top-level error code (v13+).
+pub fn read_metadata(
+    response: &DecodedResponse,
+    visitor: &mut impl MetadataVisitor,
+) -> Result<MetadataHead> {
+    let (mut reader, head) =
+        MetadataReader::new(&response.body, response.api_version, response.body_position)?;
     let mut brokers = BTreeMap::new();
-    for b in response.brokers {
-        let id = b.node_id.0;
+    for b in &head.brokers {
         brokers.insert(
-            id,
+            b.node_id,
             BrokerInfo {
-                id,
-                host: b.host.to_string(),
-                port: port(b.port, id, "Metadata")?,
-                rack: b.rack.map(|r| r.to_string()),
+                id: b.node_id,
+                host: b.host.to_owned(),
+                port: port(b.port, b.node_id, "Metadata")?,
+                rack: b.rack.map(str::to_owned),
                 fenced: false,
             },
         );
     }
-    let mut topics = BTreeMap::new();
-    for t in response.topics {
-        let name = t.name.map(|n| n.0.to_string()).unwrap_or_default();
-        if t.error_code == ResponseError::UnknownTopicOrPartition.code() {
-            continue;
+    let (mut topics, mut partitions, mut replicas) = (0usize, 0usize, 0usize);
+    let mut counting = reader.clone();
+    while counting.next_topic()?.is_some() {
+        topics += 1;
+        while let Some(p) = counting.next_partition()? {
+            partitions += 1;
+            replicas += p.replicas.len();
         }
-        check_code("Metadata", t.error_code, None, || {
-            ErrorContext::default().topic(name.clone())
-        })?;
-        let mut partitions: Vec<PartitionInfo> = t
-            .partitions
-            .into_iter()
-            .map(|p| PartitionInfo {
-                partition: p.partition_index,
-                leader: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
-                leader_epoch: p.leader_epoch,
-                replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
-                isr: p.isr_nodes.iter().map(|b| b.0).collect(),
-                offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
-                error: ResponseError::try_from_code(p.error_code),
-            })
-            .collect();
-        partitions.sort_by_key(|p| p.partition);
-        topics.insert(
-            name.clone(),
-            TopicInfo {
-                name,
-                topic_id: t.topic_id.to_string(),
-                is_internal: t.is_internal,
-                partitions,
-            },
-        );
     }
-    Ok(ClusterMetadata {
-        cluster_id: response.cluster_id.map(|c| c.to_string()),
-        controller_id: (response.controller_id.0 >= 0).then_some(response.controller_id.0),
+    counting.finish()?;
+    visitor.totals(topics, partitions, replicas);
+    while let Some(topic) = reader.next_topic()? {
+        visitor.topic(&topic);
+        while let Some(partition) = reader.next_partition()? {
+            visitor.partition(&partition);
+        }
+    }
+    let code = reader.finish()?;
+    check_code("Metadata", code, None, ErrorContext::default)?;
+    Ok(MetadataHead {
+        cluster_id: head.cluster_id.map(str::to_owned),
+        controller_id: (head.controller_id >= 0).then_some(head.controller_id),
         brokers,
-        topics,
     })
+}
+
+/// A topic id as text (`8-4-4-4-12` lowercase hex, like a UUID).
+fn topic_id_text(id: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, b) in id.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Builds a full [`ClusterMetadata`] from a Metadata response read topic by topic. Topic
+/// errors other than "unknown topic" fail the build (leader elections in progress are
+/// retriable).
+#[derive(Debug, Default)]
+pub(crate) struct FullMetadataBuilder {
+    topics: BTreeMap<String, TopicInfo>,
+    current: Option<TopicInfo>,
+    error: Option<WireError>,
+}
+
+impl FullMetadataBuilder {
+    fn end_topic(&mut self) {
+        if let Some(mut t) = self.current.take() {
+            t.partitions.sort_by_key(|p| p.partition);
+            self.topics.insert(t.name.clone(), t);
+        }
+    }
+
+    /// The metadata, or the first topic error.
+    pub(crate) fn finish(mut self, head: MetadataHead) -> Result<ClusterMetadata> {
+        self.end_topic();
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(ClusterMetadata {
+            cluster_id: head.cluster_id,
+            controller_id: head.controller_id,
+            brokers: head.brokers,
+            topics: self.topics,
+        })
+    }
+}
+
+impl MetadataVisitor for FullMetadataBuilder {
+    fn topic(&mut self, topic: &TopicHead<'_>) {
+        self.end_topic();
+        let name = topic.name.unwrap_or_default();
+        if topic.error_code == ResponseError::UnknownTopicOrPartition.code() {
+            return;
+        }
+        if let Err(e) = check_code("Metadata", topic.error_code, None, || {
+            ErrorContext::default().topic(name)
+        }) {
+            self.error.get_or_insert(e);
+            return;
+        }
+        self.current = Some(TopicInfo {
+            name: name.to_owned(),
+            topic_id: topic_id_text(&topic.topic_id),
+            is_internal: topic.is_internal,
+            partitions: Vec::new(),
+        });
+    }
+
+    fn partition(&mut self, p: &PartitionEntry<'_>) {
+        if let Some(t) = &mut self.current {
+            t.partitions.push(PartitionInfo {
+                partition: p.partition,
+                leader: (p.leader >= 0).then_some(p.leader),
+                leader_epoch: p.leader_epoch,
+                replicas: p.replicas.iter().collect(),
+                isr: p.isr.iter().collect(),
+                offline_replicas: p.offline_replicas.iter().collect(),
+                error: ResponseError::try_from_code(p.error_code),
+            });
+        }
+    }
 }
 
 /// Turns a DescribeCluster response into [`ClusterDescription`].
@@ -146,11 +230,11 @@ pub(crate) fn parse_describe_cluster(
 
 impl KafkaClient {
     /// Metadata for `topics` (all topics when `None`), fresh from a broker. A full fetch
-    /// also refreshes the routing cache (and is shared with it, not copied).
+    /// also refreshes the routing cache.
     pub async fn metadata(&self, topics: Option<&[String]>) -> Result<Arc<ClusterMetadata>> {
         match topics {
             None => self.refresh_metadata().await,
-            Some(_) => Ok(Arc::new(self.fetch_metadata(topics).await?)),
+            Some(_) => Ok(Arc::new(self.fetch_full_metadata(topics).await?.0)),
         }
     }
 

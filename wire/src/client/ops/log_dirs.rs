@@ -108,7 +108,7 @@ impl KafkaClient {
     pub async fn describe_all_log_dirs(
         &self,
     ) -> Result<std::collections::BTreeMap<i32, Result<Vec<LogDirInfo>>>> {
-        let meta = self.cluster_metadata().await?;
+        let meta = self.routing().await?;
         let mut tasks = tokio::task::JoinSet::new();
         for &broker in meta.brokers.keys() {
             let client = self.clone();

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod configs;
+pub mod delete_topics;
 pub mod log_dirs;
 pub mod offsets;
 pub mod quotas;

@@ -62,7 +62,7 @@ impl KafkaClient {
         let mut answers: Vec<Option<PartitionOffset>> = vec![None; requests.len()];
         let mut attempt = 0u32;
         loop {
-            let meta = self.cluster_metadata().await?;
+            let meta = self.routing().await?;
             let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
             let mut last_retriable: Option<WireError> = None;
             // A request may name each partition once: repeats wait for the next round.

@@ -64,6 +64,17 @@ impl TopicOutcome {
             Some(_) => false,
         }
     }
+
+    /// Success, or the topic did not exist (for deletions).
+    pub fn gone(&self) -> bool {
+        match &self.error {
+            None => true,
+            Some(WireError::Kafka { error, .. }) => {
+                *error == ResponseError::UnknownTopicOrPartition
+            }
+            Some(_) => false,
+        }
+    }
 }
 
 fn s(v: &str) -> StrBytes {
