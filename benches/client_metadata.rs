@@ -1,7 +1,8 @@
-//! `KafkaClient::metadata` and `KafkaClient::describe_log_dirs` against an in-process fake
-//! broker whose answers describe a large cluster (pre-encoded once; only the correlation id
-//! is patched per request), so the figure is the client's own cost: socket read, framing,
-//! `kafka-protocol` decoding and keel's typed conversion.
+//! `KafkaClient::metadata`, `KafkaClient::refresh_routing` and
+//! `KafkaClient::describe_log_dirs` against an in-process fake broker whose answers describe
+//! a large cluster (pre-encoded once; only the correlation id is patched per request), so the
+//! figure is the client's own cost: socket read, framing, decoding and keel's typed
+//! conversion; and `MetadataReader` alone over the same Metadata body in memory.
 
 // Bench set-up: a failure here is a bench bug.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,7 +24,7 @@ use kafka_protocol::messages::{
     DescribeLogDirsResponse, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use keel_wire::client::{ClientConfig, KafkaClient};
+use keel_wire::client::{ClientConfig, KafkaClient, MetadataReader};
 use keel_wire::frame::{FrameDecoder, decode_request_frame, encode_response_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -206,6 +207,36 @@ fn bench(c: &mut Criterion) {
             black_box(meta)
         })
     });
+    group.bench_function(
+        "KafkaClient::refresh_routing (100k partitions, RF 3)",
+        |b| {
+            b.iter(|| {
+                let routing = rt.block_on(client.refresh_routing()).unwrap();
+                assert_eq!(routing.partition_slots(), TOPICS * PARTITIONS);
+                black_box(routing)
+            })
+        },
+    );
+    let body = encode_response_frame::<MetadataRequest>(0, 12, &metadata_body(port)).unwrap();
+    // Length prefix (4) and response header v1 (correlation id 4 + empty tagged fields 1).
+    let body = body.slice(9..);
+    group.bench_function(
+        "MetadataReader::next_partition (100k partitions, RF 3)",
+        |b| {
+            b.iter(|| {
+                let (mut reader, _) = MetadataReader::new(&body, 12, 0).unwrap();
+                let mut replicas = 0usize;
+                while reader.next_topic().unwrap().is_some() {
+                    while let Some(p) = reader.next_partition().unwrap() {
+                        replicas += p.replicas.len();
+                    }
+                }
+                reader.finish().unwrap();
+                assert_eq!(replicas, TOPICS * PARTITIONS * 3);
+                black_box(replicas)
+            })
+        },
+    );
     group.bench_function("KafkaClient::describe_log_dirs (100k replicas)", |b| {
         b.iter(|| {
             let dirs = rt.block_on(client.describe_log_dirs(0, None)).unwrap();

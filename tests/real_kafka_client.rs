@@ -13,39 +13,19 @@ use kafka_protocol::ResponseError;
 use keel_wire::WireError;
 use keel_wire::batch::RecordBatchBuilder;
 use keel_wire::client::{
-    ClientConfig, ConfigChange, ConfigResource, ConfigSource, FetchOptions, KafkaClient, NewTopic,
-    OffsetSpec, QuotaAlteration, QuotaFilter, QuotaMatch, first_error,
+    ConfigChange, ConfigResource, ConfigSource, FetchOptions, KafkaClient, NewTopic, OffsetSpec,
+    QuotaAlteration, QuotaFilter, QuotaMatch, first_error,
 };
 
-fn bootstrap() -> String {
-    match std::env::var("KEEL_KAFKA_BOOTSTRAP") {
-        Ok(b) if !b.is_empty() => b,
-        _ => panic!(
-            "KEEL_KAFKA_BOOTSTRAP is not set: these tests need the real Kafka cluster; \
-             run ./test.sh (or tests/servers/kafka-start.sh and source $KEEL_TEST_HOME/kafka.env)"
-        ),
-    }
-}
+#[path = "common/real_servers.rs"]
+mod real_servers;
 
 async fn client() -> KafkaClient {
-    let mut cfg = ClientConfig::new(&bootstrap());
-    cfg.client_id = "keel-real-kafka-test".into();
-    match KafkaClient::connect(cfg).await {
-        Ok(client) => client,
-        Err(e) => panic!(
-            "cannot reach the Kafka cluster at KEEL_KAFKA_BOOTSTRAP: {e}; \
-             is it running? run ./test.sh (or tests/servers/kafka-start.sh)"
-        ),
-    }
+    real_servers::kafka_client("keel-real-kafka-test").await
 }
 
-/// A topic name no earlier run used.
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("keel-client-{prefix}-{nanos}")
+    real_servers::unique(&format!("keel-client-{prefix}"))
 }
 
 /// Polls `check` until it returns `Some`, failing after `secs` seconds.
@@ -77,6 +57,53 @@ async fn create(client: &KafkaClient, topic: NewTopic) {
             .then_some(())
     })
     .await;
+}
+
+/// Deletes `topic` (the tests' clean-up) and waits until Metadata no longer lists it.
+async fn delete(client: &KafkaClient, topic: &str) {
+    let outcomes = client.delete_topics(&[topic.to_owned()]).await.unwrap();
+    assert!(outcomes.iter().all(|o| o.error.is_none()), "{outcomes:?}");
+    eventually("topic gone from metadata", 30, || async {
+        let meta = client.refresh_metadata().await.ok()?;
+        (!meta.topics.contains_key(topic)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn real_topic_is_deleted_and_a_second_delete_says_unknown() {
+    let client = client().await;
+    let topic = unique("delete");
+    create(&client, NewTopic::new(topic.clone(), 2, 2)).await;
+    delete(&client, &topic).await;
+    // The routing cache forgot it too: a leader lookup fails instead of using stale routes.
+    let err = client
+        .list_offsets(&[(topic.clone(), 0, OffsetSpec::Latest)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WireError::Kafka {
+                error: ResponseError::UnknownTopicOrPartition,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let again = client
+        .delete_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].gone(), "{again:?}");
+    match &again[0].error {
+        Some(e @ WireError::Kafka { error, .. }) => {
+            assert_eq!(*error, ResponseError::UnknownTopicOrPartition);
+            assert!(e.to_string().contains(&topic), "{e}");
+        }
+        other => panic!("expected UnknownTopicOrPartition, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -172,6 +199,7 @@ async fn real_produce_then_fetch_returns_the_same_batch_and_log_dirs_see_it() {
             "{dirs:?}"
         );
     }
+    delete(&client, &topic).await;
 }
 
 #[tokio::test]
@@ -326,4 +354,5 @@ async fn real_reassignment_completes_and_preferred_leader_is_elected() {
         (meta.leader_of(&topic, 0).ok()? == 2).then_some(())
     })
     .await;
+    delete(&client, &topic).await;
 }

@@ -60,17 +60,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = ClientConfig::new(&args.bootstrap);
     config.request_timeout = args.timeout;
     config.client_id = "keel-snapshot".to_owned();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread: the capture waits on the network, and one thread's heap is reused across
+    // the capture's rounds instead of being spread over per-thread malloc arenas.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let captured = rt.block_on(async {
-        let client = KafkaClient::connect(config)
-            .await
+        // No `connect`: the capture's own Metadata read is the first request, so an
+        // unreachable bootstrap fails there, and metadata is fetched once.
+        let client = KafkaClient::new(config)
             .with_context(|| format!("connecting to {}", args.bootstrap))?;
-        let captured = capture(&client, &opts).await;
+        let captured = capture(&client, &opts)
+            .await
+            .with_context(|| format!("capturing a snapshot of {}", args.bootstrap));
         client.close();
-        anyhow::Ok(captured?)
+        captured
     })?;
     for w in &captured.warnings {
         eprintln!("keel: warning: {w}");

@@ -1,19 +1,18 @@
 //! Assembling a snapshot from admin-protocol answers (pure: no IO, no clock).
 //!
-//! [`Draft::from_metadata`] lays the cluster out from Metadata (and DescribeCluster) in the
-//! balancer's compact [`Cluster`] model; the capture then folds in DescribeLogDirs answers
+//! [`Draft::from_layout`] takes the cluster laid out from Metadata (and DescribeCluster) in the
+//! balancer's compact [`Cluster`] model ([`super::layout`]); the capture then folds in DescribeLogDirs answers
 //! ([`Draft::record_log_dirs`]) and three ListOffsets rounds per leader group, and
 //! [`Draft::finish`] computes rates, resolves capacities and turns counters into warnings. Per
 //! partition the draft holds the [`Cluster`] entry (64 bytes + 4 per replica), three offsets and
 //! the window length (28 bytes).
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::ResponseError;
-use keel_balancer::{Broker, BrokerState, Cluster, Partition};
+use keel_balancer::{BrokerState, Cluster};
 use keel_wire::client::{BrokerInfo, ClusterMetadata, LogDirInfo, OffsetSpec};
 
 use super::capacity::{CapacityFile, CapacitySource, FIELDS};
+use super::layout::{Laid, Layout};
 use super::rates::{OffsetSample, RateProblem, bytes_in_per_sec};
 use super::warning::{Warning, ids};
 
@@ -78,10 +77,6 @@ impl Round {
 
 #[derive(Debug, Default)]
 struct Counters {
-    leaderless: Vec<String>,
-    under_replicated: usize,
-    no_replicas: Vec<String>,
-    unknown_brokers: Vec<i32>,
     offline_dirs: Vec<String>,
     unknown_log_dir_replicas: usize,
     end_went_back: usize,
@@ -90,7 +85,6 @@ struct Counters {
     offsets_missing: usize,
     offset_errors: usize,
     offset_error_example: String,
-    leaderless_count: usize,
 }
 
 /// A snapshot being assembled.
@@ -120,180 +114,39 @@ fn push_example(list: &mut Vec<String>, name: impl FnOnce() -> String) -> usize 
 }
 
 impl Draft {
-    /// Lays out brokers, topics, partitions, replicas and leaders. `described` are
-    /// DescribeCluster's brokers when the cluster answered it (they win over Metadata's).
-    /// `fan_out` is the number of times each produced byte is consumed (bytes out = bytes in
-    /// × fan-out).
+    /// Lays out brokers, topics, partitions, replicas and leaders from a full
+    /// [`ClusterMetadata`] (see [`Layout`]; the capture reads Metadata straight into a
+    /// [`Layout`] instead). `described` are DescribeCluster's brokers when the cluster
+    /// answered it (they win over Metadata's). `fan_out` is the number of times each produced
+    /// byte is consumed (bytes out = bytes in × fan-out).
     pub fn from_metadata(
         meta: &ClusterMetadata,
         described: Option<&[BrokerInfo]>,
         fan_out: f64,
     ) -> Draft {
-        let mut counters = Counters::default();
-        let mut infos: BTreeMap<i32, &BrokerInfo> =
-            meta.brokers.iter().map(|(k, v)| (*k, v)).collect();
-        for b in described.unwrap_or_default() {
-            infos.insert(b.id, b);
-        }
-        let mut states: BTreeMap<i32, (Option<String>, BrokerState)> = infos
-            .values()
-            .map(|b| {
-                let state = if b.fenced {
-                    BrokerState::Dead
-                } else {
-                    BrokerState::Alive
-                };
-                (b.id, (b.rack.clone(), state))
-            })
-            .collect();
-        let mut replica_total = 0usize;
-        let mut partition_total = 0usize;
-        for t in meta.topics.values() {
-            for p in &t.partitions {
-                replica_total += p.replicas.len();
-                partition_total += 1;
-                for r in &p.replicas {
-                    if !states.contains_key(r) {
-                        states.insert(*r, (None, BrokerState::Dead));
-                        counters.unknown_brokers.push(*r);
-                    }
-                }
-            }
-        }
-        let fenced: Vec<i32> = infos.values().filter(|b| b.fenced).map(|b| b.id).collect();
-
-        let mut cluster = Cluster::default();
-        let mut rack_ids: BTreeMap<String, u32> = BTreeMap::new();
-        for (id, (rack, state)) in &states {
-            let rack_name = rack.clone().unwrap_or_else(|| format!("broker-{id}"));
-            let next = rack_ids.len() as u32;
-            let rack_idx = *rack_ids.entry(rack_name.clone()).or_insert_with(|| {
-                cluster.racks.push(rack_name);
-                next
-            });
-            cluster.brokers.push(Broker {
-                id: *id,
-                rack: rack.clone(),
-                rack_idx,
-                state: *state,
-                capacity: [0.0; 4],
-            });
-        }
-        let index_of_broker: BTreeMap<i32, u32> = cluster
-            .brokers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.id, i as u32))
-            .collect();
-
-        cluster.partitions.reserve_exact(partition_total);
-        cluster.replicas.reserve_exact(replica_total);
-        cluster.topics.reserve_exact(meta.topics.len());
-        let mut topic_start = Vec::with_capacity(meta.topics.len() + 1);
+        let mut layout = Layout::new();
         for (name, t) in &meta.topics {
-            let topic = cluster.topics.len() as u32;
-            cluster.topics.push(name.clone());
-            topic_start.push(cluster.partitions.len() as u32);
+            layout.begin_topic(name);
             for p in &t.partitions {
-                let mut replicas = Vec::with_capacity(p.replicas.len());
-                for r in &p.replicas {
-                    if let Some(&b) = index_of_broker.get(r)
-                        && !replicas.contains(&b)
-                    {
-                        replicas.push(b);
-                    }
-                }
-                if replicas.is_empty() || replicas.len() > usize::from(u8::MAX) {
-                    push_example(&mut counters.no_replicas, || {
-                        format!("{name}-{}", p.partition)
-                    });
-                    continue;
-                }
-                let leader = p
-                    .leader
-                    .and_then(|l| index_of_broker.get(&l).copied())
-                    .filter(|l| {
-                        replicas.contains(l)
-                            && cluster.brokers[*l as usize].state == BrokerState::Alive
-                    });
-                let leader = match leader {
-                    Some(l) => l,
-                    None => {
-                        push_example(&mut counters.leaderless, || {
-                            format!("{name}-{}", p.partition)
-                        });
-                        counters.leaderless_count += 1;
-                        replicas[0]
-                    }
-                };
-                if p.isr.len() < p.replicas.len() {
-                    counters.under_replicated += 1;
-                }
-                let start = cluster.replicas.len() as u32;
-                cluster.replicas.extend_from_slice(&replicas);
-                cluster.partitions.push(Partition {
-                    topic,
-                    partition: p.partition,
-                    start,
-                    rf: replicas.len() as u8,
-                    leader,
-                    size_bytes: 0,
-                    bytes_in: 0.0,
-                    bytes_out: 0.0,
-                    leader_cpu: 0.0,
-                    follower_cpu: 0.0,
-                });
+                layout.push_partition(
+                    p.partition,
+                    p.leader,
+                    p.replicas.iter().copied(),
+                    p.isr.len(),
+                );
             }
         }
-        topic_start.push(cluster.partitions.len() as u32);
-        let leaderless = counters.leaderless_count;
+        Draft::from_layout(layout.finish(&meta.brokers, described), fan_out)
+    }
+
+    /// A draft of a laid-out cluster.
+    pub fn from_layout(laid: Laid, fan_out: f64) -> Draft {
+        let Laid {
+            cluster,
+            topic_start,
+            warnings,
+        } = laid;
         let n = cluster.partitions.len();
-        let mut warnings = Vec::new();
-        if !counters.unknown_brokers.is_empty() {
-            warnings.push(Warning::api(
-                "Metadata",
-                format!(
-                    "brokers {} host replicas but are not in the cluster metadata: written as state \"dead\"",
-                    ids(&counters.unknown_brokers)
-                ),
-            ));
-        }
-        if !fenced.is_empty() {
-            warnings.push(Warning::api(
-                "DescribeCluster",
-                format!(
-                    "brokers {} are fenced: written as state \"dead\"",
-                    ids(&fenced)
-                ),
-            ));
-        }
-        if leaderless > 0 {
-            warnings.push(Warning::api(
-                "Metadata",
-                format!(
-                    "{leaderless} partitions have no live leader (e.g. {}): leader written as replicas[0], rates not measured",
-                    counters.leaderless.join(", ")
-                ),
-            ));
-        }
-        if !counters.no_replicas.is_empty() {
-            warnings.push(Warning::api(
-                "Metadata",
-                format!(
-                    "partitions without replicas left out of the snapshot (e.g. {})",
-                    counters.no_replicas.join(", ")
-                ),
-            ));
-        }
-        if counters.under_replicated > 0 {
-            warnings.push(Warning::api(
-                "Metadata",
-                format!(
-                    "{} partitions are under-replicated (ISR smaller than the replica set)",
-                    counters.under_replicated
-                ),
-            ));
-        }
         let brokers = cluster.brokers.len();
         Draft {
             cluster,
@@ -308,7 +161,7 @@ impl Draft {
             } else {
                 1.0
             },
-            counters,
+            counters: Counters::default(),
             warnings,
         }
     }

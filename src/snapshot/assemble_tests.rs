@@ -380,3 +380,151 @@ fn partition_error_answers_are_counted_with_an_example() {
         "{warnings:?}"
     );
 }
+
+/// Feeds `meta` to a [`Layout`] the way a broker may list it: topics and partitions in
+/// reverse order.
+fn laid_in_reverse(meta: &ClusterMetadata) -> super::layout::Laid {
+    let mut layout = super::layout::Layout::new();
+    for (name, t) in meta.topics.iter().rev() {
+        layout.begin_topic(name);
+        for p in t.partitions.iter().rev() {
+            layout.push_partition(
+                p.partition,
+                p.leader,
+                p.replicas.iter().copied(),
+                p.isr.len(),
+            );
+        }
+    }
+    layout.finish(&meta.brokers, None)
+}
+
+proptest! {
+    #[test]
+    fn layout_does_not_depend_on_the_order_metadata_lists_topics_and_partitions(meta in arb_metadata()) {
+        let sorted = Draft::from_metadata(&meta, None, 1.0);
+        let laid = laid_in_reverse(&meta);
+        prop_assert_eq!(shape(&laid.cluster), shape(sorted.cluster()));
+        prop_assert_eq!(laid.warnings.len(), draft_warnings(sorted).len());
+        let draft = Draft::from_layout(laid, 1.0);
+        for (i, p) in draft.cluster().partitions.iter().enumerate() {
+            let topic = &draft.cluster().topics[p.topic as usize];
+            prop_assert_eq!(draft.index_of(topic, p.partition), Some(i));
+        }
+    }
+}
+
+type Shape = (
+    Vec<keel_balancer::Broker>,
+    Vec<String>,
+    Vec<String>,
+    Vec<(u32, i32, Vec<u32>, u32)>,
+);
+
+/// What a cluster says, without where in `replicas` each partition's list is stored.
+fn shape(c: &keel_balancer::Cluster) -> Shape {
+    let partitions = (0..c.partitions.len())
+        .map(|i| {
+            let p = &c.partitions[i];
+            (p.topic, p.partition, c.replicas_of(i).to_vec(), p.leader)
+        })
+        .collect();
+    (
+        c.brokers.clone(),
+        c.racks.clone(),
+        c.topics.clone(),
+        partitions,
+    )
+}
+
+fn draft_warnings(draft: Draft) -> Vec<super::warning::Warning> {
+    // Metadata's warnings only: no rates, capacities or log dirs are involved.
+    draft
+        .finish(&CapacityFile::default())
+        .1
+        .into_iter()
+        .filter(|w| w.api == Some("Metadata") || w.api == Some("DescribeCluster"))
+        .collect()
+}
+
+#[test]
+fn layout_skips_topics_metadata_answered_with_an_error() {
+    use keel_wire::client::{MetadataVisitor, PartitionEntry, TopicHead};
+    let head = |name: &'static str, code: i16| TopicHead {
+        error_code: code,
+        name: Some(name),
+        topic_id: [0; 16],
+        is_internal: false,
+        partitions: 1,
+    };
+    let empty = PartitionEntry {
+        error_code: 0,
+        partition: 0,
+        leader: 0,
+        leader_epoch: 0,
+        replicas: Default::default(),
+        isr: Default::default(),
+        offline_replicas: Default::default(),
+    };
+    let mut layout = super::layout::Layout::new();
+    layout.topic(&head("zeta", 0));
+    layout.push_partition(1, Some(0), [0, 1, 1], 2);
+    layout.push_partition(0, Some(5), [1, 0], 2);
+    layout.topic(&head(
+        "gone",
+        kafka_protocol::ResponseError::UnknownTopicOrPartition.code(),
+    ));
+    layout.partition(&empty);
+    layout.topic(&head(
+        "busy",
+        kafka_protocol::ResponseError::LeaderNotAvailable.code(),
+    ));
+    layout.partition(&empty);
+    layout.topic(&head("alpha", 0));
+    layout.push_partition(0, None, [1], 1);
+    let laid = layout.finish(&three_racks().brokers, None);
+    let c = &laid.cluster;
+    assert_eq!(
+        c.topics,
+        vec!["alpha", "zeta"],
+        "sorted; errored topics left out"
+    );
+    let rows: Vec<(u32, i32, Vec<i32>, i32)> = (0..c.partitions.len())
+        .map(|i| {
+            let p = &c.partitions[i];
+            let ids = c
+                .replicas_of(i)
+                .iter()
+                .map(|b| c.brokers[*b as usize].id)
+                .collect();
+            (p.topic, p.partition, ids, c.brokers[p.leader as usize].id)
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (0, 0, vec![1], 1),
+            (1, 0, vec![1, 0], 1),
+            (1, 1, vec![0, 1], 0),
+        ],
+        "partitions by topic then index, repeats dropped, leaderless -> replicas[0]"
+    );
+    assert_eq!(laid.topic_start, vec![0, 1, 3]);
+    let text: Vec<String> = laid.warnings.iter().map(|w| w.message.clone()).collect();
+    assert!(
+        text.iter()
+            .any(|m| m.contains("1 topics left out") && m.contains("busy (LeaderNotAvailable)")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|m| m.contains("2 partitions have no live leader (e.g. alpha-0, zeta-0)")),
+        "{text:?}"
+    );
+    assert!(!text.iter().any(|m| m.contains("gone")), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|m| m.contains("1 partitions are under-replicated")),
+        "{text:?}"
+    );
+}

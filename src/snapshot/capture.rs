@@ -29,6 +29,7 @@ use parking_lot::Mutex;
 use super::assemble::{Draft, OffsetAnswer, OffsetGroup, Round};
 use super::capacity::CapacityFile;
 use super::error::{Result, SnapshotError};
+use super::layout::Layout;
 use super::warning::{Capabilities, Capability, Warning, ids};
 
 /// How to capture.
@@ -318,19 +319,21 @@ async fn log_dirs(client: &KafkaClient, draft: &Mutex<Draft>, brokers: &[i32], c
     }
 }
 
-/// Captures a snapshot of the cluster `client` is connected to.
+/// Captures a snapshot of the cluster `client` is connected to (or will connect to: a
+/// client from [`KafkaClient::new`] is enough, and saves the Metadata fetch `connect` makes).
 ///
-/// Uses the client's cached metadata when it is fresh (`ClientConfig::metadata_max_age`;
-/// [`KafkaClient::connect`] just fetched it): a second full fetch would hold two copies of a
-/// large cluster's metadata at once. Call [`KafkaClient::refresh_metadata`] first for a
-/// fresher view.
+/// Reads one fresh Metadata answer with [`KafkaClient::walk_metadata`], straight into the
+/// snapshot's layout (which also refreshes the client's compact routing cache).
 ///
 /// Fails only when cluster metadata cannot be read; everything else a broker cannot answer
 /// becomes a [`Warning`] and leaves the field at its default.
 pub async fn capture(client: &KafkaClient, opts: &SnapshotOptions) -> Result<Captured> {
     let origin = Instant::now();
-    let meta = client
-        .cluster_metadata()
+    // Metadata goes straight from the answer's bytes into the layout: no decoded response
+    // and no full `ClusterMetadata` is alive next to the snapshot.
+    let mut layout = Layout::new();
+    let head = client
+        .walk_metadata(&mut layout)
         .await
         .map_err(|source| SnapshotError::Metadata { source })?;
     let mut early_warnings = Vec::new();
@@ -346,9 +349,9 @@ pub async fn capture(client: &KafkaClient, opts: &SnapshotOptions) -> Result<Cap
             None
         }
     };
-    let mut draft = Draft::from_metadata(&meta, described.as_deref(), opts.fan_out);
-    drop(meta);
+    let laid = layout.finish(&head.brokers, described.as_deref());
     drop(described);
+    let mut draft = Draft::from_layout(laid, opts.fan_out);
     if draft.cluster().brokers.is_empty() {
         return Err(SnapshotError::Cluster {
             reason: "the cluster reports no brokers".into(),

@@ -26,6 +26,7 @@ pub mod capacity;
 pub mod capture;
 pub mod error;
 pub mod json;
+pub mod layout;
 pub mod rates;
 pub mod warning;
 
