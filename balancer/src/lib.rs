@@ -13,6 +13,7 @@
 //! Follows Kafka's reassignment model: [KIP-455](https://cwiki.apache.org/confluence/display/KAFKA/KIP-455%3A+Create+an+Administrative+API+for+Replica+Reassignment)
 //! and preferred-leader election ([KIP-460](https://cwiki.apache.org/confluence/display/KAFKA/KIP-460%3A+Admin+Leader+Election+RPC)).
 
+pub mod bound;
 pub mod error;
 pub mod executor;
 pub mod goals;

@@ -26,8 +26,11 @@ use crate::status::GoalStatus;
 pub struct ExecutionOptions {
     /// Replication throttle per broker, bytes/s (applies to a broker's inbound and outbound).
     pub throttle_bytes_per_sec: f64,
-    /// Concurrent replica moves per broker.
+    /// Concurrent replica moves per broker (a move holds a slot on every broker it adds a
+    /// replica to or removes one from, as the executor counts it).
     pub concurrency_per_broker: u32,
+    /// Concurrent partition moves in the whole cluster (the executor's cluster cap).
+    pub cluster_concurrency: u32,
     /// Seconds one batch of leadership moves takes.
     pub leadership_batch_secs: f64,
 }
@@ -37,6 +40,7 @@ impl Default for ExecutionOptions {
         ExecutionOptions {
             throttle_bytes_per_sec: 50e6,
             concurrency_per_broker: 5,
+            cluster_concurrency: 1250,
             leadership_batch_secs: 1.0,
         }
     }
@@ -121,6 +125,20 @@ pub struct Plan {
     pub cost: Cost,
     /// Hard goals the input rules out, set aside by a best-effort plan (empty otherwise).
     pub infeasible: Vec<crate::planner::Infeasibility>,
+    /// Moves each goal made while planning, before moves of one partition collapse into its
+    /// final assignment and before unneeded moves are undone: where the plan's moves come from.
+    pub moves_by_goal: Vec<GoalMoves>,
+}
+
+/// Moves one goal made while planning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoalMoves {
+    /// Goal name.
+    pub goal: &'static str,
+    /// Replica moves (a swap counts two).
+    pub replica_moves: u64,
+    /// Leadership moves.
+    pub leadership_moves: u64,
 }
 
 fn goal_name(id: u8) -> &'static str {
@@ -226,7 +244,19 @@ impl Plan {
             }
         }
         let cost = simulate(c, &reassignments, exec).cost;
+        let moves_by_goal = st
+            .goal_moves
+            .iter()
+            .zip(GoalKind::ALL)
+            .filter(|(m, _)| m[0] + m[1] > 0)
+            .map(|(m, g)| GoalMoves {
+                goal: g.name(),
+                replica_moves: m[0],
+                leadership_moves: m[1],
+            })
+            .collect();
         Plan {
+            moves_by_goal,
             reassignments,
             actions,
             before,
@@ -272,6 +302,7 @@ impl Plan {
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             infeasible_goals: &'a [crate::planner::Infeasibility],
             cost: &'a Cost,
+            planner_moves_by_goal: &'a [GoalMoves],
             actions: &'a [Action],
             goals_before: &'a [GoalStatus],
             goals_after: &'a [GoalStatus],
@@ -282,6 +313,7 @@ impl Plan {
             lower_bound_replica_moves: self.lower_bound,
             infeasible_goals: &self.infeasible,
             cost: &self.cost,
+            planner_moves_by_goal: &self.moves_by_goal,
             actions: &self.actions,
             goals_before: &self.before,
             goals_after: &self.after,

@@ -223,7 +223,10 @@ pub fn html_report(
             cost.estimated_seconds / 3600.0
         ),
     );
-    row("batches", sim.batches.len().to_string());
+    row(
+        "most replica copies running at once",
+        sim.peak_running.to_string(),
+    );
     for (r, res) in Resource::ALL.iter().enumerate() {
         let b: Vec<f64> = before.util.iter().map(|u| u[r]).collect();
         let a: Vec<f64> = after.util.iter().map(|u| u[r]).collect();
@@ -284,32 +287,26 @@ fn timeline(out: &mut String, sim: &Simulation) {
     let total = sim.progress.last().map_or(0, |p| p.1).max(1) as f64;
     let x = |t: f64| left + (t / end) * (w - left - 10.0);
     let y = |b: f64| h - bottom - (b / total) * (h - bottom - 10.0);
-    out.push_str("<h2>Movement timeline</h2><p>Line: bytes copied over simulated time. Bars: replica-move batches (height: moves in the batch). Green line: leadership moves and the preferred-leader election.</p>");
+    out.push_str("<h2>Movement timeline</h2><p>Blue line: bytes copied over simulated time. Grey area: replica copies running (a move starts as soon as its brokers have a free slot). Green line: leadership moves and the preferred-leader election.</p>");
     let _ = write!(
         out,
         "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">"
     );
-    let max_moves = sim
-        .batches
-        .iter()
-        .map(|b| b.moves)
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    for b in &sim.batches {
-        let bh = (b.moves as f64 / max_moves) * (h - bottom - 10.0) * 0.3;
-        let _ = write!(
-            out,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#cbd5e0\"><title>batch {:.0}–{:.0} s: {} moves, {:.2} GB</title></rect>",
-            x(b.start),
-            h - bottom - bh,
-            (x(b.end) - x(b.start)).max(0.5),
-            b.start,
-            b.end,
-            b.moves,
-            b.bytes as f64 / 1e9
-        );
+    let peak = f64::from(sim.peak_running.max(1));
+    let area_h = (h - bottom - 10.0) * 0.3;
+    let mut area = format!("{:.1},{:.1}", x(0.0), h - bottom);
+    let mut level = h - bottom;
+    for &(t, n) in &sim.running {
+        let _ = write!(area, " {:.1},{level:.1}", x(t));
+        level = h - bottom - f64::from(n) / peak * area_h;
+        let _ = write!(area, " {:.1},{level:.1}", x(t));
     }
+    let _ = write!(area, " {:.1},{:.1}", x(end), h - bottom);
+    let _ = write!(
+        out,
+        "<polygon fill=\"#cbd5e0\" points=\"{area}\"><title>replica copies running, at most {}</title></polygon>",
+        sim.peak_running
+    );
     let pts: Vec<String> = sim
         .progress
         .iter()

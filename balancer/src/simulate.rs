@@ -1,52 +1,228 @@
-//! Simulated execution of a plan: replica moves run in batches under a per-broker
-//! concurrency limit and a per-broker replication throttle (shared by a broker's concurrent
-//! inbound and outbound copies), then leadership moves, then a preferred-leader election
-//! ([KIP-460]). Pure: simulated time only.
+//! Simulated execution of a plan, paced the way the executor paces it ([`crate::executor`]):
+//! a partition's reassignment starts as soon as every broker it adds a replica to or removes
+//! one from has a free slot under the per-broker concurrency limit (and the cluster has one
+//! under the cluster limit), smallest reassignment (bytes copied) first, and holds those slots
+//! until every new replica of the partition is in sync. There are no batches: a slot that
+//! frees is taken by the next waiting move at once. Then come leadership moves and a
+//! preferred-leader election ([KIP-460]). Pure: simulated time only.
+//!
+//! Copies run under the replication throttle ([KIP-73]), which the executor sets as
+//! `follower.replication.throttled.rate` on every broker of a moving partition: a
+//! destination's concurrent inbound copies share it, so a copy runs at
+//! `throttle / inbound copies of its destination`, recomputed whenever a copy into that
+//! broker starts or ends. This is the model of the executor's own simulated cluster
+//! ([`crate::executor::testing`]). The leader-side rate is not modelled as a share: a leader
+//! is not charged a slot by the executor, so one leader may feed many copies at once, and
+//! where its outbound throttle binds a real execution takes longer than this estimate.
 //!
 //! A new replica copies from the partition's current leader (or, if that broker is dead, the
 //! first live old replica). It is counted on the destination's disk when its copy starts; the
 //! old replicas are deleted when every new replica of the partition is in sync. That gives the
 //! peak extra disk per broker.
 //!
+//! [KIP-73]: https://cwiki.apache.org/confluence/display/KAFKA/KIP-73+Replication+Quotas
 //! [KIP-460]: https://cwiki.apache.org/confluence/display/KAFKA/KIP-460%3A+Admin+Leader+Election+RPC
 
-use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 
 use crate::model::Cluster;
 use crate::plan::{Cost, ExecutionOptions, Reassignment};
-
-/// One batch of concurrent replica moves.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Batch {
-    /// Simulated start, seconds.
-    pub start: f64,
-    /// Simulated end, seconds.
-    pub end: f64,
-    /// Replica moves in the batch.
-    pub moves: u64,
-    /// Bytes copied.
-    pub bytes: u64,
-}
 
 /// Result of a simulation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Simulation {
     /// Cost (bytes, cross-rack bytes, peak extra disk, time).
     pub cost: Cost,
-    /// Replica-move batches in order.
-    pub batches: Vec<Batch>,
     /// (seconds, cumulative bytes copied), at most ~500 points.
     pub progress: Vec<(f64, u64)>,
+    /// (seconds, replica copies running from then on), at most ~1000 points: the
+    /// concurrency over time.
+    pub running: Vec<(f64, u32)>,
+    /// Most replica copies running at once.
+    pub peak_running: u32,
     /// When leadership moves and the preferred-leader election ran (seconds).
     pub leadership_at: f64,
 }
 
-struct Task {
-    reassignment: usize,
-    dest: u32,
-    src: Option<u32>,
+/// One partition's reassignment that copies data: the unit the concurrency limits count.
+struct Unit {
+    /// Brokers it adds a replica to or removes one from (each holds one of its slots).
+    brokers: Vec<u32>,
+    /// Its copies, indices into `copies`.
+    copies: Vec<u32>,
+    /// Copies still running or not started.
+    outstanding: usize,
+    /// Replicas it removes, deleted from disk when it completes.
+    removed: Vec<u32>,
     size: u64,
+}
+
+/// One new replica being copied.
+struct Copy {
+    unit: u32,
+    dest: u32,
+    /// Bytes left as of `since`.
     remaining: f64,
+    /// Bytes/s since `since`.
+    rate: f64,
+    since: f64,
+    /// Bumped when the rate changes, so stale finish events are skipped.
+    version: u32,
+}
+
+/// Per-broker bookkeeping of running copies and slots.
+struct Brokers {
+    /// Units holding a slot of the broker.
+    slots: Vec<u32>,
+    /// Running copies into the broker.
+    inbound: Vec<Vec<u32>>,
+    /// Moves that need a slot of the broker, in all.
+    demand: Vec<u32>,
+    /// Waiting units (by their position in the start order) blocked on the broker's slots;
+    /// index `nb` is the cluster-wide limit.
+    waiting: Vec<BinaryHeap<Reverse<u32>>>,
+}
+
+/// Waiting units a freed broker may look at and leave waiting per event (bounds the work
+/// when moves wait on several busy brokers at once, as the executor's bounded scan does).
+const WAKE_BUDGET: usize = 4;
+
+/// Brokers of `rescan` retried per event.
+const RESCAN: usize = 2;
+
+/// Event time as heap key: times are non-negative, so their IEEE bits order like them.
+fn time_key(t: f64) -> u64 {
+    t.max(0.0).to_bits()
+}
+
+struct Sim<'a> {
+    /// Brokers (or `nb`) with room whose queue was not fully tried (see [`Sim::wake`]).
+    rescan: BTreeSet<usize>,
+    /// Units in the executor's start order.
+    order: Vec<u32>,
+    copies: Vec<Copy>,
+    units: Vec<Unit>,
+    b: Brokers,
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    throttle: f64,
+    conc: u32,
+    cluster_conc: u32,
+    running_units: u32,
+    running_copies: u32,
+    disk: Vec<f64>,
+    disk0: &'a [f64],
+    peak: Vec<f64>,
+}
+
+impl Sim<'_> {
+    fn rate_of(&self, i: usize) -> f64 {
+        let c = &self.copies[i];
+        self.throttle / self.b.inbound[c.dest as usize].len().max(1) as f64
+    }
+
+    /// Brings copy `i` to time `now` at its old rate and schedules its end at its new rate.
+    fn rerate(&mut self, i: usize, now: f64) {
+        let rate = self.rate_of(i);
+        let c = &mut self.copies[i];
+        c.remaining = (c.remaining - c.rate * (now - c.since)).max(0.0);
+        c.since = now;
+        if (rate - c.rate).abs() <= f64::EPSILON * rate && c.version > 0 {
+            return;
+        }
+        c.rate = rate;
+        c.version += 1;
+        let end = now + c.remaining / rate;
+        self.heap
+            .push(Reverse((time_key(end), i as u32, c.version)));
+    }
+
+    /// Re-rates the running copies into `dest`.
+    fn rerate_into(&mut self, dest: u32, now: f64) {
+        for k in 0..self.b.inbound[dest as usize].len() {
+            let i = self.b.inbound[dest as usize][k];
+            self.rerate(i as usize, now);
+        }
+    }
+
+    /// The broker (or `nb` for the cluster limit) whose slots block unit `u`, if any: of
+    /// several full ones, the one most moves need (it frees least often for this unit's
+    /// other brokers), so a waiting unit is rarely woken only to wait again elsewhere.
+    fn blocker(&self, u: usize) -> Option<usize> {
+        if self.running_units >= self.cluster_conc {
+            return Some(self.b.slots.len());
+        }
+        self.units[u]
+            .brokers
+            .iter()
+            .map(|&b| b as usize)
+            .filter(|&b| self.b.slots[b] >= self.conc)
+            .max_by_key(|&b| (self.b.demand[b], std::cmp::Reverse(b)))
+    }
+
+    fn start(&mut self, u: usize, now: f64) {
+        self.running_units += 1;
+        for &b in &self.units[u].brokers {
+            self.b.slots[b as usize] += 1;
+        }
+        let size = self.units[u].size as f64;
+        for k in 0..self.units[u].copies.len() {
+            let i = self.units[u].copies[k] as usize;
+            let dest = self.copies[i].dest;
+            let d = dest as usize;
+            self.disk[d] += size;
+            self.peak[d] = self.peak[d].max(self.disk[d] - self.disk0[d]);
+            self.copies[i].since = now;
+            self.b.inbound[d].push(i as u32);
+            self.running_copies += 1;
+            self.rerate_into(dest, now);
+        }
+    }
+
+    /// Starts the unit at position `pos` of the start order, or queues it on what blocks it.
+    fn try_start(&mut self, pos: u32, now: f64) -> bool {
+        let u = self.order[pos as usize] as usize;
+        match self.blocker(u) {
+            None => {
+                self.start(u, now);
+                true
+            }
+            Some(b) => {
+                self.b.waiting[b].push(Reverse(pos));
+                false
+            }
+        }
+    }
+
+    /// Tries the waiting units of `b` (a broker index, or `nb` for the cluster limit) in
+    /// start order while `b` has room: each starts or waits on the next broker that blocks
+    /// it. At most `budget` of them may go on waiting (`None`: no limit); when the budget runs
+    /// out with room left, `b` is remembered in `rescan` and tried again on the next event.
+    fn wake(&mut self, b: usize, now: f64, budget: Option<usize>) {
+        let nb = self.b.slots.len();
+        let mut left = budget.unwrap_or(usize::MAX);
+        loop {
+            let room = if b == nb {
+                self.running_units < self.cluster_conc
+            } else {
+                self.b.slots[b] < self.conc
+            };
+            if !room || self.b.waiting[b].is_empty() {
+                self.rescan.remove(&b);
+                return;
+            }
+            if left == 0 {
+                self.rescan.insert(b);
+                return;
+            }
+            let Some(Reverse(pos)) = self.b.waiting[b].pop() else {
+                return;
+            };
+            if !self.try_start(pos, now) {
+                left -= 1;
+            }
+        }
+    }
 }
 
 /// Simulates executing `reassignments` on `c`.
@@ -56,14 +232,14 @@ pub fn simulate(
     exec: &ExecutionOptions,
 ) -> Simulation {
     let nb = c.brokers.len();
-    let throttle = exec.throttle_bytes_per_sec.max(1.0);
-    let conc = exec.concurrency_per_broker.max(1) as usize;
-    let mut tasks: Vec<Task> = Vec::new();
-    // Per reassignment: new replicas still copying, and the replicas it removes.
-    let mut outstanding: Vec<usize> = vec![0; reassignments.len()];
-    let mut removed_of: Vec<Vec<u32>> = vec![Vec::new(); reassignments.len()];
+    let mut units: Vec<Unit> = Vec::new();
+    let mut copies: Vec<Copy> = Vec::new();
     let mut leadership_moves = 0u64;
-    for (ri, r) in reassignments.iter().enumerate() {
+    let mut cost = Cost {
+        execution: Some(*exec),
+        ..Cost::default()
+    };
+    for r in reassignments {
         let p = r.partition as usize;
         let part = &c.partitions[p];
         let old = c.replicas_of(p);
@@ -80,30 +256,46 @@ pub fn simulate(
             .copied()
             .filter(|b| !old.contains(b))
             .collect();
-        if added.is_empty() {
-            if r.replicas[0] != part.leader {
-                leadership_moves += 1;
-            }
-            continue;
-        }
         if old.contains(&r.replicas[0]) && r.replicas[0] != part.leader {
             leadership_moves += 1;
         }
-        outstanding[ri] = added.len();
-        removed_of[ri] = old
+        if added.is_empty() {
+            continue;
+        }
+        let removed: Vec<u32> = old
             .iter()
             .copied()
             .filter(|b| !r.replicas.contains(b))
             .collect();
-        for dest in added {
-            tasks.push(Task {
-                reassignment: ri,
+        let u = units.len() as u32;
+        let mut ids = Vec::with_capacity(added.len());
+        for &dest in &added {
+            cost.replica_moves += 1;
+            cost.bytes_moved += part.size_bytes;
+            if let Some(s) = src
+                && c.brokers[s as usize].rack_idx != c.brokers[dest as usize].rack_idx
+            {
+                cost.cross_rack_bytes += part.size_bytes;
+            }
+            ids.push(copies.len() as u32);
+            copies.push(Copy {
+                unit: u,
                 dest,
-                src,
-                size: part.size_bytes,
                 remaining: part.size_bytes as f64,
+                rate: 0.0,
+                since: 0.0,
+                version: 0,
             });
         }
+        let mut brokers: Vec<u32> = added.iter().chain(&removed).copied().collect();
+        brokers.sort_unstable();
+        units.push(Unit {
+            brokers,
+            outstanding: ids.len(),
+            copies: ids,
+            removed,
+            size: part.size_bytes,
+        });
     }
     // Partitions the plan leaves alone but whose leader is not `replicas[0]`: the final
     // preferred-leader election moves their leadership.
@@ -120,115 +312,104 @@ pub fn simulate(
             leadership_moves += 1;
         }
     }
+    // The executor's order: smallest copy volume first, ties in partition order (the units
+    // are in partition order already).
+    let mut order: Vec<u32> = (0..units.len() as u32).collect();
+    order.sort_by_key(|&u| {
+        let unit = &units[u as usize];
+        (unit.size.saturating_mul(unit.copies.len() as u64), u)
+    });
     let disk0: Vec<f64> = c.broker_loads().iter().map(|l| l[0]).collect();
-    let mut disk = disk0.clone();
-    let mut peak = vec![0.0f64; nb];
-    let mut cost = Cost {
-        execution: Some(*exec),
-        ..Cost::default()
-    };
-    for t in &tasks {
-        cost.replica_moves += 1;
-        cost.bytes_moved += t.size;
-        if let Some(s) = t.src
-            && c.brokers[s as usize].rack_idx != c.brokers[t.dest as usize].rack_idx
-        {
-            cost.cross_rack_bytes += t.size;
+    let mut demand = vec![0u32; nb];
+    for unit in &units {
+        for &b in &unit.brokers {
+            demand[b as usize] += 1;
         }
     }
-    let total_bytes = cost.bytes_moved;
+    let mut sim = Sim {
+        rescan: BTreeSet::new(),
+        order,
+        copies,
+        b: Brokers {
+            slots: vec![0; nb],
+            inbound: vec![Vec::new(); nb],
+            demand,
+            waiting: vec![BinaryHeap::new(); nb + 1],
+        },
+        units,
+        heap: BinaryHeap::new(),
+        throttle: exec.throttle_bytes_per_sec.max(1.0),
+        conc: exec.concurrency_per_broker.max(1),
+        cluster_conc: exec.cluster_concurrency.max(1),
+        running_units: 0,
+        running_copies: 0,
+        disk: disk0.clone(),
+        disk0: &disk0,
+        peak: vec![0.0; nb],
+    };
+    // Queues hold positions in the start order, so each pops in the executor's order.
+    let total_copies = sim.copies.len();
     let mut now = 0.0;
+    for pos in 0..sim.order.len() as u32 {
+        sim.try_start(pos, now);
+    }
+    let total_bytes = cost.bytes_moved;
     let mut done_bytes = 0u64;
     let mut progress = vec![(0.0, 0u64)];
-    let mut batches = Vec::new();
-    let mut pending: Vec<usize> = (0..tasks.len()).collect();
-    let sample_every = (tasks.len() / 400).max(1);
+    let mut running = vec![(0.0, sim.running_copies)];
+    let mut peak_running = sim.running_copies;
+    let sample_every = (total_copies / 400).max(1);
     let mut completed = 0usize;
-    while !pending.is_empty() {
-        let mut busy = vec![0usize; nb];
-        let mut batch = Vec::new();
-        let mut rest = Vec::new();
-        let max_batch = nb * conc;
-        let mut scanned_since_add = 0usize;
-        for (n, &i) in pending.iter().enumerate() {
-            if batch.len() >= max_batch || scanned_since_add > 4 * max_batch {
-                rest.extend_from_slice(&pending[n..]);
-                break;
-            }
-            scanned_since_add += 1;
-            let t = &tasks[i];
-            let d = t.dest as usize;
-            let ok = busy[d] < conc && t.src.is_none_or(|s| busy[s as usize] < conc);
-            if ok {
-                busy[d] += 1;
-                if let Some(s) = t.src {
-                    busy[s as usize] += 1;
-                }
-                batch.push(i);
-                scanned_since_add = 0;
-            } else {
-                rest.push(i);
+    loop {
+        if sim.heap.is_empty() {
+            // Nothing runs: every waiting unit can start; try them all.
+            for b in 0..=nb {
+                sim.wake(b, now, None);
             }
         }
-        pending = rest;
-        let start = now;
-        let mut batch_bytes = 0;
-        for &i in &batch {
-            let t = &tasks[i];
-            disk[t.dest as usize] += t.size as f64;
-            let d = t.dest as usize;
-            peak[d] = peak[d].max(disk[d] - disk0[d]);
-            batch_bytes += t.size;
+        let Some(Reverse((key, i, version))) = sim.heap.pop() else {
+            break;
+        };
+        let i = i as usize;
+        if sim.copies[i].version != version {
+            continue;
         }
-        // Every broker's inbound and outbound copies share its throttle; copies run at full
-        // share until done, so a batch lasts as long as its busiest broker needs.
-        let mut bytes_in = vec![0.0f64; nb];
-        let mut bytes_out = vec![0.0f64; nb];
-        for &i in &batch {
-            let t = &tasks[i];
-            bytes_in[t.dest as usize] += t.size as f64;
-            if let Some(s) = t.src {
-                bytes_out[s as usize] += t.size as f64;
+        now = f64::from_bits(key);
+        let (dest, u) = (sim.copies[i].dest, sim.copies[i].unit);
+        sim.copies[i].remaining = 0.0;
+        sim.copies[i].version += 1;
+        sim.b.inbound[dest as usize].retain(|&x| x as usize != i);
+        sim.running_copies -= 1;
+        sim.rerate_into(dest, now);
+        let unit = &mut sim.units[u as usize];
+        done_bytes += unit.size;
+        completed += 1;
+        unit.outstanding -= 1;
+        if unit.outstanding == 0 {
+            for k in 0..unit.removed.len() {
+                let b = sim.units[u as usize].removed[k] as usize;
+                sim.disk[b] -= sim.units[u as usize].size as f64;
+            }
+            sim.running_units -= 1;
+            let brokers = sim.units[u as usize].brokers.clone();
+            for &b in &brokers {
+                sim.b.slots[b as usize] -= 1;
+            }
+            for &b in &brokers {
+                sim.wake(b as usize, now, Some(WAKE_BUDGET));
+            }
+            sim.wake(nb, now, Some(WAKE_BUDGET));
+            // A few brokers left with room by an exhausted budget get another try.
+            let again: Vec<usize> = sim.rescan.iter().take(RESCAN).copied().collect();
+            for b in again {
+                sim.wake(b, now, Some(WAKE_BUDGET));
             }
         }
-        let busiest = bytes_in
-            .iter()
-            .chain(&bytes_out)
-            .fold(0.0f64, |a, &b| a.max(b));
-        let duration = busiest / throttle;
-        let mut finishing: Vec<(f64, usize)> = batch
-            .iter()
-            .map(|&i| {
-                let t = &tasks[i];
-                let load =
-                    bytes_in[t.dest as usize].max(t.src.map_or(0.0, |s| bytes_out[s as usize]));
-                (load / throttle, i)
-            })
-            .collect();
-        finishing.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        for (at, i) in finishing {
-            let t = &mut tasks[i];
-            t.remaining = 0.0;
-            done_bytes += t.size;
-            completed += 1;
-            let ri = t.reassignment;
-            outstanding[ri] -= 1;
-            if outstanding[ri] == 0 {
-                for &b in &removed_of[ri] {
-                    disk[b as usize] -= t.size as f64;
-                }
-            }
-            if completed.is_multiple_of(sample_every) {
-                progress.push((start + at, done_bytes));
-            }
+        peak_running = peak_running.max(sim.running_copies);
+        if completed.is_multiple_of(sample_every) || completed == total_copies {
+            progress.push((now, done_bytes));
+            running.push((now, sim.running_copies));
         }
-        now = start + duration;
-        batches.push(Batch {
-            start,
-            end: now,
-            moves: batch.len() as u64,
-            bytes: batch_bytes,
-        });
     }
     if progress
         .last()
@@ -243,17 +424,18 @@ pub fn simulate(
     // Final preferred-leader election.
     now += exec.leadership_batch_secs;
     cost.leadership_moves = leadership_moves;
-    for (b, &pk) in peak.iter().enumerate() {
+    for (b, &pk) in sim.peak.iter().enumerate() {
         if pk > 0.0 {
             cost.peak_extra_disk.insert(c.brokers[b].id, pk as u64);
         }
     }
-    cost.max_peak_extra_disk = peak.iter().fold(0.0f64, |a, &b| a.max(b)) as u64;
+    cost.max_peak_extra_disk = sim.peak.iter().fold(0.0f64, |a, &b| a.max(b)) as u64;
     cost.estimated_seconds = now;
     Simulation {
         cost,
-        batches,
         progress,
+        running,
+        peak_running,
         leadership_at,
     }
 }

@@ -10,6 +10,10 @@ use crate::model::Cluster;
 /// Sentinel in `last_goal` for partitions no goal touched.
 pub(crate) const UNTOUCHED: u8 = u8::MAX;
 
+/// Goal id of the final pass that moves replicas and leaderships back where no goal needs
+/// them moved (its moves undo others, so they are not counted as a goal's work).
+pub(crate) const UNDO: u8 = u8::MAX - 1;
+
 pub(crate) type Metrics = [f64; METRICS];
 
 pub(crate) fn tol(v: f64) -> f64 {
@@ -68,6 +72,9 @@ pub(crate) struct State<'c> {
     pub movable: Vec<bool>,
     /// Swaps done (slot pairs), so the plan can report them as swaps.
     pub swaps: Vec<(u32, u32)>,
+    /// Replica and leadership moves made while planning, per goal id (a replica moved twice
+    /// counts twice; a swap counts two replica moves).
+    pub goal_moves: Vec<[u64; 2]>,
 }
 
 impl<'c> State<'c> {
@@ -106,6 +113,7 @@ impl<'c> State<'c> {
             dest_ok: c.brokers.iter().map(|b| b.state.can_host()).collect(),
             movable: vec![true; c.partitions.len()],
             swaps: Vec::new(),
+            goal_moves: vec![[0; 2]; crate::goals::GoalKind::ALL.len()],
             slot_part,
             assign,
         };
@@ -342,6 +350,16 @@ impl<'c> State<'c> {
         self.slot_pos[slot] = self.slots_on[to as usize].len() as u32;
         self.slots_on[to as usize].push(slot as u32);
         self.assign[slot] = to;
+        self.note(p, goal, 0);
+    }
+
+    fn note(&mut self, p: usize, goal: u8, kind: usize) {
+        if goal == UNDO {
+            return;
+        }
+        if let Some(g) = self.goal_moves.get_mut(usize::from(goal)) {
+            g[kind] += 1;
+        }
         self.last_goal[p] = goal;
     }
 
@@ -356,7 +374,7 @@ impl<'c> State<'c> {
         self.slots_on[a][self.slot_pos[s0] as usize] = s1 as u32;
         self.slots_on[b][self.slot_pos[s1] as usize] = s0 as u32;
         self.slot_pos.swap(s0, s1);
-        self.last_goal[p] = goal;
+        self.note(p, goal, 1);
     }
 
     /// Utilisation-style value of metric `k` on broker `b` for ordering brokers.

@@ -291,6 +291,18 @@ pub fn print_cost(out: &mut impl std::io::Write, plan: &Plan) -> std::io::Result
         c.replica_moves, plan.lower_bound, ratio
     )?;
     writeln!(out, "leadership moves:       {}", c.leadership_moves)?;
+    let per_goal: Vec<String> = plan
+        .moves_by_goal
+        .iter()
+        .map(|g| format!("{} {}/{}", g.goal, g.replica_moves, g.leadership_moves))
+        .collect();
+    if !per_goal.is_empty() {
+        writeln!(
+            out,
+            "moves while planning:   {} (replica/leadership, per goal, before undoing unneeded ones)",
+            per_goal.join(", ")
+        )?;
+    }
     writeln!(out, "partitions changed:     {}", plan.reassignments.len())?;
     writeln!(
         out,
@@ -316,6 +328,29 @@ pub fn print_cost(out: &mut impl std::io::Write, plan: &Plan) -> std::io::Result
     Ok(())
 }
 
+/// Prints the provable bound on the moves replica count, disk and network in need together.
+fn print_move_bound(
+    out: &mut impl std::io::Write,
+    cluster: &Cluster,
+    plan: &Plan,
+) -> std::io::Result<()> {
+    let b = keel_balancer::bound::move_bound(cluster, &plan.before);
+    writeln!(
+        out,
+        "moves the goals need:   at least {} for replica count, disk and network in together ({} below the replica-count band){}",
+        b.soft_goals,
+        b.count_deficit,
+        if b.unreachable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; no plan brings them all into band on broker(s) {:?}",
+                b.unreachable
+            )
+        }
+    )
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut cluster = read_cluster(&args.cluster)?;
     let opts = prepare(&mut cluster, &args.flags)?;
@@ -332,6 +367,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     print_goal_table(&mut out, &plan.before, &plan.after)?;
     writeln!(out)?;
     print_cost(&mut out, &plan)?;
+    let full = opts.rebalance
+        && opts.topics.is_none()
+        && opts.brokers.is_none()
+        && !opts.only_new_destinations;
+    if full {
+        print_move_bound(&mut out, &cluster, &plan)?;
+    }
     print_infeasible(&mut out, &plan)?;
     if let Some(path) = &args.out_kafka {
         std::fs::write(path, plan.to_kafka_json(&cluster))

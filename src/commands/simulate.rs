@@ -94,9 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", args.report.display()))?;
     writeln!(
         out,
-        "\nsimulated {} replica moves in {} batches: {:.0} s ({:.2} h); {} leadership moves, then a preferred-leader election",
+        "\nsimulated {} replica moves, up to {} copies at once (a move starts as soon as a slot frees): {:.0} s ({:.2} h); {} leadership moves, then a preferred-leader election",
         sim.cost.replica_moves,
-        sim.batches.len(),
+        sim.peak_running,
         sim.cost.estimated_seconds,
         sim.cost.estimated_seconds / 3600.0,
         sim.cost.leadership_moves

@@ -19,8 +19,71 @@ const MAX_TRIES: usize = 4000;
 /// Acceptable replica moves compared (by their effect on later goals) before one is taken.
 const LOOKAHEAD: usize = 4;
 
+/// Replica count: further replicas of the shedding broker (in try order) scored for later
+/// goals against the first acceptable move's destination before one is taken. Wider than
+/// [`LOOKAHEAD`] because the count goal makes most of a plan's moves, and cheap because only
+/// the best-scored ones are checked for acceptability.
+const COUNT_LOOKAHEAD: usize = 64;
+
+/// Total probes of [`COUNT_LOOKAHEAD`] one replica-count run may spend: on clusters whose
+/// count excess is large (millions of replicas) fewer per move, so planning time stays linear.
+const PROBE_BUDGET: f64 = 2_000_000.0;
+
+/// Acceptable swaps compared by their effect on later goals before one is taken.
+const SWAP_LOOKAHEAD: usize = 1;
+
 /// Leaderships of the middle broker tried per first link of a leadership chain.
 const CHAIN_FANOUT: usize = 32;
+
+/// A soft goal's band on one broker, with the tolerances of [`Band::viol`] applied.
+#[derive(Debug, Clone, Copy, Default)]
+struct Edges {
+    participates: bool,
+    lo: f64,
+    hi: f64,
+}
+
+impl Edges {
+    fn of(band: &Band, b: usize) -> Edges {
+        let (lo, hi) = (band.lo[b], band.hi[b]);
+        Edges {
+            participates: band.participates[b],
+            lo,
+            hi,
+        }
+    }
+
+    /// Same as [`Band::viol`].
+    fn viol(&self, v: f64) -> f64 {
+        if !self.participates {
+            0.0
+        } else if v > self.hi + tol(self.hi) {
+            v - self.hi
+        } else if v < self.lo - tol(self.lo) {
+            self.lo - v
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One later goal's band on the two brokers of a move (see [`Balancer::later_bands`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct LaterBand {
+    metric: usize,
+    va: f64,
+    vb: f64,
+    a: Edges,
+    b: Edges,
+    base: f64,
+    scale: f64,
+}
+
+/// The later goals' bands on the two brokers of a move.
+struct LaterBands {
+    n: usize,
+    m: [LaterBand; METRICS],
+}
 
 /// Candidates of one broker: (contribution as ordered bits, slot or partition).
 /// Contributions are non-negative, so their IEEE bits order like their values.
@@ -107,6 +170,8 @@ pub(crate) struct Balancer<'s, 'c> {
     /// Destinations in ascending order of metric k (kept sorted as moves happen).
     dests: Vec<usize>,
     pub moves: u64,
+    /// Candidates probed per replica-count move (see [`COUNT_LOOKAHEAD`]).
+    probes: usize,
 }
 
 impl<'s, 'c> Balancer<'s, 'c> {
@@ -129,6 +194,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
             lists: [vec![None; nb], vec![None; nb], vec![None; nb]],
             dests: Vec::new(),
             moves: 0,
+            probes: 0,
         }
     }
 
@@ -508,6 +574,10 @@ impl<'s, 'c> Balancer<'s, 'c> {
 
     /// Runs rounds of shedding and filling until the band holds or nothing helps.
     pub fn run(&mut self, rounds: usize) {
+        let excess: f64 = (0..self.st.nb())
+            .map(|b| self.viol(b, self.st.metric[b][self.k]))
+            .sum();
+        self.probes = (PROBE_BUDGET / excess.max(1.0)).min(COUNT_LOOKAHEAD as f64) as usize;
         for _ in 0..rounds {
             let before = self.moves;
             for l in &mut self.lists {
@@ -699,19 +769,33 @@ impl<'s, 'c> Balancer<'s, 'c> {
             Some(one) => one,
             None => &self.dests,
         };
+        let count_mode = self.k == M_REPLICAS;
         for pass in 0..2 {
             if pass == 1 && !topic_aware {
                 break;
             }
             // (score for later goals, list entry, slot, destination)
             let mut best: Option<(f64, (u64, u32), usize, usize)> = None;
+            // Replica count: further candidates scored against the first move's destination
+            // only (cheap), checked in score order afterwards.
+            let mut probed: Vec<(f64, (u64, u32), usize)> = Vec::new();
+            let mut probe_bands: Option<LaterBands> = None;
             let mut seen = 0;
-            'candidates: for i in order(&list, want, self.k == M_REPLICAS) {
+            'candidates: for i in order(&list, want, count_mode) {
                 let s = i.1 as usize;
                 if self.st.assign[s] as usize != a {
                     if pass == 0 {
                         stale.push(i);
                     }
+                    continue;
+                }
+                if count_mode && let Some((_, _, _, b0)) = best {
+                    if *budget == 0 || probed.len() >= self.probes {
+                        break 'candidates;
+                    }
+                    *budget -= 1;
+                    let bands = probe_bands.get_or_insert_with(|| self.later_bands(a, b0));
+                    probed.push((self.later_gain_on(bands, s), i, s));
                     continue;
                 }
                 let d = self.contrib_k(s);
@@ -739,6 +823,25 @@ impl<'s, 'c> Balancer<'s, 'c> {
                     }
                 }
             }
+            if let Some((score0, _, _, b0)) = best
+                && !probed.is_empty()
+            {
+                // Stable: equal scores keep the try order.
+                probed.sort_by(|x, y| y.0.total_cmp(&x.0));
+                for (score, i, s) in probed {
+                    if score <= score0 + 1e-12 {
+                        break;
+                    }
+                    if pass == 0 && topic_aware && self.topic_would_overflow(s, b0) {
+                        continue;
+                    }
+                    let d = self.contrib_k(s);
+                    if self.gain(a, b0, d) > tol(d) && self.st.replica_move_ok(s, b0 as u32) {
+                        best = Some((score, i, s, b0));
+                        break;
+                    }
+                }
+            }
             if let Some((_, i, s, b)) = best {
                 if pass == 1 {
                     stale.clear();
@@ -758,6 +861,53 @@ impl<'s, 'c> Balancer<'s, 'c> {
     fn later_gain(&self, s: usize, a: usize, b: usize) -> f64 {
         let st = &*self.st;
         let con = contrib(st.c, st.slot_part[s] as usize, st.is_leader_slot(s));
+        self.later_gain_of(&con, a, b)
+    }
+
+    /// The bands of the soft goals not optimised yet on brokers `a` and `b`, to score many
+    /// moves from `a` to `b` quickly ([`Self::later_gain_on`]).
+    fn later_bands(&self, a: usize, b: usize) -> LaterBands {
+        let st = &*self.st;
+        let mut out = LaterBands {
+            n: 0,
+            m: [LaterBand::default(); METRICS],
+        };
+        for m in 0..METRICS {
+            if m == self.k || st.locked[m] {
+                continue;
+            }
+            let Some(band) = &st.bands[m] else { continue };
+            let (va, vb) = (st.metric[a][m], st.metric[b][m]);
+            out.m[out.n] = LaterBand {
+                metric: m,
+                va,
+                vb,
+                a: Edges::of(band, a),
+                b: Edges::of(band, b),
+                base: band.viol(a, va) + band.viol(b, vb),
+                scale: (band.hi[a] + band.hi[b]).max(f64::MIN_POSITIVE),
+            };
+            out.n += 1;
+        }
+        out
+    }
+
+    /// [`Self::later_gain`] of moving replica `s` between the brokers of `bands`.
+    fn later_gain_on(&self, bands: &LaterBands, s: usize) -> f64 {
+        let st = &*self.st;
+        let con = contrib(st.c, st.slot_part[s] as usize, st.is_leader_slot(s));
+        bands.m[..bands.n]
+            .iter()
+            .map(|x| {
+                let c = con[x.metric];
+                (x.base - x.a.viol(x.va - c) - x.b.viol(x.vb + c)) / x.scale
+            })
+            .sum()
+    }
+
+    /// [`Self::later_gain`] of a metric change `con` leaving `a` for `b`.
+    fn later_gain_of(&self, con: &[f64; METRICS], a: usize, b: usize) -> f64 {
+        let st = &*self.st;
         let mut g = 0.0;
         for m in 0..METRICS {
             if m == self.k || st.locked[m] {
@@ -804,7 +954,45 @@ impl<'s, 'c> Balancer<'s, 'c> {
                 return true;
             }
         }
-        !self.leadership_first && k != M_REPLICAS && self.try_leadership_to(b)
+        (!self.leadership_first && k != M_REPLICAS && self.try_leadership_to(b))
+            || (self.allow_swaps && self.try_swap_into(b, deficit))
+    }
+
+    /// Fill side of [`Self::try_swap`]: one of the most loaded brokers exchanges a large
+    /// replica for a smaller one of `b`, so `b` gains metric `k` while counts stay put.
+    fn try_swap_into(&mut self, b: usize, deficit: f64) -> bool {
+        if self.k == M_REPLICAS || self.k >= METRICS {
+            return false;
+        }
+        let sources: Vec<usize> = self
+            .dests
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&a| a != b)
+            .take(4)
+            .collect();
+        self.ensure(List::Replicas, b);
+        for a in sources {
+            self.ensure(List::Replicas, a);
+            if let Some((s1, s2, _)) = self.find_swap(a, deficit, &[b]) {
+                self.do_swap(a, b, s1, s2);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn do_swap(&mut self, a: usize, b: usize, s1: usize, s2: usize) {
+        self.st.move_replica(s1, b as u32, self.goal);
+        self.st.move_replica(s2, a as u32, self.goal);
+        self.st.swaps.push((s1 as u32, s2 as u32));
+        self.moves += 2;
+        self.touch(a);
+        self.touch(b);
+        // Slots arrived on both brokers: their lists need a rebuild to see them.
+        self.lists[List::Replicas as usize][a] = None;
+        self.lists[List::Replicas as usize][b] = None;
     }
 
     /// Swap a large replica on `a` with a smaller one on a less-loaded broker: replica counts
@@ -828,15 +1016,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
         let Some((s1, s2, b)) = self.find_swap(a, excess, &dests) else {
             return false;
         };
-        self.st.move_replica(s1, b as u32, self.goal);
-        self.st.move_replica(s2, a as u32, self.goal);
-        self.st.swaps.push((s1 as u32, s2 as u32));
-        self.moves += 2;
-        self.touch(a);
-        self.touch(b);
-        // Slots arrived on both brokers: their lists need a rebuild to see them.
-        self.lists[List::Replicas as usize][a] = None;
-        self.lists[List::Replicas as usize][b] = None;
+        self.do_swap(a, b, s1, s2);
         true
     }
 
@@ -846,6 +1026,8 @@ impl<'s, 'c> Balancer<'s, 'c> {
         let k = self.k;
         let mine = self.list(List::Replicas, a);
         let mut tries = 0;
+        let mut best: Option<(f64, usize, usize, usize)> = None;
+        let mut seen = 0usize;
         for &b in dests {
             let room = (self.band.hi[b] - self.st.metric[b][k]).max(0.0);
             let theirs = self.list(List::Replicas, b);
@@ -859,17 +1041,31 @@ impl<'s, 'c> Balancer<'s, 'c> {
                     let (c2, s2) = (val_of(c2), s2 as usize);
                     tries += 1;
                     if tries > MAX_TRIES {
-                        return None;
+                        return best.map(|x| (x.1, x.2, x.3));
                     }
                     if self.st.assign[s2] as usize != b || c2 >= c1 {
                         continue;
                     }
                     if self.gain(a, b, c1 - c2) > tol(c1) && self.st.swap_ok(s1, s2) {
-                        return Some((s1, s2, b));
+                        let st = &*self.st;
+                        let mut con =
+                            contrib(st.c, st.slot_part[s1] as usize, st.is_leader_slot(s1));
+                        let cq = contrib(st.c, st.slot_part[s2] as usize, st.is_leader_slot(s2));
+                        for m in 0..METRICS {
+                            con[m] -= cq[m];
+                        }
+                        let score = self.later_gain_of(&con, a, b);
+                        if best.is_none_or(|x| score > x.0 + 1e-12) {
+                            best = Some((score, s1, s2, b));
+                        }
+                        seen += 1;
+                        if seen >= SWAP_LOOKAHEAD {
+                            return best.map(|x| (x.1, x.2, x.3));
+                        }
                     }
                 }
             }
         }
-        None
+        best.map(|x| (x.1, x.2, x.3))
     }
 }

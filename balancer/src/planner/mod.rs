@@ -17,6 +17,7 @@
 mod balance;
 mod hard;
 mod topic;
+mod undo;
 
 use crate::error::{BalancerError, Result};
 use crate::goals::{
@@ -78,6 +79,9 @@ pub struct Progress {
 
 /// Upper bound on soft-goal sweeps (they converge long before on every input we tried).
 const MAX_SWEEPS: usize = 40;
+
+/// Rounds of sweeps and undoing unneeded moves (the last round only sweeps).
+const UNDO_ROUNDS: usize = 3;
 
 pub(crate) fn goal_id(kind: GoalKind) -> u8 {
     GoalKind::ALL.iter().position(|g| *g == kind).unwrap_or(0) as u8
@@ -141,24 +145,18 @@ pub fn plan(
     if opts.rebalance {
         // Sweep all soft goals, locking each once optimised, until a sweep finds nothing.
         // Every move strictly lowers its goal's violation without raising a higher-priority
-        // one, so sweeps converge; the last sweep is exactly what re-planning the result
-        // would run, which makes planning idempotent.
-        for sweep in 0..MAX_SWEEPS {
-            st.locked = [false; METRICS];
-            st.topic_locked = false;
-            let mut moves = 0;
-            for g in &soft {
-                if sweep == 0 {
-                    tick(g.kind.name(), progress);
+        // one, so sweeps converge. Then moves no goal needs any more are undone, and the
+        // sweeps run again; the last sweep finds nothing and is exactly what re-planning the
+        // result would run, which makes planning idempotent.
+        let mut first = true;
+        for round in 0..UNDO_ROUNDS {
+            sweep_soft_goals(&mut st, &soft, opts, &mut |g| {
+                if first {
+                    tick(g, progress);
                 }
-                moves += run_soft_goal(&mut st, g.kind, opts);
-                if let Some(k) = g.kind.metric() {
-                    st.locked[k] = true;
-                } else {
-                    st.topic_locked = true;
-                }
-            }
-            if moves == 0 {
+            });
+            first = false;
+            if round + 1 == UNDO_ROUNDS || undo::undo_unneeded(&mut st) == 0 {
                 break;
             }
         }
@@ -367,6 +365,35 @@ fn lower_bound(st: &State<'_>, scope: &Scope) -> u64 {
         }
     }
     lb as u64
+}
+
+/// Runs every soft goal in priority order, locking each once optimised, until a sweep makes
+/// no move (or [`MAX_SWEEPS`]).
+fn sweep_soft_goals(
+    st: &mut State<'_>,
+    soft: &[crate::goals::GoalConfig],
+    opts: &PlanOptions,
+    started: &mut dyn FnMut(&'static str),
+) {
+    for sweep in 0..MAX_SWEEPS {
+        st.locked = [false; METRICS];
+        st.topic_locked = false;
+        let mut moves = 0;
+        for g in soft {
+            if sweep == 0 {
+                started(g.kind.name());
+            }
+            moves += run_soft_goal(st, g.kind, opts);
+            if let Some(k) = g.kind.metric() {
+                st.locked[k] = true;
+            } else {
+                st.topic_locked = true;
+            }
+        }
+        if moves == 0 {
+            break;
+        }
+    }
 }
 
 fn run_soft_goal(st: &mut State<'_>, kind: GoalKind, _opts: &PlanOptions) -> u64 {
