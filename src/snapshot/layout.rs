@@ -160,8 +160,8 @@ impl Layout {
         let mut unknown_brokers = Vec::new();
         for &r in &self.replicas {
             let id = r as i32;
-            if !states.contains_key(&id) {
-                states.insert(id, (None, BrokerState::Dead));
+            if let std::collections::btree_map::Entry::Vacant(e) = states.entry(id) {
+                e.insert((None, BrokerState::Dead));
                 unknown_brokers.push(id);
             }
         }

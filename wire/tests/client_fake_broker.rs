@@ -603,11 +603,14 @@ async fn an_unreachable_bootstrap_is_one_clear_error() {
     assert!(bad.to_string().contains("bootstrap"), "{bad}");
 }
 
+/// (partition, leader, replicas) of one partition a walk showed.
+type WalkedPartition = (i32, i32, Vec<i32>);
+
 /// Records what a Metadata walk shows: totals, then topics with their partition count.
 #[derive(Default)]
 struct Walked {
     totals: Option<(usize, usize, usize)>,
-    topics: Vec<(String, usize, Vec<(i32, i32, Vec<i32>)>)>,
+    topics: Vec<(String, usize, Vec<WalkedPartition>)>,
 }
 
 impl keel_wire::client::MetadataVisitor for Walked {
