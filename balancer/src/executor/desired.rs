@@ -38,7 +38,8 @@ pub struct Limits {
     /// An action with no reported result after this long counts as failed, ms.
     pub action_timeout_ms: u64,
     /// A move is stuck when it runs longer than `stuck_factor` × its throttled copy time
-    /// plus `stuck_grace_ms`.
+    /// plus `stuck_grace_ms`. The copy time assumes the move shares the throttle with
+    /// `per_broker_concurrency` copies: bytes × per_broker_concurrency ÷ throttle.
     pub stuck_factor: u32,
     /// See `stuck_factor`, ms.
     pub stuck_grace_ms: u64,

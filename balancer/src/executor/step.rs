@@ -290,7 +290,13 @@ impl Executor {
         let mut stuck = Vec::new();
         for (&i, c) in &mut self.charged {
             if c.own && !c.stuck_alerted {
-                let copy_ms = c.bytes.saturating_mul(1000) / limits.throttle_bytes_per_sec;
+                // Up to `per_broker_concurrency` copies share a destination's throttle (and a
+                // leader's), so one copy may run that many times slower than alone.
+                let copy_ms = c
+                    .bytes
+                    .saturating_mul(1000)
+                    .saturating_mul(u64::from(limits.per_broker_concurrency))
+                    / limits.throttle_bytes_per_sec;
                 let allowed =
                     copy_ms.saturating_mul(u64::from(limits.stuck_factor)) + limits.stuck_grace_ms;
                 if now >= c.since_ms.saturating_add(allowed) {
