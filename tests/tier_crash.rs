@@ -16,7 +16,7 @@ use crash::{
     KEEL, Load, Rng, assert_committed_segments_match, assert_local_not_ahead, keys, make_log_dir,
     partitions, rt, upload_cmd,
 };
-use keel_tiering::testing::SegmentSpec;
+use keel_tiering::testing::{Fill, SegmentSpec};
 use keel_tiering::{TierStore, manifest_store};
 
 const LOAD: Load = Load {
@@ -27,6 +27,8 @@ const LOAD: Load = Load {
     }, // ~1 MiB
     part_size: "65536",
     rate: "8000000",
+    zstd_level: None,
+    fill: Fill::Pattern,
 };
 
 #[test]

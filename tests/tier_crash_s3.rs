@@ -7,6 +7,9 @@
 //! - local deletion never got ahead of the remote commit (checked after every kill);
 //! - after `keel tier gc` (which aborts leftover uploads by id) the store holds the same
 //!   objects as a clean run: no intent objects either.
+//!
+//! Run twice: plain segments, and zstd-compressed ones (noise values, so that compressed
+//! segments still go up in several parts and their killed uploads resume).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 #[path = "common/tier_crash.rs"]
@@ -20,7 +23,7 @@ use crash::{
     rt, upload_cmd,
 };
 use keel_tiering::TierStore;
-use keel_tiering::testing::SegmentSpec;
+use keel_tiering::testing::{Fill, SegmentSpec};
 
 const LOAD: Load = Load {
     segment: SegmentSpec {
@@ -30,10 +33,27 @@ const LOAD: Load = Load {
     }, // ~12 MiB: 3 parts of 5 MiB
     part_size: "5242880",
     rate: "40000000",
+    zstd_level: None,
+    fill: Fill::Pattern,
+};
+
+const ZSTD_LOAD: Load = Load {
+    zstd_level: Some("1"),
+    fill: Fill::Noise,
+    ..LOAD
 };
 
 #[test]
 fn sigkill_during_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
+    crash_s3("plain", &LOAD);
+}
+
+#[test]
+fn sigkill_during_zstd_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
+    crash_s3("zstd", &ZSTD_LOAD);
+}
+
+fn crash_s3(name: &str, load: &Load) {
     let Ok(bucket) = std::env::var("KEEL_TEST_S3_BUCKET") else {
         panic!(
             "KEEL_TEST_S3_BUCKET is not set: this test needs the s3s-fs server; run ./test.sh \
@@ -42,7 +62,7 @@ fn sigkill_during_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
     };
     let rt = rt();
     let run = format!(
-        "crash-{}-{}",
+        "crash-{name}-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -50,10 +70,10 @@ fn sigkill_during_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
             .as_millis()
     );
     let clean_dir = tempfile::tempdir().unwrap();
-    make_log_dir(clean_dir.path(), &LOAD);
+    make_log_dir(clean_dir.path(), load);
     let clean_url = format!("s3://{bucket}/{run}-clean");
     assert!(
-        upload_cmd(clean_dir.path(), &clean_url, true, &LOAD)
+        upload_cmd(clean_dir.path(), &clean_url, true, load)
             .status()
             .unwrap()
             .success()
@@ -61,9 +81,9 @@ fn sigkill_during_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
     let clean = rt.block_on(keys(&TierStore::open(&clean_url).unwrap()));
 
     let pristine = tempfile::tempdir().unwrap();
-    make_log_dir(pristine.path(), &LOAD);
+    make_log_dir(pristine.path(), load);
     let live = tempfile::tempdir().unwrap();
-    make_log_dir(live.path(), &LOAD);
+    make_log_dir(live.path(), load);
     let url = format!("s3://{bucket}/{run}");
     let store = TierStore::open(&url).unwrap();
     let seed = std::time::SystemTime::now()
@@ -75,7 +95,7 @@ fn sigkill_during_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
     let mut rng = Rng(seed);
     let mut intents_seen = 0;
     for round in 0..8 {
-        let mut child = upload_cmd(live.path(), &url, false, &LOAD).spawn().unwrap();
+        let mut child = upload_cmd(live.path(), &url, false, load).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(200 + rng.next() % 800));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -88,7 +108,7 @@ fn sigkill_during_s3_multipart_uploads_resumes_and_leaves_no_orphans() {
         intents_seen += intents;
         eprintln!("round {round}: killed with {intents} multipart upload(s) recorded in flight");
     }
-    let out = upload_cmd(live.path(), &url, true, &LOAD)
+    let out = upload_cmd(live.path(), &url, true, load)
         .stderr(Stdio::piped())
         .output()
         .unwrap();

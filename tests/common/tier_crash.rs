@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use keel_tiering::testing::{SegmentSpec, write_high_watermarks, write_partition};
+use keel_tiering::testing::{Fill, SegmentSpec, write_high_watermarks, write_partition_with};
 use keel_tiering::{ObjectKind, TierStore, TopicPartition, manifest_store};
 
 pub const KEEL: &str = env!("CARGO_BIN_EXE_keel");
@@ -19,6 +19,10 @@ pub struct Load {
     pub part_size: &'static str,
     /// `--rate`
     pub rate: &'static str,
+    /// `--zstd-level`, if any.
+    pub zstd_level: Option<&'static str>,
+    /// Record values (noise keeps compressed segments multipart).
+    pub fill: Fill,
 }
 
 pub fn partitions() -> Vec<TopicPartition> {
@@ -35,7 +39,7 @@ pub fn make_log_dir(dir: &Path, load: &Load) {
     let spec = load.segment;
     let mut hws = Vec::new();
     for tp in partitions() {
-        let leo = write_partition(dir, &tp, &[spec; SEGMENTS], 1_000, 5).unwrap();
+        let leo = write_partition_with(dir, &tp, &[spec; SEGMENTS], 1_000, 5, load.fill).unwrap();
         hws.push((tp, leo));
     }
     write_high_watermarks(dir, &hws).unwrap();
@@ -63,6 +67,9 @@ pub fn upload_cmd(log_dir: &Path, store: &str, once: bool, load: &Load) -> Comma
         "--rate",
         load.rate,
     ]);
+    if let Some(level) = load.zstd_level {
+        c.args(["--zstd-level", level]);
+    }
     if once {
         c.arg("--once");
     }
