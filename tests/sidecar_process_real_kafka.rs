@@ -7,9 +7,8 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keel_wire::client::{ClientConfig, KafkaClient, QuotaAlteration, QuotaFilter, QuotaMatch};
@@ -17,32 +16,9 @@ use keel_wire::client::{ClientConfig, KafkaClient, QuotaAlteration, QuotaFilter,
 #[path = "common/real_servers.rs"]
 mod real_servers;
 use real_servers::kafka_bootstrap as bootstrap;
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: keel\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
-}
+#[path = "common/sidecar_process.rs"]
+mod sidecar_process;
+use sidecar_process::{Kill, get};
 
 #[test]
 fn the_sidecar_serves_health_and_metrics_and_applies_quotas() {

@@ -9,10 +9,9 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,52 +22,9 @@ use keel_tiering::{TierStore, TopicPartition, manifest_store};
 #[path = "common/real_servers.rs"]
 mod real_servers;
 use real_servers::{server_env, unique};
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: keel\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
-}
-
-/// The first sample of `name` (that exact name, any labels) in a Prometheus text body.
-fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
-fn files(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push((p, e.metadata().unwrap().len()));
-        }
-    }
-    out.sort();
-    out
-}
+#[path = "common/sidecar_process.rs"]
+mod sidecar_process;
+use sidecar_process::{Kill, files, get, metric};
 
 /// Forwards every connection on `listener` to `upstream` until the task is aborted.
 async fn forward(listener: tokio::net::TcpListener, upstream: String) {
@@ -203,7 +159,7 @@ delete_local = false
     let body = loop {
         let body = tokio::task::spawn_blocking({
             let addr = addr.clone();
-            move || get(&addr, "/metrics")
+            move || get(&addr, "/metrics").1
         })
         .await
         .unwrap();
@@ -232,7 +188,7 @@ delete_local = false
         before,
         "a local file changed with the store down"
     );
-    let health = get(&addr, "/healthz");
+    let health = get(&addr, "/healthz").1;
     assert!(health.contains("\"alive\":true"), "{health}");
     let expected =
         format!("tiering is behind: 3 segment(s), {closed_bytes} bytes not yet uploaded");
@@ -251,7 +207,7 @@ delete_local = false
     loop {
         let body = tokio::task::spawn_blocking({
             let addr = addr.clone();
-            move || get(&addr, "/metrics")
+            move || get(&addr, "/metrics").1
         })
         .await
         .unwrap();
