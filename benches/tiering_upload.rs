@@ -36,6 +36,27 @@ fn stores() -> Vec<(String, TierStore)> {
     out
 }
 
+/// A plain multipart put to a fresh key under `dir`, with the upload's part size.
+async fn plain_put(store: &TierStore, dir: &str) -> WriteMultipart {
+    let key = store
+        .prefix
+        .child(dir)
+        .child(format!("{:016x}", new_attempt_id()));
+    let up = store
+        .store
+        .put_multipart(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    WriteMultipart::new_with_chunk_size(up, PART)
+}
+
+/// Waits until fewer than the upload's `CONCURRENCY` parts are in flight.
+async fn wait_for_a_slot(w: &mut WriteMultipart) {
+    w.wait_for_capacity(CONCURRENCY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// Runs `op` `iters` times and returns the time spent in it; after each run, everything under
 /// the store's prefix is deleted outside the measurement, so no run pays for the page cache or
 /// disk space of earlier ones (and the bench does not fill the disk).
@@ -158,20 +179,9 @@ fn bench(c: &mut Criterion) {
             |b| {
                 b.iter_custom(|iters| {
                     timed_then_cleared(&rt, &store, iters, || async {
-                        let key = store
-                            .prefix
-                            .child("plain")
-                            .child(format!("{:016x}", new_attempt_id()));
-                        let up = store
-                            .store
-                            .put_multipart(&key)
-                            .await
-                            .unwrap_or_else(|e| panic!("{e}"));
-                        let mut w = WriteMultipart::new_with_chunk_size(up, PART);
+                        let mut w = plain_put(&store, "plain").await;
                         for chunk in data.chunks(PART) {
-                            w.wait_for_capacity(CONCURRENCY)
-                                .await
-                                .unwrap_or_else(|e| panic!("{e}"));
+                            wait_for_a_slot(&mut w).await;
                             w.put(data.slice_ref(chunk));
                         }
                         black_box(w.finish().await.unwrap_or_else(|e| panic!("{e}")));
@@ -191,16 +201,7 @@ fn bench(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     timed_then_cleared(&rt, &store, iters, || async {
                         use tokio::io::AsyncReadExt;
-                        let key = store
-                            .prefix
-                            .child("plain-file")
-                            .child(format!("{:016x}", new_attempt_id()));
-                        let up = store
-                            .store
-                            .put_multipart(&key)
-                            .await
-                            .unwrap_or_else(|e| panic!("{e}"));
-                        let mut w = WriteMultipart::new_with_chunk_size(up, PART);
+                        let mut w = plain_put(&store, "plain-file").await;
                         let mut f = tokio::fs::File::open(&src.log)
                             .await
                             .unwrap_or_else(|e| panic!("{e}"));
@@ -214,9 +215,7 @@ fn bench(c: &mut Criterion) {
                             if n == 0 {
                                 break;
                             }
-                            w.wait_for_capacity(CONCURRENCY)
-                                .await
-                                .unwrap_or_else(|e| panic!("{e}"));
+                            wait_for_a_slot(&mut w).await;
                             w.put(Bytes::from(buf));
                         }
                         black_box(w.finish().await.unwrap_or_else(|e| panic!("{e}")));
