@@ -53,9 +53,8 @@ pub use config::{ClientConfig, RetryPolicy, SaslConfig, SaslMechanism, TlsConfig
 pub use context::{ErrorContext, check_code, message_suffix};
 pub use kafka_client::{AdminClient, KafkaClient, Target};
 pub use metadata_reader::{BrokerIds, MetadataReader, PartitionEntry, TopicHead};
-pub use ops::cluster::MetadataHead;
-pub use routing::{MetadataVisitor, Routing};
 pub use ops::cluster::ClusterDescription;
+pub use ops::cluster::MetadataHead;
 pub use ops::configs::{AlterConfigOp, ConfigChange, ConfigEntry, ConfigResource, ConfigSource};
 pub use ops::log_dirs::{LogDirInfo, ReplicaLogInfo};
 pub use ops::offsets::{OffsetSpec, PartitionOffset};
@@ -63,6 +62,7 @@ pub use ops::quotas::{QuotaAlteration, QuotaEntity, QuotaEntry, QuotaFilter, Quo
 pub use ops::reassign::{OngoingReassignment, PartitionOutcome, first_error};
 pub use ops::records::{FetchOptions, FetchedRecords, ProduceAck};
 pub use ops::topics::{NewTopic, TopicOutcome};
+pub use routing::{MetadataVisitor, Routing};
 pub use secret::Secret;
 
 /// A static name for an API key, for errors and logs.
