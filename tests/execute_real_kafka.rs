@@ -11,10 +11,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,6 +30,10 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[path = "common/real_servers.rs"]
 mod real_servers;
 use real_servers::kafka_bootstrap as bootstrap;
+
+#[path = "common/keel_execute.rs"]
+mod keel_execute;
+use keel_execute::Exec;
 
 async fn client() -> KafkaClient {
     real_servers::kafka_client("keel-execute-test").await
@@ -105,43 +107,7 @@ async fn topic_with_data(
     counts
 }
 
-/// A running `keel execute` whose stderr is collected (and echoed) line by line.
-struct Exec {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
 impl Exec {
-    fn start(args: &[&str]) -> Exec {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .arg("execute")
-            .args(args)
-            .env("KEEL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l2 = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[keel] {line}");
-                l2.lock().unwrap().push(line);
-            }
-        });
-        Exec {
-            child,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
     async fn wait_line(&self, what: &str, secs: u64) {
         eventually(
             &format!("stderr line containing {what:?}"),
@@ -149,43 +115,6 @@ impl Exec {
             || async { self.lines().iter().any(|l| l.contains(what)).then_some(()) },
         )
         .await
-    }
-
-    /// Waits for the exit code.
-    async fn wait(mut self, secs: u64) -> (i32, Vec<String>) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                if let Some(r) = self.reader.take() {
-                    r.join().unwrap();
-                }
-                return (st.code().unwrap_or(-1), self.lines());
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "keel execute did not finish in {secs} s; stderr:\n{}",
-                    self.lines().join("\n")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn sigkill(mut self) -> Vec<String> {
-        self.child.kill().unwrap(); // SIGKILL on Unix
-        self.child.wait().unwrap();
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        self.lines()
-    }
-}
-
-impl Drop for Exec {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -327,7 +256,7 @@ async fn throttled_reassignment_sets_and_clears_throttles_and_elects_preferred_l
         lists.iter().any(|l| l.starts_with("follower.")),
         "{lists:?}"
     );
-    let (code, lines) = exec.wait(240).await;
+    let (code, lines) = exec.finish(240).await;
     assert_eq!(code, 0, "exit code; stderr:\n{}", lines.join("\n"));
     assert!(
         lines
@@ -411,7 +340,7 @@ async fn sigkill_mid_way_and_restart_converges_without_reissuing_or_losing_data(
     // Restart without --plan: it continues the plan in the state topic (a new process id,
     // so it waits for the dead one's lease to expire first).
     let second = Exec::start(&common);
-    let (code, lines) = second.wait(300).await;
+    let (code, lines) = second.finish(300).await;
     assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
     assert!(
         lines.iter().any(|l| l.contains("continuing plan")),
@@ -591,7 +520,7 @@ async fn broker_stopped_mid_execution_pauses_with_its_reason_then_resumes() {
     ]);
     exec.wait_line("issue reassignment", 60).await;
     let mut broker = BrokerBack::stop(2);
-    let (code, lines) = exec.wait(120).await;
+    let (code, lines) = exec.finish(120).await;
     assert_eq!(code, 3, "paused exit; stderr:\n{}", lines.join("\n"));
     let reason = lines
         .iter()
@@ -649,7 +578,7 @@ async fn broker_stopped_mid_execution_pauses_with_its_reason_then_resumes() {
         "--max-pause",
         "60s",
     ]);
-    let (code, lines) = again.wait(300).await;
+    let (code, lines) = again.finish(300).await;
     assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
     assert!(
         lines.iter().any(|l| l.contains("applied Resume")),

@@ -8,9 +8,8 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +17,10 @@ use std::time::{Duration, Instant};
 use keel::execute::read_status;
 use keel::sim_cluster::{Fault, SimCluster, SimHandle, SimOptions};
 use keel_wire::client::{ClientConfig, KafkaClient};
+
+#[path = "common/keel_execute.rs"]
+mod keel_execute;
+use keel_execute::Exec;
 
 /// Six brokers on three racks; `orders` has 6 partitions of RF 3 on brokers 1-3 (20 MB
 /// each), `other` one partition outside the plan.
@@ -177,87 +180,6 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// A running `keel execute`; stderr collected line by line.
-struct Exec {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Exec {
-    fn start(args: &[&str]) -> Exec {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .arg("execute")
-            .args(args)
-            .env("KEEL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l2 = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[keel] {line}");
-                l2.lock().unwrap().push(line);
-            }
-        });
-        Exec {
-            child,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// Waits for the exit code; `None` if still running after `secs`.
-    async fn wait(&mut self, secs: u64) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                if let Some(r) = self.reader.take() {
-                    r.join().unwrap();
-                }
-                return Some(st.code().unwrap_or(-1));
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn finish(mut self, secs: u64) -> (i32, Vec<String>) {
-        match self.wait(secs).await {
-            Some(code) => (code, self.lines()),
-            None => panic!(
-                "keel execute still running after {secs} s:\n{}",
-                self.lines().join("\n")
-            ),
-        }
-    }
-
-    fn sigkill(mut self) -> Vec<String> {
-        let _ = self.child.kill(); // SIGKILL on Unix
-        let _ = self.child.wait();
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        self.lines()
-    }
-}
-
-impl Drop for Exec {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
