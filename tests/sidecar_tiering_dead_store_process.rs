@@ -24,7 +24,7 @@ mod real_servers;
 use real_servers::{server_env, unique};
 #[path = "common/sidecar_process.rs"]
 mod sidecar_process;
-use sidecar_process::{Kill, files, get, metric};
+use sidecar_process::{Kill, assert_no_tiering_lag, files, get, metric};
 
 /// Forwards every connection on `listener` to `upstream` until the task is aborted.
 async fn forward(listener: tokio::net::TcpListener, upstream: String) {
@@ -212,16 +212,7 @@ delete_local = false
         .await
         .unwrap();
         if metric(&body, "keel_sidecar_consecutive_failures") == Some(0.0) {
-            assert_eq!(
-                metric(&body, "keel_sidecar_tiering_lag_bytes"),
-                Some(0.0),
-                "{body}"
-            );
-            assert_eq!(
-                metric(&body, "keel_sidecar_tiering_lag_segments"),
-                Some(0.0),
-                "{body}"
-            );
+            assert_no_tiering_lag(&body);
             break;
         }
         assert!(

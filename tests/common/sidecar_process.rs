@@ -66,3 +66,14 @@ pub fn files(dir: &Path) -> Vec<(PathBuf, u64)> {
     out.sort();
     out
 }
+
+/// Asserts that a `/metrics` body reports the tiering loop fully caught up: no lag in bytes
+/// or segments.
+pub fn assert_no_tiering_lag(body: &str) {
+    for name in [
+        "keel_sidecar_tiering_lag_bytes",
+        "keel_sidecar_tiering_lag_segments",
+    ] {
+        assert_eq!(metric(body, name), Some(0.0), "{name}\n{body}");
+    }
+}
