@@ -322,6 +322,13 @@ pub struct QuotasSection {
     /// Half-life of a stale broker's share decaying toward the equal split.
     #[serde(default = "d60s", deserialize_with = "duration")]
     pub decay_half_life: Duration,
+    /// The span of the JVM brokers' own quota windows (`quota.window.num` ×
+    /// `quota.window.size.seconds`, Kafka's default 11 × 1 s). A broker keeps charging what it
+    /// admitted within this span, so when a tenant's traffic moves to other brokers the
+    /// distributor does not grant it there before the old brokers' windows have drained
+    /// ([`keel_quotas::DistributorConfig::limiter_window`]). `0s` turns this off.
+    #[serde(default = "d11s", deserialize_with = "duration")]
+    pub broker_quota_window: Duration,
     /// Per-broker floor as a fraction of the equal split.
     #[serde(default = "default_floor")]
     pub floor_fraction: f64,
@@ -349,6 +356,7 @@ impl Default for QuotasSection {
             topic: default_report_topic(),
             report_timeout: d30s(),
             decay_half_life: d60s(),
+            broker_quota_window: d11s(),
             floor_fraction: default_floor(),
             headroom: default_headroom(),
             min_change: default_min_change(),
@@ -452,6 +460,9 @@ fn default_min_change() -> f64 {
 }
 fn d10s() -> Duration {
     Duration::from_secs(10)
+}
+fn d11s() -> Duration {
+    Duration::from_secs(11)
 }
 fn d30s() -> Duration {
     Duration::from_secs(30)

@@ -12,7 +12,32 @@
 
 use std::collections::BTreeMap;
 
-use keel_quotas::{QuotaKind, TenantShares};
+use keel_quotas::{DistributorConfig, QuotaKind, TenantShares};
+
+use crate::sidecar::config::QuotasSection;
+
+/// The distributor's settings for `brokers` brokers from the `[quotas]` section.
+///
+/// JVM brokers enforce Kafka's windowed rate: what a broker admitted stays charged for
+/// `broker_quota_window`, so when a tenant's traffic moves, the distributor must not grant
+/// the brokers it moved to any quota that the brokers it left still hold in their windows
+/// ([`DistributorConfig::limiter_window`], over the reports that cover that span).
+pub fn distributor_config(q: &QuotasSection, brokers: usize) -> DistributorConfig {
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let mut cfg = DistributorConfig::new(brokers);
+    cfg.floor_fraction = q.floor_fraction;
+    cfg.headroom = q.headroom;
+    cfg.report_timeout = nanos(q.report_timeout);
+    cfg.decay_half_life = nanos(q.decay_half_life);
+    let window = nanos(q.broker_quota_window);
+    if window > 0 {
+        let interval = nanos(q.interval).max(1);
+        cfg.limiter_window = window;
+        cfg.limiter_window_reports =
+            usize::try_from(window.div_ceil(interval)).map_or(1024, |n| n.clamp(1, 1024));
+    }
+    cfg
+}
 
 /// The elected distributor: the lowest broker id with a fresh report that the metadata
 /// still lists. `last_report` maps broker id → newest report time (ns).
@@ -74,6 +99,25 @@ mod tests {
     use proptest::prelude::*;
 
     const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn the_distributor_covers_the_brokers_quota_window_with_reports() {
+        let mut q = QuotasSection::default();
+        let cfg = distributor_config(&q, 3);
+        assert_eq!(cfg.brokers, 3);
+        assert_eq!(cfg.limiter_window, 11 * S, "Kafka's 11 × 1 s by default");
+        assert_eq!(cfg.limiter_window_reports, 2, "11 s of 10 s reports");
+        assert_eq!(cfg.report_timeout, 30 * S);
+        q.interval = std::time::Duration::from_secs(1);
+        assert_eq!(distributor_config(&q, 3).limiter_window_reports, 11);
+        q.broker_quota_window = std::time::Duration::ZERO;
+        let off = distributor_config(&q, 3);
+        assert_eq!((off.limiter_window, off.limiter_window_reports), (0, 0));
+        // Whatever the intervals, the distributor accepts the settings.
+        q.broker_quota_window = std::time::Duration::from_secs(3600);
+        q.interval = std::time::Duration::from_millis(1);
+        assert!(keel_quotas::Distributor::new(distributor_config(&q, 3)).is_ok());
+    }
 
     #[test]
     fn the_lowest_live_sidecar_distributes() {

@@ -24,9 +24,7 @@ pub mod transport;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use keel_quotas::{
-    BrokerReport, Distributor, DistributorConfig, QuotaKind, ReportTransport, TenantShares,
-};
+use keel_quotas::{BrokerReport, Distributor, QuotaKind, ReportTransport, TenantShares};
 use keel_wire::client::{KafkaClient, QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
 
 use self::demand::DemandSource;
@@ -213,13 +211,7 @@ impl<D: DemandSource> QuotaLoop<D> {
     ) -> anyhow::Result<Option<Vec<TenantShares>>> {
         let rebuild = !matches!(&self.distributor, Some((b, _)) if b == brokers);
         if rebuild {
-            let mut cfg = DistributorConfig::new(brokers.len());
-            cfg.floor_fraction = self.cfg.floor_fraction;
-            cfg.headroom = self.cfg.headroom;
-            cfg.report_timeout =
-                u64::try_from(self.cfg.report_timeout.as_nanos()).unwrap_or(u64::MAX);
-            cfg.decay_half_life =
-                u64::try_from(self.cfg.decay_half_life.as_nanos()).unwrap_or(u64::MAX);
+            let cfg = distribute::distributor_config(&self.cfg, brokers.len());
             let mut d = Distributor::new(cfg)?;
             for (t, k, q) in self.tenant_quotas() {
                 d.set_quota(&t, k, q)?;
