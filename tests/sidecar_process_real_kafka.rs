@@ -187,3 +187,40 @@ producer_byte_rate = 900000
     };
     let _ = rt.block_on(client.alter_client_quotas(&[alt], false));
 }
+
+#[test]
+fn a_broker_id_outside_the_cluster_is_one_line_naming_the_brokers() {
+    let boot = bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keel.toml");
+    std::fs::write(
+        &path,
+        format!("[cluster]\nbootstrap = \"{boot}\"\nbroker_id = 9999\n[http]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["sidecar", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cluster.broker_id = 9999 is not a broker of the cluster"),
+        "{stderr}"
+    );
+    // The real cluster's ids, from the routing cache the connection filled.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt
+        .block_on(KafkaClient::connect(ClientConfig::new(&boot)))
+        .unwrap();
+    let routing = rt.block_on(client.routing()).unwrap();
+    let ids: Vec<String> = routing.brokers.keys().map(|b| b.to_string()).collect();
+    assert!(
+        stderr.contains(&format!("(brokers: {})", ids.join(", "))),
+        "{stderr} vs {ids:?}"
+    );
+}

@@ -204,9 +204,10 @@ pub async fn connect(cfg: &SidecarConfig) -> anyhow::Result<KafkaClient> {
     let client = KafkaClient::connect(client_cfg).await.map_err(|e| {
         anyhow::anyhow!("cannot reach the cluster at cluster.bootstrap = {bootstrap}: {e}")
     })?;
-    let meta = client.cluster_metadata().await?;
-    if !meta.brokers.contains_key(&cfg.cluster.broker_id) {
-        let ids: Vec<String> = meta.brokers.keys().map(|b| b.to_string()).collect();
+    // The routing cache `connect` filled: no second Metadata fetch, no full model.
+    let routing = client.routing().await?;
+    if !routing.brokers.contains_key(&cfg.cluster.broker_id) {
+        let ids: Vec<String> = routing.brokers.keys().map(|b| b.to_string()).collect();
         anyhow::bail!(
             "cluster.broker_id = {} is not a broker of the cluster at {bootstrap} (brokers: {})",
             cfg.cluster.broker_id,
