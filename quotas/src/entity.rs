@@ -171,6 +171,13 @@ impl Level {
         }
     }
 
+    /// True when the level names no user and no client (only `<default>` or absent parts), so
+    /// its config key is the same for every request.
+    #[inline]
+    pub(crate) fn names_nobody(self) -> bool {
+        self.user != Some(true) && self.client != Some(true)
+    }
+
     /// The config-map key parts of this level for a request by `user`/`client_id`.
     pub(crate) fn config_parts<'a>(self, user: &'a str, client_id: &'a str) -> (&'a str, &'a str) {
         let part = |p: Option<bool>, name: &'a str| match p {

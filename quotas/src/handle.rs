@@ -142,6 +142,10 @@ pub struct QuotaHandle {
     /// keeps it from expiring.
     client: Option<Arc<EntityState>>,
     client_tat: Cell<u64>,
+    /// True once this handle counts among its tenant bucket's active clients (from its first
+    /// record until it is dropped): a connection that never sends does not dilute the others'
+    /// fair shares, and resolving a handle and dropping it unused makes no shared write.
+    attached: Cell<bool>,
     /// Units recorded on the tenant bucket but not yet added to its admitted counter, and
     /// their cost (ns). Published every millisecond of quota, on a throttle and on drop, so
     /// the common record is one atomic operation.
@@ -163,7 +167,6 @@ impl QuotaHandle {
     ) -> Self {
         let mut start = 0;
         if let Some(LimiterRef::Bucket(b)) = &tenant {
-            b.attach_client();
             // Inherit the tenant's debt when it is over its burst; otherwise start with a
             // fresh fair share.
             let over = b.over_ns(now);
@@ -176,6 +179,7 @@ impl QuotaHandle {
             tenant,
             client,
             client_tat: Cell::new(start),
+            attached: Cell::new(false),
             unpublished: Cell::new(0),
             unpublished_cost: Cell::new(0),
             epoch,
@@ -238,6 +242,9 @@ impl QuotaHandle {
 
     #[inline]
     fn record_fair(&self, b: &BucketState, units: u64, now: Nanos) -> u64 {
+        if !self.attached.get() {
+            self.attach(b);
+        }
         let (over_tenant, cost) = b.advance(units, now);
         let pending = self.unpublished.get().wrapping_add(units);
         let pending_cost = self.unpublished_cost.get().saturating_add(cost);
@@ -261,6 +268,13 @@ impl QuotaHandle {
         t
     }
 
+    /// Joins the tenant bucket's active clients (once, on the first record).
+    #[cold]
+    fn attach(&self, b: &BucketState) {
+        b.attach_client();
+        self.attached.set(true);
+    }
+
     /// The fetch size the quota allows for a request of `requested` units at `now`: what is left
     /// in the bucket, but never less than a tenth of the burst, so a throttled consumer always
     /// makes progress (KAFKA-9677). Record what is actually sent with [`Self::record`].
@@ -280,7 +294,9 @@ impl Drop for QuotaHandle {
     fn drop(&mut self) {
         if let Some(LimiterRef::Bucket(b)) = &self.tenant {
             b.add_admitted(self.unpublished.get());
-            b.detach_client();
+            if self.attached.get() {
+                b.detach_client();
+            }
         }
     }
 }

@@ -27,20 +27,63 @@ pub(crate) fn hash_parts(tag: u32, a: &str, b: &str, c: &str) -> u64 {
 
 #[inline]
 fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    let n = bytes.len();
+    if n >= 8 {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            h = (h.rotate_left(5) ^ word(c)).wrapping_mul(K);
+        }
+        if !chunks.remainder().is_empty() {
+            // The last 8 bytes, overlapping the previous word: a fixed-size load, no copy loop.
+            h = (h.rotate_left(5) ^ word(bytes.get(n - 8..).unwrap_or_default())).wrapping_mul(K);
+        }
+    } else if n > 0 {
+        h = (h.rotate_left(5) ^ short_word(bytes)).wrapping_mul(K);
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59))
-            .wrapping_mul(K);
+    (h.rotate_left(5) ^ n as u64).wrapping_mul(K)
+}
+
+/// The first 8 bytes of `c` (at least 8 long) as a little-endian word.
+#[inline]
+fn word(c: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(head) = c.get(..8) {
+        w.copy_from_slice(head);
     }
-    (h.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K)
+    u64::from_le_bytes(w)
+}
+
+/// 1 to 7 bytes as a word, from at most two overlapping loads (the length is mixed in by the
+/// caller, so overlaps cannot make two lengths collide systematically).
+#[inline]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 4 {
+        let lo = b.get(..4).map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+        let hi = b
+            .get(n - 4..)
+            .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+        u64::from(lo) | u64::from(hi) << 32
+    } else {
+        let (first, mid, last) = (b[0], b[n / 2], b[n - 1]);
+        u64::from(first) | u64::from(mid) << 8 | u64::from(last) << 16
+    }
+}
+
+/// `x == y` for slices of equal length, 8 bytes at a time.
+#[inline]
+fn words_eq(x: &[u8], y: &[u8]) -> bool {
+    let (mut xs, mut ys) = (x.chunks_exact(8), y.chunks_exact(8));
+    for (p, q) in (&mut xs).zip(&mut ys) {
+        let (mut wp, mut wq) = ([0u8; 8], [0u8; 8]);
+        wp.copy_from_slice(p);
+        wq.copy_from_slice(q);
+        if wp != wq {
+            return false;
+        }
+    }
+    let (xr, yr) = (xs.remainder(), ys.remainder());
+    xr.len() == yr.len() && xr.iter().zip(yr).all(|(p, q)| p == q)
 }
 
 /// Key bytes stored in the entry up to this length; longer keys go to the heap.
@@ -109,6 +152,26 @@ impl PartsKey {
             && &k[a.len() + b.len()..] == c.as_bytes()
     }
 
+    /// Like [`Self::matches`], comparing 8 bytes at a time in registers (no `memcmp` calls and
+    /// no probe key to build): the per-lookup compare of the state map.
+    #[inline]
+    pub(crate) fn matches_words(&self, tag: u32, a: &str, b: &str, c: &str) -> bool {
+        if self.tag != tag || usize::from(self.la) != a.len() || usize::from(self.lb) != b.len() {
+            return false;
+        }
+        let k = self.bytes.as_bytes();
+        if k.len() != a.len() + b.len() + c.len() {
+            return false;
+        }
+        let Some((ka, rest)) = k.split_at_checked(a.len()) else {
+            return false;
+        };
+        let Some((kb, kc)) = rest.split_at_checked(b.len()) else {
+            return false;
+        };
+        words_eq(ka, a.as_bytes()) && words_eq(kb, b.as_bytes()) && words_eq(kc, c.as_bytes())
+    }
+
     /// Equality with an inline key (both zero-padded, so the whole buffers compare).
     #[inline]
     pub(crate) fn same_inline(&self, other: &PartsKey) -> bool {
@@ -127,11 +190,6 @@ impl PartsKey {
         // Built from three `&str`s split at these offsets, so every part is valid UTF-8.
         std::str::from_utf8(self.bytes.as_bytes().get(from..to).unwrap_or_default())
             .unwrap_or_default()
-    }
-
-    /// The key's hash (as [`hash_parts`] computes it for the parts).
-    pub(crate) fn hash(&self) -> u64 {
-        hash_parts(self.tag, self.a(), self.b(), self.c())
     }
 
     /// First string (the tenant, in state and tenant maps).
@@ -260,26 +318,51 @@ pub(crate) trait Keyed {
     fn key(&self) -> &PartsKey;
 }
 
-/// `(tag, &str, &str, &str) → Arc<T>` where `T` holds its key: the table itself is only
-/// control bytes and one pointer per slot (9 bytes, ~18 MB at a million entries, where
-/// key-inline 64-byte entries took ~130 MB), and a lookup that hits touches one small heap
-/// object holding both the key it compares and the `Arc` count a caller bumps next to it.
+/// One slot of a [`KeyedMap`]: the key's full hash next to the pointer to its value, so a probe
+/// reads the hash and the pointer from one cache line (16 bytes, four slots a line).
+#[derive(Debug)]
+struct Slot<T> {
+    hash: u64,
+    value: Option<std::sync::Arc<T>>,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self {
+            hash: 0,
+            value: None,
+        }
+    }
+}
+
+/// `(tag, &str, &str, &str) → Arc<T>` where `T` holds its key: an open-addressing table
+/// (linear probing, at most 3/4 full) whose slots carry the key's full hash and the pointer
+/// side by side. A lookup that hits reads one slot line (the hash compare rejects other keys
+/// there without touching them) and then the value, where it compares the key in full and a
+/// caller bumps the `Arc` count on the same line: two dependent cache misses at 1M entities,
+/// where a control-byte table (hashbrown) took three (control bytes, then the pointer array,
+/// then the object).
 #[derive(Debug)]
 pub(crate) struct KeyedMap<T> {
-    table: HashTable<std::sync::Arc<T>>,
+    slots: Vec<Slot<T>>,
+    len: usize,
 }
 
 impl<T> Default for KeyedMap<T> {
     fn default() -> Self {
         Self {
-            table: HashTable::new(),
+            slots: Vec::new(),
+            len: 0,
         }
     }
 }
 
+/// Smallest table allocated.
+const MIN_SLOTS: usize = 16;
+
 impl<T: Keyed> KeyedMap<T> {
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.len
     }
 
     /// The entry for a key whose hash is `h` (from [`hash_parts`]).
@@ -292,35 +375,97 @@ impl<T: Keyed> KeyedMap<T> {
         b: &str,
         c: &str,
     ) -> Option<&std::sync::Arc<T>> {
-        if a.len() + b.len() + c.len() <= INLINE {
-            let probe = PartsKey::new(tag, a, b, c);
-            return self.table.find(h, |e| e.key().same_inline(&probe));
+        self.find(h, |k| k.matches_words(tag, a, b, c))
+    }
+
+    /// Probes from `h`'s home slot to the first empty one (there always is one: the table is
+    /// at most 3/4 full).
+    #[inline]
+    fn find(&self, h: u64, eq: impl Fn(&PartsKey) -> bool) -> Option<&std::sync::Arc<T>> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut i = (h as usize) & mask;
+        loop {
+            let slot = self.slots.get(i)?;
+            let v = slot.value.as_ref()?;
+            if slot.hash == h && eq(v.key()) {
+                return Some(v);
+            }
+            i = (i + 1) & mask;
         }
-        self.table.find(h, |e| e.key().matches(tag, a, b, c))
     }
 
     /// Inserts `v` under its own key (hash `h`), replacing an equal key's entry.
     pub(crate) fn insert_hashed(&mut self, h: u64, v: std::sync::Arc<T>) {
-        let entry = self
-            .table
-            .entry(h, |e| e.key() == v.key(), |e| e.key().hash());
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = v,
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert(v);
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.rebuild((self.len + 1) * 2);
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (h as usize) & mask;
+        loop {
+            let slot = &mut self.slots[i];
+            match &slot.value {
+                None => {
+                    *slot = Slot {
+                        hash: h,
+                        value: Some(v),
+                    };
+                    self.len += 1;
+                    return;
+                }
+                Some(old) if slot.hash == h && old.key() == v.key() => {
+                    slot.value = Some(v);
+                    return;
+                }
+                Some(_) => i = (i + 1) & mask,
             }
         }
     }
 
-    /// Keeps the entries for which `keep` returns true.
-    pub(crate) fn retain(&mut self, keep: impl FnMut(&mut std::sync::Arc<T>) -> bool) {
-        self.table.retain(keep);
+    /// Re-lays the entries out in a table of at least `want` slots (a power of two).
+    fn rebuild(&mut self, want: usize) {
+        let n = want.max(MIN_SLOTS).next_power_of_two();
+        let old = std::mem::replace(&mut self.slots, (0..n).map(|_| Slot::default()).collect());
+        let mask = n - 1;
+        for slot in old {
+            let Some(v) = slot.value else { continue };
+            let mut i = (slot.hash as usize) & mask;
+            while self.slots[i].value.is_some() {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = Slot {
+                hash: slot.hash,
+                value: Some(v),
+            };
+        }
+    }
+
+    /// Keeps the entries for which `keep` returns true (and shrinks the table to fit them).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut std::sync::Arc<T>) -> bool) {
+        let mut dropped = 0;
+        for slot in &mut self.slots {
+            if let Some(v) = &mut slot.value
+                && !keep(v)
+            {
+                slot.value = None;
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.len -= dropped;
+            // Linear probing cannot leave holes in a probe chain: lay the rest out again.
+            let want = if self.len == 0 { 0 } else { self.len * 2 };
+            if want == 0 {
+                self.slots = Vec::new();
+            } else {
+                self.rebuild(want);
+            }
+        }
     }
 
     /// Visits every entry.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&std::sync::Arc<T>)) {
-        for e in &self.table {
-            f(e);
+        for v in self.slots.iter().filter_map(|s| s.value.as_ref()) {
+            f(v);
         }
     }
 }

@@ -17,6 +17,7 @@
 
 mod state;
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -47,6 +48,19 @@ fn shard_of(h: u64) -> usize {
     ((h >> 32) as usize) % SHARDS
 }
 const OVERFLOW_USER: &str = "<overflow>";
+
+/// Source of [`QuotaRegistry`] ids (for the per-thread config cache).
+static NEXT_REGISTRY_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The user/client-id config snapshot this thread last resolved with: registry id, the
+    /// registry's config version when it was read, and the snapshot. Resolution reads it with
+    /// two plain loads and a compare instead of an `ArcSwap` load (a thread-local debt slot
+    /// taken and released with two atomic read-modify-writes). It keeps one old snapshot alive
+    /// per thread until the thread next resolves.
+    static CONFIG_CACHE: RefCell<(u64, u64, Option<Arc<ConfigStore>>)> =
+        const { RefCell::new((0, 0, None)) };
+}
 
 /// Registry-wide settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -145,6 +159,11 @@ pub struct QuotaRegistry {
     resolver: TenantResolver,
     /// User/client-id quota config, swapped whole on a change (read without a lock).
     quotas: ArcSwap<ConfigStore>,
+    /// Bumped (release) right after every store into `quotas`: a thread whose cached snapshot
+    /// has this version reads no older config than the latest stored before it.
+    config_version: AtomicU64,
+    /// This registry's id (keys the per-thread config cache).
+    id: u64,
     /// Serialises config changes (read-copy-update of `quotas`, tenant limiter slots).
     writer: Mutex<()>,
     tenants: RwLock<PartsMap<Arc<TenantEntry>>>,
@@ -160,6 +179,8 @@ impl QuotaRegistry {
             config,
             resolver,
             quotas: ArcSwap::from_pointee(ConfigStore::default()),
+            config_version: AtomicU64::new(1),
+            id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
             writer: Mutex::new(()),
             tenants: RwLock::new(PartsMap::default()),
             states: (0..SHARDS)
@@ -326,6 +347,7 @@ impl QuotaRegistry {
                 // either reads this config (it looks it up under its shard's write lock) or
                 // is in its shard before the refresh reaches that shard.
                 self.quotas.store(Arc::new(q));
+                self.config_version.fetch_add(1, Ordering::Release);
                 self.refresh_client_states(kind, now)?;
             }
         }
@@ -412,8 +434,8 @@ impl QuotaRegistry {
         now: Nanos,
     ) -> QuotaHandle {
         let epoch = self.epoch();
-        let found = self.quotas.load().lookup(kind, id.principal, id.client_id);
-        let Some((level, _)) = found else {
+        let found = self.lookup_config(kind, id.principal, id.client_id);
+        let Some((level_index, level, _)) = found else {
             let tenant_limiter = self
                 .tenants
                 .read()
@@ -422,7 +444,7 @@ impl QuotaRegistry {
             return QuotaHandle::new(kind, tenant_limiter, None, epoch, now);
         };
         let (u, c) = level.state_parts(id.principal, id.client_id);
-        let tag = (kind.index() * 8 + level.index()) as u32;
+        let tag = (kind.index() * 8 + level_index) as u32;
         let h = hash_parts(tag, tenant, u, c);
         let hit = self.states[shard_of(h)]
             .read()
@@ -438,6 +460,32 @@ impl QuotaRegistry {
                 .and_then(|t| t.limiter(kind).cloned()),
         };
         QuotaHandle::new(kind, tenant_limiter, state, epoch, now)
+    }
+
+    /// The configured user/client-id level for a request and its limit, from this thread's
+    /// cached snapshot when it is current (see [`CONFIG_CACHE`]).
+    #[inline]
+    fn lookup_config(
+        &self,
+        kind: QuotaKind,
+        user: &str,
+        client: &str,
+    ) -> Option<(usize, Level, f64)> {
+        let version = self.config_version.load(Ordering::Acquire);
+        let cached = CONFIG_CACHE.try_with(|cell| {
+            let mut slot = cell.try_borrow_mut().ok()?;
+            if slot.0 != self.id || slot.1 != version || slot.2.is_none() {
+                *slot = (self.id, version, Some(self.quotas.load_full()));
+            }
+            slot.2
+                .as_ref()
+                .map(|q| q.lookup_indexed(kind, user, client))
+        });
+        match cached {
+            Ok(Some(found)) => found,
+            // Only while the thread is being torn down.
+            _ => self.quotas.load().lookup_indexed(kind, user, client),
+        }
     }
 
     /// The slow path of resolution: creates the user/client-id state (or finds the one another

@@ -21,6 +21,10 @@ pub(crate) struct ConfigStore {
     pub(crate) client_limits: PartsMap<Limits>,
     /// Bit `l` of `level_mask[kind]` set when some level-`l` entry has a limit for `kind`.
     level_mask: [u8; QuotaKind::COUNT],
+    /// `fixed[kind][l]`: the limit of level `l` when that level names no user or client (its
+    /// config key is the same for every request: `<default>`/`<default>`, `<default>`/ and
+    /// /`<default>`), so a lookup reads it here instead of hashing and probing the map.
+    fixed: [[Option<f64>; KAFKA_PRECEDENCE.len()]; QuotaKind::COUNT],
 }
 
 impl ConfigStore {
@@ -34,26 +38,55 @@ impl ConfigStore {
             }
         });
         self.level_mask = mask;
+        let mut fixed = [[None; KAFKA_PRECEDENCE.len()]; QuotaKind::COUNT];
+        for (i, level) in KAFKA_PRECEDENCE.iter().enumerate() {
+            if !level.names_nobody() {
+                continue;
+            }
+            let (u, c) = level.config_parts("", "");
+            if let Some(limits) = self.client_limits.get(i as u32, u, c, "") {
+                for kind in QuotaKind::ALL {
+                    fixed[kind.index()][i] = limits[kind.index()];
+                }
+            }
+        }
+        self.fixed = fixed;
     }
 
     /// First configured level for `kind` and its limit.
     #[inline]
     pub(crate) fn lookup(&self, kind: QuotaKind, user: &str, client: &str) -> Option<(Level, f64)> {
+        self.lookup_indexed(kind, user, client)
+            .map(|(_, level, limit)| (level, limit))
+    }
+
+    /// Like [`Self::lookup`], with the level's index in [`KAFKA_PRECEDENCE`].
+    #[inline]
+    pub(crate) fn lookup_indexed(
+        &self,
+        kind: QuotaKind,
+        user: &str,
+        client: &str,
+    ) -> Option<(usize, Level, f64)> {
         let mask = self.level_mask[kind.index()];
         if mask == 0 {
             return None;
         }
+        let fixed = &self.fixed[kind.index()];
         for (i, level) in KAFKA_PRECEDENCE.iter().enumerate() {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let (u, c) = level.config_parts(user, client);
-            if let Some(limit) = self
-                .client_limits
-                .get(i as u32, u, c, "")
-                .and_then(|l| l[kind.index()])
-            {
-                return Some((*level, limit));
+            let limit = if level.names_nobody() {
+                fixed[i]
+            } else {
+                let (u, c) = level.config_parts(user, client);
+                self.client_limits
+                    .get(i as u32, u, c, "")
+                    .and_then(|l| l[kind.index()])
+            };
+            if let Some(limit) = limit {
+                return Some((i, *level, limit));
             }
         }
         None
