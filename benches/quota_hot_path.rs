@@ -195,6 +195,22 @@ fn resolve(c: &mut Criterion) {
     drop(clients);
     let mut g = c.benchmark_group("quota_resolve");
     g.throughput(Throughput::Elements(1));
+    // This machine's floor in the same run: one cold, dependent load from a working set about
+    // the size of what the resolves above touch (state-map slots ~32 MiB + state objects
+    // ~96 MiB at 1M entities).
+    let floor_mib = if full { 128 } else { 8 };
+    let chain = pointer_chase(floor_mib << 20);
+    let mut cur = 0usize;
+    g.bench_function(
+        format!("memory latency floor: dependent random load ({floor_mib} MiB)"),
+        |b| {
+            b.iter(|| {
+                cur = chain[cur][0] as usize;
+                black_box(cur)
+            })
+        },
+    );
+    drop(chain);
     let mut k = 0;
     g.bench_function("QuotaRegistry::resolve (1M entities)", |b| {
         b.iter(|| {
@@ -216,6 +232,22 @@ fn resolve(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// `bytes / 64` cache lines, each holding the index of the next line of one random cycle
+/// through all of them (Sattolo's shuffle), so following it is one dependent load per line
+/// that no prefetcher can predict.
+fn pointer_chase(bytes: usize) -> Vec<[u64; 8]> {
+    let lines = bytes / 64;
+    let mut next: Vec<usize> = (0..lines).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..lines).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        next.swap(i, (x % i as u64) as usize);
+    }
+    next.iter().map(|&n| [n as u64, 0, 0, 0, 0, 0, 0, 0]).collect()
 }
 
 criterion_group!(benches, record, resolve);

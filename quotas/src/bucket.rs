@@ -291,6 +291,12 @@ impl BucketState {
         u64::from(self.active_clients.load(Ordering::Relaxed).max(1))
     }
 
+    /// Live handles attached (without the floor of 1 of [`Self::active_clients`]).
+    #[cfg(test)]
+    pub(crate) fn attached_clients(&self) -> u32 {
+        self.active_clients.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn attach_client(&self) {
         self.active_clients.fetch_add(1, Ordering::Relaxed);
     }

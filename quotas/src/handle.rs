@@ -351,6 +351,22 @@ mod tests {
     }
 
     #[test]
+    fn a_handle_counts_as_an_active_client_from_its_first_record_until_dropped() {
+        let b = bucket(1000.0);
+        let tenant = || Some(LimiterRef::Bucket(b.clone()));
+        let idle = QuotaHandle::new(QuotaKind::Produce, tenant(), None, 0, 0);
+        let busy = QuotaHandle::new(QuotaKind::Produce, tenant(), None, 0, 0);
+        assert_eq!(b.attached_clients(), 0, "resolving attaches nobody");
+        busy.record(10, NANOS_PER_SEC);
+        busy.record(10, NANOS_PER_SEC);
+        assert_eq!(b.attached_clients(), 1, "once per handle");
+        drop(idle);
+        assert_eq!(b.attached_clients(), 1, "an idle handle detaches nothing");
+        drop(busy);
+        assert_eq!(b.attached_clients(), 0);
+    }
+
+    #[test]
     fn a_new_connection_inherits_the_tenants_debt() {
         let b = bucket(1000.0);
         let a = QuotaHandle::new(

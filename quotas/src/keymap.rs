@@ -1,7 +1,10 @@
-//! A map keyed by a small tag and three strings, looked up from borrowed `&str`s without
-//! allocating. Hashing is a multiply-rotate word hash with a final avalanche (good low bits for
-//! the bucket index and good high bits for the probe tag of the std `HashMap`), computed once
-//! per lookup. Keys are compared in full, so a hash collision can never merge two entities.
+//! Maps keyed by a small tag and three strings, looked up from borrowed `&str`s without
+//! allocating. Hashing is a multiply-rotate word hash over fixed-size (overlapping) word loads
+//! with a final avalanche (good low bits for the bucket index, good high bits for hashbrown's
+//! probe tag), computed once per lookup. Keys are compared in full, so a hash collision can
+//! never merge two entities. [`PartsMap`] (config, tenants) is a hashbrown table with the key
+//! inline in each entry; [`KeyedMap`] (the per-entity states, up to millions) is an
+//! open-addressing table of (hash, pointer) slots.
 //!
 //! A key's strings are stored concatenated *inside* the map entry when they fit in
 //! [`INLINE`] bytes (a tenant name plus a client-id usually do), so a lookup compares them on
@@ -70,20 +73,24 @@ fn short_word(b: &[u8]) -> u64 {
     }
 }
 
-/// `x == y` for slices of equal length, 8 bytes at a time.
+/// `x == y` for slices of equal length, from the same fixed-size loads as the hash: whole
+/// words plus one overlapping last word, or [`short_word`] (which covers every byte of a 1-7
+/// byte slice) for short ones. No `memcmp` call and no byte loop.
 #[inline]
 fn words_eq(x: &[u8], y: &[u8]) -> bool {
-    let (mut xs, mut ys) = (x.chunks_exact(8), y.chunks_exact(8));
-    for (p, q) in (&mut xs).zip(&mut ys) {
-        let (mut wp, mut wq) = ([0u8; 8], [0u8; 8]);
-        wp.copy_from_slice(p);
-        wq.copy_from_slice(q);
-        if wp != wq {
-            return false;
-        }
+    let n = x.len();
+    if n != y.len() {
+        return false;
     }
-    let (xr, yr) = (xs.remainder(), ys.remainder());
-    xr.len() == yr.len() && xr.iter().zip(yr).all(|(p, q)| p == q)
+    if n >= 8 {
+        let whole = x
+            .chunks_exact(8)
+            .zip(y.chunks_exact(8))
+            .all(|(p, q)| word(p) == word(q));
+        whole && word(x.get(n - 8..).unwrap_or_default()) == word(y.get(n - 8..).unwrap_or_default())
+    } else {
+        n == 0 || short_word(x) == short_word(y)
+    }
 }
 
 /// Key bytes stored in the entry up to this length; longer keys go to the heap.
@@ -491,6 +498,71 @@ mod tests {
             for ((tag, a, b), v) in &r {
                 prop_assert_eq!(m.get(*tag, a, b, ""), Some(v));
             }
+        }
+    }
+
+    #[derive(Debug)]
+    struct Val(PartsKey, usize);
+    impl Keyed for Val {
+        fn key(&self) -> &PartsKey {
+            &self.0
+        }
+    }
+
+    proptest! {
+        /// The open-addressing state map against a `BTreeMap`, through inserts, replacements,
+        /// growth and `retain` (which lays the survivors out again): every key finds its latest
+        /// value, and only it.
+        #[test]
+        fn keyed_map_agrees_with_a_btreemap_through_inserts_and_retains(
+            ops in proptest::collection::vec(
+                (0u32..3, "[ab]{0,3}|[ab]{36,42}", "[ab]{0,9}", 0usize..4),
+                0..300,
+            )
+        ) {
+            let mut m: KeyedMap<Val> = KeyedMap::default();
+            let mut r = std::collections::BTreeMap::new();
+            for (i, (tag, a, c, op)) in ops.into_iter().enumerate() {
+                if op == 0 {
+                    // Drop every entry whose value is odd.
+                    m.retain(|v| v.1 % 2 == 0);
+                    r.retain(|_, v| *v % 2 == 0);
+                } else {
+                    let h = hash_parts(tag, &a, "", &c);
+                    m.insert_hashed(h, std::sync::Arc::new(Val(PartsKey::new(tag, &a, "", &c), i)));
+                    r.insert((tag, a.clone(), c.clone()), i);
+                }
+                prop_assert_eq!(m.len(), r.len());
+            }
+            for ((tag, a, c), v) in &r {
+                let got = m.get_hashed(hash_parts(*tag, a, "", c), *tag, a, "", c).map(|x| x.1);
+                prop_assert_eq!(got, Some(*v));
+                // The same bytes split differently are another key.
+                if !a.is_empty() && !r.contains_key(&(*tag, a[1..].to_string(), format!("{}{c}", &a[..1]))) {
+                    let (a2, c2) = (&a[1..], format!("{}{c}", &a[..1]));
+                    prop_assert!(m.get_hashed(hash_parts(*tag, a2, "", &c2), *tag, a2, "", &c2).is_none());
+                }
+            }
+            let mut seen = 0;
+            m.for_each(|_| seen += 1);
+            prop_assert_eq!(seen, r.len());
+        }
+
+        /// The word-at-a-time compare agrees with a byte compare for every length (the short
+        /// and overlapping-word paths included).
+        #[test]
+        fn word_compare_agrees_with_byte_compare(
+            x in proptest::collection::vec(0u8..4, 0..40),
+            flip in any::<proptest::sample::Index>(),
+        ) {
+            let mut y = x.clone();
+            prop_assert!(words_eq(&x, &y));
+            if !y.is_empty() {
+                let i = flip.index(y.len());
+                y[i] ^= 1;
+                prop_assert!(!words_eq(&x, &y), "differs at {} of {}", i, y.len());
+            }
+            prop_assert!(!words_eq(&x, &x[..x.len().saturating_sub(1)]) || x.is_empty());
         }
     }
 

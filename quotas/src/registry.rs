@@ -2,12 +2,17 @@
 //! connection to a [`QuotaHandle`].
 //!
 //! Resolution is the per-connection hot path. It reads the user/client-id quota config as an
-//! immutable snapshot (`arc_swap::ArcSwap`: no lock and no shared reader count), makes one
-//! lookup in the sharded state map with a hash computed once, and does not allocate when the
-//! state exists. A state is one heap object holding its key, its limiter and its tenant, so
-//! the lookup, the key compare and the handle's reference count touch one object; the map
-//! itself is one pointer per slot. Tenant limiters are created once per kind and then only
-//! reconfigured, so reading one is a load.
+//! immutable snapshot (swapped whole on a change, `arc_swap::ArcSwap`), through a per-thread
+//! cache that is reused while the registry's config version is unchanged (two loads and a
+//! compare; no atomic read-modify-write); levels that name no user or client are precomputed
+//! per snapshot, so the common `<default>` quotas cost no map probe. It then makes one lookup
+//! in the sharded state map with a hash computed once, and does not allocate when the state
+//! exists. The map's slots hold the key's full hash next to the pointer to its state, and a
+//! state is one heap object holding its key, its limiter and its tenant: a hit reads one slot
+//! line and the object, where the key compare and the handle's reference count are. Tenant
+//! limiters are created once per kind and then only reconfigured, so reading one is a load. A
+//! handle joins its tenant bucket's active clients on its first record, so resolving writes
+//! nothing shared besides the reference counts.
 //!
 //! Memory stays bounded: each tenant holds at most `max_entities_per_tenant` user/client-id
 //! states (later ones share one overflow state per tenant and kind), and
@@ -423,9 +428,10 @@ impl QuotaRegistry {
 
     /// Resolves with an explicit tenant (e.g. from [`TenantResolver::resolve_topic`]).
     ///
-    /// When a user/client-id quota applies: one config snapshot load, one lookup in the state
-    /// map (its shard's read lock, a hash computed once), and the reference counts the handle
-    /// keeps. Otherwise: the tenant's entry under the tenant map's read lock.
+    /// When a user/client-id quota applies: the config from this thread's cached snapshot, one
+    /// lookup in the state map (its shard's read lock, a hash computed once, two dependent
+    /// cache lines on a hit), and the reference counts the handle keeps. Otherwise: the
+    /// tenant's entry under the tenant map's read lock.
     pub fn resolve_in_tenant(
         &self,
         tenant: &str,

@@ -100,6 +100,11 @@ proptest! {
         sizes in proptest::collection::vec(0.0001f64..0.2, 1..50),
         gap_ms in 0u64..5,
     ) {
+        // The client must want more than the quota (1.5×): one that sends e.g. 1 byte every
+        // millisecond against 10 kB/s is under its quota and is rightly never held to it.
+        let bytes_of = |size: f64| ((rate * size) as u64).max(1);
+        let mean_bytes = sizes.iter().map(|s| bytes_of(*s) as f64).sum::<f64>() / sizes.len() as f64;
+        prop_assume!(gap_ms == 0 || mean_bytes * 1000.0 / gap_ms as f64 >= 1.5 * rate);
         let mode = if kafka { Mode::Kafka } else { Mode::Bucket };
         let h = handle(mode, rate, 30_000);
         let (warm, end) = (60 * NANOS_PER_SEC, 660 * NANOS_PER_SEC);
@@ -107,7 +112,7 @@ proptest! {
         let mut admitted = 0u64;
         let mut i = 0;
         while now < end {
-            let bytes = ((rate * sizes[i % sizes.len()]) as u64).max(1);
+            let bytes = bytes_of(sizes[i % sizes.len()]);
             i += 1;
             let t = h.record(bytes, now);
             if now >= warm {

@@ -320,3 +320,52 @@ fn request_percentage_is_a_share_of_one_thread() {
     assert!(!h.record(500_000_000, now).is_throttled());
     assert_eq!(h.record(100_000_000, now).throttle_time_ms, 200);
 }
+
+/// Resolution reads the user/client-id config from a per-thread cache: two registries used in
+/// turn on one thread must each see their own config, never the other's.
+#[test]
+fn registries_used_in_turn_on_one_thread_each_resolve_with_their_own_config() {
+    let (a, b) = (registry(), registry());
+    a.set_quota(&ent(&[("client-id", None)]), QuotaKind::Produce, 10_000.0, 0)
+        .unwrap();
+    b.set_quota(&ent(&[("client-id", None)]), QuotaKind::Produce, 30_000.0, 0)
+        .unwrap();
+    for round in 0..3 {
+        let c = format!("c{round}");
+        assert_eq!(burst_of(&a, id("u", &c)), 10_000, "registry a, round {round}");
+        assert_eq!(burst_of(&b, id("u", &c)), 30_000, "registry b, round {round}");
+    }
+    assert!(
+        !b.resolve(&id("u", "x"), QuotaKind::Fetch, 0).is_limited(),
+        "b has no fetch quota"
+    );
+}
+
+/// A thread that has resolved (and so cached the config) sees a change made on another
+/// thread on its next resolution.
+#[test]
+fn a_config_change_on_another_thread_reaches_this_threads_next_resolution() {
+    let reg = registry();
+    reg.set_quota(&ent(&[("client-id", None)]), QuotaKind::Produce, 10_000.0, 0)
+        .unwrap();
+    let (to_worker, worker_rx) = std::sync::mpsc::channel::<String>();
+    let (to_main, main_rx) = std::sync::mpsc::channel::<u64>();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for c in worker_rx {
+                to_main.send(burst_of(&reg, id("u", &c))).unwrap();
+            }
+        });
+        to_worker.send("before".into()).unwrap();
+        assert_eq!(main_rx.recv().unwrap(), 10_000);
+        reg.set_quota(&ent(&[("user", None)]), QuotaKind::Produce, 20_000.0, 0)
+            .unwrap();
+        to_worker.send("after-1".into()).unwrap();
+        assert_eq!(main_rx.recv().unwrap(), 20_000, "user level added");
+        reg.remove_quota(&ent(&[("user", None)]), QuotaKind::Produce, 0)
+            .unwrap();
+        to_worker.send("after-2".into()).unwrap();
+        assert_eq!(main_rx.recv().unwrap(), 10_000, "user level removed");
+        drop(to_worker);
+    });
+}
