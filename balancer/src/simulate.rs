@@ -6,14 +6,19 @@
 //! frees is taken by the next waiting move at once. Then come leadership moves and a
 //! preferred-leader election ([KIP-460]). Pure: simulated time only.
 //!
-//! Copies run under the replication throttle ([KIP-73]), which the executor sets as
-//! `follower.replication.throttled.rate` on every broker of a moving partition: a
-//! destination's concurrent inbound copies share it, so a copy runs at
-//! `throttle / inbound copies of its destination`, recomputed whenever a copy into that
-//! broker starts or ends. This is the model of the executor's own simulated cluster
-//! ([`crate::executor::testing`]). The leader-side rate is not modelled as a share: a leader
-//! is not charged a slot by the executor, so one leader may feed many copies at once, and
-//! where its outbound throttle binds a real execution takes longer than this estimate.
+//! Copies run under the replication throttle ([KIP-73]), which the executor sets on every
+//! broker of a moving partition both as `follower.replication.throttled.rate` (what the
+//! broker fetches for its new replicas) and as `leader.replication.throttled.rate` (what it
+//! serves to them). A copy is limited on both ends: the concurrent copies into its
+//! destination share the destination's inbound throttle, and the concurrent copies its
+//! source serves share the source's outbound throttle, so a copy runs at
+//! `throttle / max(copies into its destination, copies out of its source)`, recomputed
+//! whenever a copy into that destination or out of that source starts or ends. A leader is
+//! not charged a slot by the executor, so one leader may feed many copies at once and its
+//! outbound share is often the binding one. Equal shares are an estimate on the slow side:
+//! a copy held back by one end leaves the other end's unused share idle instead of handing
+//! it to the other copies there. (The executor's own simulated cluster,
+//! [`crate::executor::testing`], models the destination share only.)
 //!
 //! A new replica copies from the partition's current leader (or, if that broker is dead, the
 //! first live old replica). It is counted on the destination's disk when its copy starts; the
@@ -62,6 +67,9 @@ struct Unit {
 struct Copy {
     unit: u32,
     dest: u32,
+    /// The broker it copies from ([`NO_SOURCE`]: no live old replica; only the destination
+    /// limits it).
+    src: u32,
     /// Bytes left as of `since`.
     remaining: f64,
     /// Bytes/s since `since`.
@@ -77,6 +85,8 @@ struct Brokers {
     slots: Vec<u32>,
     /// Running copies into the broker.
     inbound: Vec<Vec<u32>>,
+    /// Running copies the broker serves as their source.
+    outbound: Vec<Vec<u32>>,
     /// Moves that need a slot of the broker, in all.
     demand: Vec<u32>,
     /// Waiting units (by their position in the start order) blocked on the broker's slots;
@@ -90,6 +100,9 @@ const WAKE_BUDGET: usize = 4;
 
 /// Brokers of `rescan` retried per event.
 const RESCAN: usize = 2;
+
+/// [`Copy::src`] of a copy with no live source broker.
+const NO_SOURCE: u32 = u32::MAX;
 
 /// Event time as heap key: times are non-negative, so their IEEE bits order like them.
 fn time_key(t: f64) -> u64 {
@@ -118,7 +131,9 @@ struct Sim<'a> {
 impl Sim<'_> {
     fn rate_of(&self, i: usize) -> f64 {
         let c = &self.copies[i];
-        self.throttle / self.b.inbound[c.dest as usize].len().max(1) as f64
+        let into = self.b.inbound[c.dest as usize].len();
+        let out = self.b.outbound.get(c.src as usize).map_or(0, Vec::len);
+        self.throttle / into.max(out).max(1) as f64
     }
 
     /// Brings copy `i` to time `now` at its old rate and schedules its end at its new rate.
@@ -137,10 +152,14 @@ impl Sim<'_> {
             .push(Reverse((time_key(end), i as u32, c.version)));
     }
 
-    /// Re-rates the running copies into `dest`.
-    fn rerate_into(&mut self, dest: u32, now: f64) {
+    /// Re-rates the running copies into `dest` and those served by `src`.
+    fn rerate_around(&mut self, dest: u32, src: u32, now: f64) {
         for k in 0..self.b.inbound[dest as usize].len() {
             let i = self.b.inbound[dest as usize][k];
+            self.rerate(i as usize, now);
+        }
+        for k in 0..self.b.outbound.get(src as usize).map_or(0, Vec::len) {
+            let i = self.b.outbound[src as usize][k];
             self.rerate(i as usize, now);
         }
     }
@@ -168,14 +187,17 @@ impl Sim<'_> {
         let size = self.units[u].size as f64;
         for k in 0..self.units[u].copies.len() {
             let i = self.units[u].copies[k] as usize;
-            let dest = self.copies[i].dest;
+            let (dest, src) = (self.copies[i].dest, self.copies[i].src);
             let d = dest as usize;
             self.disk[d] += size;
             self.peak[d] = self.peak[d].max(self.disk[d] - self.disk0[d]);
             self.copies[i].since = now;
             self.b.inbound[d].push(i as u32);
+            if let Some(out) = self.b.outbound.get_mut(src as usize) {
+                out.push(i as u32);
+            }
             self.running_copies += 1;
-            self.rerate_into(dest, now);
+            self.rerate_around(dest, src, now);
         }
     }
 
@@ -281,6 +303,7 @@ pub fn simulate(
             copies.push(Copy {
                 unit: u,
                 dest,
+                src: src.unwrap_or(NO_SOURCE),
                 remaining: part.size_bytes as f64,
                 rate: 0.0,
                 since: 0.0,
@@ -333,6 +356,7 @@ pub fn simulate(
         b: Brokers {
             slots: vec![0; nb],
             inbound: vec![Vec::new(); nb],
+            outbound: vec![Vec::new(); nb],
             demand,
             waiting: vec![BinaryHeap::new(); nb + 1],
         },
@@ -375,12 +399,15 @@ pub fn simulate(
             continue;
         }
         now = f64::from_bits(key);
-        let (dest, u) = (sim.copies[i].dest, sim.copies[i].unit);
+        let (dest, src, u) = (sim.copies[i].dest, sim.copies[i].src, sim.copies[i].unit);
         sim.copies[i].remaining = 0.0;
         sim.copies[i].version += 1;
         sim.b.inbound[dest as usize].retain(|&x| x as usize != i);
+        if let Some(out) = sim.b.outbound.get_mut(src as usize) {
+            out.retain(|&x| x as usize != i);
+        }
         sim.running_copies -= 1;
-        sim.rerate_into(dest, now);
+        sim.rerate_around(dest, src, now);
         let unit = &mut sim.units[u as usize];
         done_bytes += unit.size;
         completed += 1;

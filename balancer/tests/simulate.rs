@@ -73,8 +73,7 @@ fn a_move_starts_as_soon_as_a_slot_frees() {
 }
 
 /// Copies into one broker share its throttle: 2 + 2 bytes end at 4 s. Copies into different
-/// brokers run at full rate, also when one leader feeds both (the executor's simulated
-/// cluster models the follower-side throttle; the leader is not charged a slot).
+/// brokers from different leaders run at full rate.
 #[test]
 fn copies_into_one_broker_share_its_throttle() {
     let c = cluster(6, &[(&[1, 2], 2), (&[3, 4], 2)]);
@@ -95,24 +94,51 @@ fn copies_into_one_broker_share_its_throttle() {
         sim.leadership_at
     );
 
-    let c = cluster(6, &[(&[1, 2], 2), (&[1, 3], 2)]);
-    let r = moves(&c, &[(0, &[1, 4]), (1, &[1, 5])]);
-    let sim = simulate(&c, &r, &exec(5));
-    assert!(
-        (sim.leadership_at - 2.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
     // A copy that starts while another runs into the same broker slows it down from then on:
     // 1 byte alone would take 1 s; with a 1-byte copy joining at once both take 2 s.
-    let c = cluster(6, &[(&[1, 2], 1), (&[3, 4], 1), (&[1, 2], 3)]);
-    let r = moves(&c, &[(0, &[1, 5]), (1, &[3, 5]), (2, &[1, 6])]);
+    // The 3-byte copy into broker 6 comes from its own leader (2) and runs at full rate.
+    let c = cluster(6, &[(&[1, 2], 1), (&[3, 4], 1), (&[2, 1], 3)]);
+    let r = moves(&c, &[(0, &[1, 5]), (1, &[3, 5]), (2, &[2, 6])]);
     let sim = simulate(&c, &r, &exec(5));
     assert!(
         (sim.leadership_at - 3.0).abs() < 1e-9,
         "{}",
         sim.leadership_at
     );
+}
+
+/// Copies one leader serves share its outbound throttle (`leader.replication.throttled.rate`):
+/// broker 1 leads both partitions and feeds both new replicas, so 2 + 2 bytes into two
+/// different brokers end at 4 s, not 2 s (the leader is not charged a slot, so both run).
+#[test]
+fn copies_out_of_one_leader_share_its_throttle() {
+    let c = cluster(6, &[(&[1, 2], 2), (&[1, 3], 2)]);
+    let r = moves(&c, &[(0, &[1, 4]), (1, &[1, 5])]);
+    let sim = simulate(&c, &r, &exec(5));
+    assert!(
+        (sim.leadership_at - 4.0).abs() < 1e-9,
+        "{}",
+        sim.leadership_at
+    );
+    assert_eq!(sim.peak_running, 2);
+}
+
+/// A copy runs at the smaller of its two shares. X (leader 1 -> 5, 2 bytes) and Y (leader 3
+/// -> 5, 2 bytes) share broker 5's inbound throttle; Z (leader 1 -> 6, 3 bytes) shares
+/// broker 1's outbound throttle with X. All three run at 1/2 until X and Y end at 4 s; Z has
+/// 1 byte left and ends alone at 5 s. (With the destination share only, Z would run at full
+/// rate and everything would end at 4 s.)
+#[test]
+fn a_copy_runs_at_the_smaller_of_its_destination_and_source_shares() {
+    let c = cluster(6, &[(&[1, 2], 2), (&[3, 4], 2), (&[1, 2], 3)]);
+    let r = moves(&c, &[(0, &[1, 5]), (1, &[3, 5]), (2, &[1, 6])]);
+    let sim = simulate(&c, &r, &exec(5));
+    assert!(
+        (sim.leadership_at - 5.0).abs() < 1e-9,
+        "{}",
+        sim.leadership_at
+    );
+    assert_eq!(sim.peak_running, 3);
 }
 
 /// With one slot on the destination, the executor's order holds: smallest first. The big
@@ -146,8 +172,8 @@ fn moves_run_smallest_first_and_hold_their_slots_until_in_sync() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
-    /// No schedule beats the busiest throttle (bytes into one broker over the throttle), and
-    /// running moves one after another is never faster.
+    /// No schedule beats the busiest throttle (bytes into one broker, or served by one source
+    /// broker, over the throttle), and running moves one after another is never faster.
     #[test]
     fn simulated_time_lies_between_the_busiest_broker_and_running_moves_one_by_one(
         seed in any::<u64>(),
@@ -161,16 +187,22 @@ proptest! {
         let e = ExecutionOptions { concurrency_per_broker: concurrency, ..ExecutionOptions::default() };
         let sim = simulate(&c, &p.reassignments, &e);
         let mut into = vec![0.0f64; c.brokers.len()];
+        let mut served = vec![0.0f64; c.brokers.len()];
         let mut serial = 0.0;
         for r in &p.reassignments {
             let part = &c.partitions[r.partition as usize];
             let old = c.replicas_of(r.partition as usize);
+            let live = |b: u32| c.brokers[b as usize].state.can_host();
+            let src = if live(part.leader) { Some(part.leader) } else { old.iter().copied().find(|&b| live(b)) };
             for &b in r.replicas.iter().filter(|b| !old.contains(b)) {
                 into[b as usize] += part.size_bytes as f64;
+                if let Some(s) = src {
+                    served[s as usize] += part.size_bytes as f64;
+                }
                 serial += part.size_bytes as f64 / e.throttle_bytes_per_sec;
             }
         }
-        let busiest = into.iter().fold(0.0f64, |a, &b| a.max(b)) / e.throttle_bytes_per_sec;
+        let busiest = into.iter().chain(&served).fold(0.0f64, |a, &b| a.max(b)) / e.throttle_bytes_per_sec;
         prop_assert!(sim.leadership_at >= busiest * (1.0 - 1e-9), "{} < busiest {}", sim.leadership_at, busiest);
         prop_assert!(sim.leadership_at <= serial * (1.0 + 1e-9), "{} > serial {}", sim.leadership_at, serial);
         prop_assert!(sim.peak_running as usize <= c.brokers.len() * concurrency as usize);
