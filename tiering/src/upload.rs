@@ -43,10 +43,10 @@ use crate::keys::{TopicPartition, segment_key};
 use crate::manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
 use crate::manifest_store;
 use crate::multipart::{self, Intent, UploadStart};
-use crate::part_io::{BufferPool, check_size, read_full};
+use crate::part_io::{PartReader, check_size};
 use crate::ratelimit::RateLimiter;
 use crate::store::TierStore;
-use crate::verify::{SegmentSummary, SegmentVerifier};
+use crate::verify::SegmentSummary;
 
 /// Default multipart part size.
 pub const DEFAULT_PART_SIZE: usize = 8 << 20;
@@ -154,6 +154,14 @@ pub async fn upload_segment(
         } else {
             None
         };
+        // The first part is read and checked on a blocking thread while the STARTED
+        // manifest commits (a resumed upload keeps the part size it was started with).
+        let part_len = match &candidate {
+            Some((_, intent)) => usize::try_from(intent.part_size).unwrap_or(usize::MAX),
+            None => opts.part_size,
+        };
+        let mut reader = PartReader::open(&src.log, part_len)?;
+        reader.prefetch();
         let (attempt, resume) = match candidate {
             Some((seg, intent)) => {
                 tracing::info!(partition = %part, base_offset = seg.base_offset, attempt = %format!("{:016x}", seg.attempt),
@@ -175,7 +183,7 @@ pub async fn upload_segment(
             }
         };
         let resumed = matches!(resume, UploadStart::Resume(_));
-        match upload_objects(store, tp, src, &attempt, opts, resume).await {
+        match upload_objects(store, tp, src, &attempt, opts, resume, reader).await {
             Ok((checksums, summary)) => break (attempt, checksums, summary),
             Err(e) => {
                 // Keep the attempt for the next try to resume when the store (not the
@@ -271,6 +279,7 @@ async fn upload_objects(
     seg: &RemoteSegment,
     opts: &UploadOptions,
     resume: UploadStart,
+    reader: PartReader,
 ) -> Result<(ObjectChecksums, SegmentSummary)> {
     let log = async {
         let size = u64::from(seg.size_bytes);
@@ -281,7 +290,7 @@ async fn upload_objects(
                     mp.clone(),
                     tp,
                     seg,
-                    &src.log,
+                    reader,
                     opts,
                     resume,
                 )
@@ -298,7 +307,7 @@ async fn upload_objects(
                     seg.attempt,
                     ObjectKind::Log,
                 );
-                upload_log(store, &log_key, &src.log, size, opts).await
+                upload_log(store, &log_key, reader, size, opts).await
             }
         }
     };
@@ -372,20 +381,21 @@ async fn read_small(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| TieringError::io("read", path, e))
 }
 
-/// Streams the `.log` to `key`, verifying each part before it is sent (and compressing it
-/// chunk by chunk when `opts.zstd_level` is set). Returns the stored object's CRC-32C, the
-/// walk summary and whether the object is compressed.
-pub async fn upload_log(
+/// Streams the `.log` that `reader` reads to `key`, each part checked before it is sent
+/// (and compressed chunk by chunk when `opts.zstd_level` is set). Returns the stored
+/// object's CRC-32C, the walk summary and whether the object is compressed.
+pub(crate) async fn upload_log(
     store: &TierStore,
     key: &Key,
-    path: &Path,
+    mut reader: PartReader,
     size: u64,
     opts: &UploadOptions,
 ) -> Result<(u32, SegmentSummary, bool)> {
-    let part_size = opts.part_size.max(1);
+    let part_size = reader.part_len();
+    let path = reader.path().to_path_buf();
+    let path = path.as_path();
+    let pool = reader.pool().clone();
     let chunk_size = crate::upload_parts::effective_chunk_size(part_size, opts.chunk_size);
-    let mut file = std::fs::File::open(path).map_err(|e| TieringError::io("open", path, e))?;
-    let mut verifier = SegmentVerifier::new(path);
     let mut crc = 0u32;
     let mut lens: Vec<u32> = Vec::new();
     // Raw part -> bytes to store (compressed frames when asked).
@@ -395,6 +405,7 @@ pub async fn upload_log(
             Some(level) => {
                 let mut out = Vec::with_capacity(buf.len() / 2);
                 crate::chunks::compress_into(&buf, chunk_size, level, &mut out, lens)?;
+                pool.put_back(buf);
                 Ok(out)
             }
         }
@@ -404,22 +415,22 @@ pub async fn upload_log(
             .encode()
     };
     if size <= part_size as u64 {
-        let mut buf = Vec::new();
-        read_full(&mut file, path, &mut buf, part_size).await?;
-        verifier.feed(&buf)?;
-        let summary = verifier.finish()?;
+        let buf = reader.next_part().await?;
+        let summary = reader.finish()?;
         check_size(path, size, summary.bytes)?;
         let mut stored = encode(buf, &mut lens)?;
-        crc = if opts.zstd_level.is_some() {
+        let payload = if opts.zstd_level.is_some() {
             stored.extend(table(&lens));
-            crc32c::crc32c(&stored)
+            crc = crc32c::crc32c(&stored);
+            Bytes::from(stored)
         } else {
-            summary.crc32c // derived from the walk: no second pass over the bytes
+            crc = summary.crc32c; // derived from the walk: no second pass over the bytes
+            pool.bytes(stored)
         };
         if let Some(rate) = &opts.rate {
-            rate.acquire(stored.len() as u64).await;
+            rate.acquire(payload.len() as u64).await;
         }
-        store.put(key, Bytes::from(stored)).await?;
+        store.put(key, payload).await?;
         return Ok((crc, summary, opts.zstd_level.is_some()));
     }
     let upload = store
@@ -428,15 +439,13 @@ pub async fn upload_log(
         .await
         .map_err(|e| TieringError::store("start multipart", key, e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
-    let pool = BufferPool::default();
     let result: Result<SegmentSummary> = async {
         loop {
-            let mut buf = pool.take();
-            read_full(&mut file, path, &mut buf, part_size).await?;
+            let buf = reader.next_part().await?;
             if buf.is_empty() {
+                pool.put_back(buf);
                 break;
             }
-            verifier.feed(&buf)?;
             let stored = encode(buf, &mut lens)?;
             if opts.zstd_level.is_some() {
                 crc = crc32c::crc32c_append(crc, &stored);
@@ -454,7 +463,7 @@ pub async fn upload_log(
                 writer.put(pool.bytes(stored));
             }
         }
-        let summary = std::mem::replace(&mut verifier, SegmentVerifier::new(path)).finish()?;
+        let summary = reader.finish()?;
         check_size(path, size, summary.bytes)?;
         if opts.zstd_level.is_none() {
             crc = summary.crc32c; // derived from the walk: no second pass over the bytes

@@ -23,7 +23,6 @@
 //! (intent, CreateMultipartUpload, recording the id).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -34,10 +33,10 @@ use crate::error::Result;
 use crate::keys::{TopicPartition, intent_key, segment_key};
 use crate::manifest::{ObjectKind, RemoteSegment};
 use crate::multipart::{Intent, PartUploader, UploadStart, ZstdLayout};
-use crate::part_io::{BufferPool, check_size, read_full};
+use crate::part_io::{PartReader, check_size};
 use crate::store::TierStore;
 use crate::upload::UploadOptions;
-use crate::verify::{SegmentSummary, SegmentVerifier};
+use crate::verify::SegmentSummary;
 
 /// What a by-parts upload did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,16 +89,16 @@ pub fn fresh_intent(
     }
 }
 
-/// Uploads the attempt `seg`'s `.log` from `path` in parts; `start` says whether the
-/// upload is new or continues the intent an earlier try left. Returns the stored object's
-/// CRC-32C, the walk summary and what was sent. On error the upload is left open (and
-/// recorded) for a retry.
-pub async fn upload_log_by_parts(
+/// Uploads the attempt `seg`'s `.log`, which `reader` reads, in parts; `start` says whether
+/// the upload is new or continues the intent an earlier try left. Returns the stored
+/// object's CRC-32C, the walk summary and what was sent. On error the upload is left open
+/// (and recorded) for a retry.
+pub(crate) async fn upload_log_by_parts(
     store: &TierStore,
     mp: Arc<dyn MultipartStore>,
     tp: &TopicPartition,
     seg: &RemoteSegment,
-    path: &Path,
+    mut reader: PartReader,
     opts: &UploadOptions,
     start: UploadStart,
 ) -> Result<(u32, SegmentSummary, PartsReport)> {
@@ -126,25 +125,25 @@ pub async fn upload_log_by_parts(
     };
     let part_len = usize::try_from(layout.part_size).unwrap_or(usize::MAX);
     let zstd = layout.zstd;
-    let mut file =
-        std::fs::File::open(path).map_err(|e| crate::TieringError::io("open", path, e))?;
-    let mut verifier = SegmentVerifier::new(path);
-    let pool = BufferPool::default();
+    let path = reader.path().to_path_buf();
+    let path = path.as_path();
+    if reader.part_len() != part_len {
+        reader = PartReader::open(path, part_len)?;
+    }
+    let pool = reader.pool().clone();
     // The first part is read and verified while the upload starts.
-    let mut first = pool.take();
-    let read_first = async {
-        read_full(&mut file, path, &mut first, part_len).await?;
-        verifier.feed(&first)
-    };
-    let (up, first_read) = tokio::join!(
+    let (up, first) = tokio::join!(
         PartUploader::start(store, mp, ikey, key, fresh, start, opts.concurrency),
-        read_first
+        reader.next_part()
     );
     let mut up = up?;
-    if let Err(e) = first_read {
-        up.suspend().await;
-        return Err(e);
-    }
+    let first = match first {
+        Ok(first) => first,
+        Err(e) => {
+            up.suspend().await;
+            return Err(e);
+        }
+    };
     let part_shift = FixedShift::new(part_len);
     let mut first = Some(first);
     let mut crc = 0u32; // of the stored bytes so far
@@ -157,22 +156,16 @@ pub async fn upload_log_by_parts(
         loop {
             let buf = match first.take() {
                 Some(buf) => buf,
-                None => {
-                    let mut buf = pool.take();
-                    read_full(&mut file, path, &mut buf, part_len).await?;
-                    if !buf.is_empty() {
-                        verifier.feed(&buf)?;
-                    }
-                    buf
-                }
+                None => reader.next_part().await?,
             };
             if buf.is_empty() {
+                pool.put_back(buf);
                 break;
             }
             match zstd {
                 None => {
                     // This part's CRC from the walk's running CRC before and after it.
-                    let fed = verifier.crc_fed();
+                    let fed = reader.crc_read()?;
                     let part_crc = fed ^ part_shift.apply(fed_crc, buf.len());
                     fed_crc = fed;
                     stored_size += buf.len() as u64;
@@ -194,6 +187,7 @@ pub async fn upload_log_by_parts(
                         &mut pending,
                         &mut lens,
                     )?;
+                    pool.put_back(buf);
                     if pending.len() >= part_len {
                         let data = std::mem::take(&mut pending);
                         stored_size += data.len() as u64;
@@ -203,7 +197,7 @@ pub async fn upload_log_by_parts(
                 }
             }
         }
-        let summary = std::mem::replace(&mut verifier, SegmentVerifier::new(path)).finish()?;
+        let summary = reader.finish()?;
         check_size(path, size, summary.bytes)?;
         match zstd {
             None => crc = summary.crc32c,

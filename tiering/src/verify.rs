@@ -142,54 +142,37 @@ impl SegmentVerifier {
         Ok(())
     }
 
-    /// Checks the next chunk of the file.
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<()> {
-        let chunk_start = self.position;
-        self.position += chunk.len() as u64;
-        self.summary.bytes += chunk.len() as u64;
+    /// Checks the next chunk of the file. A batch cut off by the chunk's end is copied and
+    /// checked once the following chunks complete it.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<()> {
+        let used = self.feed_whole_batches(chunk)?;
+        let rest = chunk.get(used..).unwrap_or(&[]);
+        self.carry.extend_from_slice(rest);
+        self.advance(rest.len());
+        Ok(())
+    }
+
+    /// Checks the whole batches at the start of `chunk`, the next bytes of the file, and
+    /// returns how many bytes of it were consumed. A batch carried over from an earlier
+    /// [`feed`](Self::feed) is completed first (its bytes count as consumed). The bytes
+    /// left, a batch the chunk's end cuts off, are *not* kept: the caller offers them again
+    /// at the start of its next chunk, or passes them to [`feed`](Self::feed).
+    ///
+    /// A reader filling one buffer piece by piece checks each piece while it is still in
+    /// cache, re-offering the unchecked tail of the buffer, so a batch spanning pieces is
+    /// never copied.
+    pub fn feed_whole_batches(&mut self, chunk: &[u8]) -> Result<usize> {
+        let mut used = 0;
         if !self.carry.is_empty() {
-            let carry_pos = chunk_start - self.carry.len() as u64;
-            if self.carry.len() < HEAD_LEN {
-                let take = (HEAD_LEN - self.carry.len()).min(chunk.len());
-                self.carry.extend_from_slice(&chunk[..take]);
-                chunk = &chunk[take..];
-                if self.carry.len() < HEAD_LEN {
-                    return Ok(());
-                }
-            }
-            let len =
-                i32::from_be_bytes([self.carry[8], self.carry[9], self.carry[10], self.carry[11]]);
-            // A negative or too-small length is reported by the walker below.
-            let need = (LOG_OVERHEAD + usize::try_from(len).unwrap_or(0)).max(HEAD_LEN);
-            if need > self.max_batch_bytes {
-                return Err(self.corrupt(
-                    carry_pos,
-                    format!(
-                        "batch of {need} bytes exceeds the {}-byte limit",
-                        self.max_batch_bytes
-                    ),
-                ));
-            }
-            let take = need.saturating_sub(self.carry.len()).min(chunk.len());
-            self.carry.extend_from_slice(&chunk[..take]);
-            chunk = &chunk[take..];
-            if self.carry.len() < need {
-                return Ok(());
-            }
-            let carry = std::mem::take(&mut self.carry);
-            let mut it = BatchIter::with_base_position(&carry, carry_pos);
-            match it.next() {
-                Some(Ok(entry)) => self.check(entry)?,
-                Some(Err(e)) => return Err(self.wire_error(e)),
-                None => {}
-            }
-            if !it.remaining().is_empty() {
-                return Err(self.corrupt(carry_pos, "batch boundary mismatch while verifying"));
+            used = self.extend_carry(chunk)?;
+            if !self.carry.is_empty() {
+                return Ok(used); // the carried batch took the whole chunk and is not whole yet
             }
         }
-        let base = self.position - chunk.len() as u64;
-        let it = BatchIter::with_base_position(chunk, base);
-        for r in it {
+        let rest = chunk.get(used..).unwrap_or(&[]);
+        let base = self.position;
+        let mut walked = rest.len();
+        for r in BatchIter::with_base_position(rest, base) {
             match r {
                 Ok(entry) => self.check(entry)?,
                 Err(WireError::Truncated {
@@ -204,15 +187,75 @@ impl SegmentVerifier {
                             ),
                         ));
                     }
-                    let rel = usize::try_from(position - base).unwrap_or(chunk.len());
-                    self.carry
-                        .extend_from_slice(chunk.get(rel..).unwrap_or(&[]));
-                    return Ok(());
+                    walked = usize::try_from(position - base).unwrap_or(rest.len());
+                    break;
                 }
                 Err(e) => return Err(self.wire_error(e)),
             }
         }
-        Ok(())
+        self.advance(walked);
+        Ok(used + walked)
+    }
+
+    /// Counts `n` more bytes of the file as fed.
+    fn advance(&mut self, n: usize) {
+        self.position += n as u64;
+        self.summary.bytes += n as u64;
+    }
+
+    /// Moves what the carried batch still lacks from the start of `chunk` into it (its
+    /// header first, to learn its length), and checks the batch once it is whole. Returns
+    /// the bytes taken from `chunk`.
+    fn extend_carry(&mut self, chunk: &[u8]) -> Result<usize> {
+        let carry_pos = self.position - self.carry.len() as u64;
+        let mut taken = 0;
+        if self.carry.len() < HEAD_LEN {
+            taken = (HEAD_LEN - self.carry.len()).min(chunk.len());
+            self.carry.extend_from_slice(&chunk[..taken]);
+            if self.carry.len() < HEAD_LEN {
+                self.advance(taken);
+                return Ok(taken);
+            }
+        }
+        // A bad magic or length is reported as the walk of one whole chunk would, before
+        // the length is trusted.
+        if let Some(Err(e)) = BatchIter::with_base_position(&self.carry, carry_pos).next()
+            && !matches!(e, WireError::Truncated { .. })
+        {
+            return Err(self.wire_error(e));
+        }
+        let len = i32::from_be_bytes([self.carry[8], self.carry[9], self.carry[10], self.carry[11]]);
+        // A negative or too-small length is reported by the walker below.
+        let need = (LOG_OVERHEAD + usize::try_from(len).unwrap_or(0)).max(HEAD_LEN);
+        if need > self.max_batch_bytes {
+            return Err(self.corrupt(
+                carry_pos,
+                format!(
+                    "batch of {need} bytes exceeds the {}-byte limit",
+                    self.max_batch_bytes
+                ),
+            ));
+        }
+        let more = need
+            .saturating_sub(self.carry.len())
+            .min(chunk.len() - taken);
+        self.carry.extend_from_slice(&chunk[taken..taken + more]);
+        taken += more;
+        self.advance(taken);
+        if self.carry.len() < need {
+            return Ok(taken);
+        }
+        let carry = std::mem::take(&mut self.carry);
+        let mut it = BatchIter::with_base_position(&carry, carry_pos);
+        match it.next() {
+            Some(Ok(entry)) => self.check(entry)?,
+            Some(Err(e)) => return Err(self.wire_error(e)),
+            None => {}
+        }
+        if !it.remaining().is_empty() {
+            return Err(self.corrupt(carry_pos, "batch boundary mismatch while verifying"));
+        }
+        Ok(taken)
     }
 
     /// Ends the walk; a partial batch left over is a truncated segment.
