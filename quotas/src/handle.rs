@@ -142,8 +142,9 @@ pub struct QuotaHandle {
     /// keeps it from expiring.
     client: Option<Arc<EntityState>>,
     client_tat: Cell<u64>,
-    /// True once this handle counts among its tenant bucket's active clients (from its first
-    /// record until it is dropped): a connection that never sends does not dilute the others'
+    /// True once this handle counts among its tenant bucket's active clients: from its first
+    /// publish (1 ms of quota recorded, or the first record that finds the tenant over its
+    /// burst) until it is dropped. A connection that never sends does not dilute the others'
     /// fair shares, and resolving a handle and dropping it unused makes no shared write.
     attached: Cell<bool>,
     /// Units recorded on the tenant bucket but not yet added to its admitted counter, and
@@ -242,13 +243,16 @@ impl QuotaHandle {
 
     #[inline]
     fn record_fair(&self, b: &BucketState, units: u64, now: Nanos) -> u64 {
-        if !self.attached.get() {
-            self.attach(b);
-        }
         let (over_tenant, cost) = b.advance(units, now);
         let pending = self.unpublished.get().wrapping_add(units);
         let pending_cost = self.unpublished_cost.get().saturating_add(cost);
         if pending_cost >= PUBLISH_EVERY_NS || over_tenant > 0 {
+            // Joining the active clients here (not on every record) keeps the common record
+            // free of the check; fairness only decides anything once the tenant is over, and
+            // that record takes this branch before its share is computed below.
+            if !self.attached.get() {
+                self.attach(b);
+            }
             b.add_admitted(pending);
             self.unpublished.set(0);
             self.unpublished_cost.set(0);
@@ -268,7 +272,7 @@ impl QuotaHandle {
         t
     }
 
-    /// Joins the tenant bucket's active clients (once, on the first record).
+    /// Joins the tenant bucket's active clients (once, on the first publish).
     #[cold]
     fn attach(&self, b: &BucketState) {
         b.attach_client();
@@ -351,12 +355,13 @@ mod tests {
     }
 
     #[test]
-    fn a_handle_counts_as_an_active_client_from_its_first_record_until_dropped() {
+    fn a_handle_counts_as_an_active_client_from_its_first_publish_until_dropped() {
         let b = bucket(1000.0);
         let tenant = || Some(LimiterRef::Bucket(b.clone()));
         let idle = QuotaHandle::new(QuotaKind::Produce, tenant(), None, 0, 0);
         let busy = QuotaHandle::new(QuotaKind::Produce, tenant(), None, 0, 0);
         assert_eq!(b.attached_clients(), 0, "resolving attaches nobody");
+        // 10 units at 1000/s cost 10 ms of quota: published (and attached) at once.
         busy.record(10, NANOS_PER_SEC);
         busy.record(10, NANOS_PER_SEC);
         assert_eq!(b.attached_clients(), 1, "once per handle");

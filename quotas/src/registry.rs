@@ -11,8 +11,8 @@
 //! state is one heap object holding its key, its limiter and its tenant: a hit reads one slot
 //! line and the object, where the key compare and the handle's reference count are. Tenant
 //! limiters are created once per kind and then only reconfigured, so reading one is a load. A
-//! handle joins its tenant bucket's active clients on its first record, so resolving writes
-//! nothing shared besides the reference counts.
+//! handle joins its tenant bucket's active clients when it first publishes what it recorded
+//! (see [`QuotaHandle`]), so resolving writes nothing shared besides the reference counts.
 //!
 //! Memory stays bounded: each tenant holds at most `max_entities_per_tenant` user/client-id
 //! states (later ones share one overflow state per tenant and kind), and

@@ -73,10 +73,14 @@ impl ConfigStore {
             return None;
         }
         let fixed = &self.fixed[kind.index()];
-        for (i, level) in KAFKA_PRECEDENCE.iter().enumerate() {
-            if mask & (1 << i) == 0 {
-                continue;
-            }
+        // Only the configured levels, most specific first.
+        let mut rest = mask;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let Some(level) = KAFKA_PRECEDENCE.get(i) else {
+                break;
+            };
             let limit = if level.names_nobody() {
                 fixed[i]
             } else {
