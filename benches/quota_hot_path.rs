@@ -247,7 +247,9 @@ fn pointer_chase(bytes: usize) -> Vec<[u64; 8]> {
         x ^= x << 17;
         next.swap(i, (x % i as u64) as usize);
     }
-    next.iter().map(|&n| [n as u64, 0, 0, 0, 0, 0, 0, 0]).collect()
+    next.iter()
+        .map(|&n| [n as u64, 0, 0, 0, 0, 0, 0, 0])
+        .collect()
 }
 
 criterion_group!(benches, record, resolve);

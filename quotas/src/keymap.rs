@@ -62,7 +62,9 @@ fn word(c: &[u8]) -> u64 {
 fn short_word(b: &[u8]) -> u64 {
     let n = b.len();
     if n >= 4 {
-        let lo = b.get(..4).map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+        let lo = b
+            .get(..4)
+            .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
         let hi = b
             .get(n - 4..)
             .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
@@ -87,7 +89,8 @@ fn words_eq(x: &[u8], y: &[u8]) -> bool {
             .chunks_exact(8)
             .zip(y.chunks_exact(8))
             .all(|(p, q)| word(p) == word(q));
-        whole && word(x.get(n - 8..).unwrap_or_default()) == word(y.get(n - 8..).unwrap_or_default())
+        whole
+            && word(x.get(n - 8..).unwrap_or_default()) == word(y.get(n - 8..).unwrap_or_default())
     } else {
         n == 0 || short_word(x) == short_word(y)
     }

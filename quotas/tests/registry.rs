@@ -326,14 +326,32 @@ fn request_percentage_is_a_share_of_one_thread() {
 #[test]
 fn registries_used_in_turn_on_one_thread_each_resolve_with_their_own_config() {
     let (a, b) = (registry(), registry());
-    a.set_quota(&ent(&[("client-id", None)]), QuotaKind::Produce, 10_000.0, 0)
-        .unwrap();
-    b.set_quota(&ent(&[("client-id", None)]), QuotaKind::Produce, 30_000.0, 0)
-        .unwrap();
+    a.set_quota(
+        &ent(&[("client-id", None)]),
+        QuotaKind::Produce,
+        10_000.0,
+        0,
+    )
+    .unwrap();
+    b.set_quota(
+        &ent(&[("client-id", None)]),
+        QuotaKind::Produce,
+        30_000.0,
+        0,
+    )
+    .unwrap();
     for round in 0..3 {
         let c = format!("c{round}");
-        assert_eq!(burst_of(&a, id("u", &c)), 10_000, "registry a, round {round}");
-        assert_eq!(burst_of(&b, id("u", &c)), 30_000, "registry b, round {round}");
+        assert_eq!(
+            burst_of(&a, id("u", &c)),
+            10_000,
+            "registry a, round {round}"
+        );
+        assert_eq!(
+            burst_of(&b, id("u", &c)),
+            30_000,
+            "registry b, round {round}"
+        );
     }
     assert!(
         !b.resolve(&id("u", "x"), QuotaKind::Fetch, 0).is_limited(),
@@ -346,8 +364,13 @@ fn registries_used_in_turn_on_one_thread_each_resolve_with_their_own_config() {
 #[test]
 fn a_config_change_on_another_thread_reaches_this_threads_next_resolution() {
     let reg = registry();
-    reg.set_quota(&ent(&[("client-id", None)]), QuotaKind::Produce, 10_000.0, 0)
-        .unwrap();
+    reg.set_quota(
+        &ent(&[("client-id", None)]),
+        QuotaKind::Produce,
+        10_000.0,
+        0,
+    )
+    .unwrap();
     let (to_worker, worker_rx) = std::sync::mpsc::channel::<String>();
     let (to_main, main_rx) = std::sync::mpsc::channel::<u64>();
     std::thread::scope(|s| {
