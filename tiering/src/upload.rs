@@ -8,7 +8,8 @@
 //!    is derived from the verified batch CRCs, so the bytes are CRC'd once), and at most
 //!    `concurrency` parts are in flight, so memory stays at about
 //!    `(concurrency + 1) × part_size` whatever the segment size; segments up to one part
-//!    go up in a single PUT;
+//!    go up in a single PUT. Parts are read and checked on a blocking thread
+//!    (`part_io::PartReader`), the first one while step 1 commits;
 //! 3. upload the offset index, time index and, when present, txn index, producer snapshot
 //!    and `leader-epoch-checkpoint`;
 //! 4. commit the manifest with COPY_SEGMENT_FINISHED and every object's CRC-32C (the
