@@ -6,19 +6,43 @@
 //! inline in each entry; [`KeyedMap`] (the per-entity states, up to millions) is an
 //! open-addressing table of (hash, pointer) slots.
 //!
+//! Every hash starts from a per-process random seed ([`seed`]): client-ids are chosen by
+//! clients, so without one a client could craft ids offline that all land in one probe chain
+//! (hash flooding) and slow every resolve of the broker. Nothing keel persists or prints
+//! depends on these hashes or on table order.
+//!
 //! A key's strings are stored concatenated *inside* the map entry when they fit in
 //! [`INLINE`] bytes (a tenant name plus a client-id usually do), so a lookup compares them on
 //! the cache line it has already loaded instead of following one pointer per string: at 1M
 //! entities each of those pointers was a cache miss.
 
+use std::sync::OnceLock;
+
 use hashbrown::HashTable;
 
 const K: u64 = 0x517c_c1b7_2722_0a95;
 
-/// Hash of `(tag, a, b)`.
+/// This process's hash seed: random (from std's `RandomState`, seeded by the OS), drawn once.
+#[inline]
+pub(crate) fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(K);
+        h.finish()
+    })
+}
+
+/// Hash of `(tag, a, b, c)`, seeded with [`seed`].
 #[inline]
 pub(crate) fn hash_parts(tag: u32, a: &str, b: &str, c: &str) -> u64 {
-    let mut h = u64::from(tag).wrapping_mul(K);
+    hash_seeded(seed(), tag, a, b, c)
+}
+
+#[inline]
+fn hash_seeded(seed: u64, tag: u32, a: &str, b: &str, c: &str) -> u64 {
+    let mut h = (u64::from(tag) ^ seed).wrapping_mul(K);
     h = mix_bytes(h, a.as_bytes());
     h = mix_bytes(h, b.as_bytes());
     h = mix_bytes(h, c.as_bytes());
@@ -632,6 +656,36 @@ mod tests {
                 (INLINE + 5, "u".to_string(), "c".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn keys_crafted_to_share_a_bucket_under_one_seed_spread_under_another() {
+        assert_eq!(seed(), seed(), "one seed per process");
+        // What an attacker who knew the seed could do: pick client-ids that all land in one
+        // bucket of a 1024-bucket table. Under any other seed they scatter.
+        let ids: Vec<String> = (0..200_000).map(|i| format!("rest-proxy-{i}")).collect();
+        let bucket = |seed: u64, id: &str| hash_seeded(seed, 7, "tenant", "", id) & 1023;
+        let crafted: Vec<&String> = ids.iter().filter(|id| bucket(1, id) == 0).collect();
+        assert!(
+            crafted.len() > 100,
+            "{} ids share bucket 0 under seed 1",
+            crafted.len()
+        );
+        for other in [2u64, 0x9e37_79b9_7f4a_7c15, seed()] {
+            if other == 1 {
+                continue;
+            }
+            let mut per_bucket = std::collections::BTreeMap::new();
+            for id in &crafted {
+                *per_bucket.entry(bucket(other, id)).or_insert(0usize) += 1;
+            }
+            let worst = per_bucket.values().max().copied().unwrap_or(0);
+            assert!(
+                worst <= 8,
+                "under seed {other:#x}, {worst} of {} crafted ids still share a bucket",
+                crafted.len()
+            );
+        }
     }
 
     #[test]
