@@ -214,9 +214,7 @@ fn a_broker_id_outside_the_cluster_is_one_line_naming_the_brokers() {
         .enable_all()
         .build()
         .unwrap();
-    let client = rt
-        .block_on(KafkaClient::connect(ClientConfig::new(&boot)))
-        .unwrap();
+    let client = rt.block_on(real_servers::kafka_client("keel-broker-id-check"));
     let routing = rt.block_on(client.routing()).unwrap();
     let ids: Vec<String> = routing.brokers.keys().map(|b| b.to_string()).collect();
     assert!(
