@@ -77,7 +77,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let rounds: usize = args.next().map_or(60, |a| a.parse().expect("ROUNDS: a whole number"));
+    let rounds: usize = args
+        .next()
+        .map_or(60, |a| a.parse().expect("ROUNDS: a whole number"));
     let dir = tempfile::tempdir().unwrap();
     let url = args
         .next()

@@ -46,7 +46,12 @@ fn network_in_is_balanced_by_swaps_when_counts_sit_at_their_band_edges() {
     let status = |g: &str| p.after.iter().find(|s| s.goal == g).unwrap().clone();
     let before = p.before.iter().find(|s| s.goal == "network-in").unwrap();
     assert_eq!(before.out_of_band, 2, "{before:?}");
-    assert_eq!(status("network-in").out_of_band, 0, "{:?}", status("network-in"));
+    assert_eq!(
+        status("network-in").out_of_band,
+        0,
+        "{:?}",
+        status("network-in")
+    );
     assert_eq!(status("replica-count").out_of_band, 0);
     assert_eq!(status("disk").out_of_band, 0);
     let swaps = p

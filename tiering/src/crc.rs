@@ -146,7 +146,9 @@ mod tests {
     #[test]
     fn fast_crc32c_matches_the_check_value_and_long_inputs() {
         assert_eq!(crc32c(b"123456789"), 0xE306_9283); // CRC-32C's catalogue check value
-        let big: Vec<u8> = (0..(3 << 20) + 13).map(|i: u32| (i * 31 + i / 977) as u8).collect();
+        let big: Vec<u8> = (0..(3 << 20) + 13)
+            .map(|i: u32| (i * 31 + i / 977) as u8)
+            .collect();
         assert_eq!(crc32c(&big), crc32c::crc32c(&big));
     }
 

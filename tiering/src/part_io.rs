@@ -444,7 +444,10 @@ mod tests {
             if part.is_empty() {
                 break;
             }
-            assert_eq!(r.crc_read().unwrap(), crc32c::crc32c(&seg[..read.len() + part.len()]));
+            assert_eq!(
+                r.crc_read().unwrap(),
+                crc32c::crc32c(&seg[..read.len() + part.len()])
+            );
             read.extend_from_slice(&part);
             r.pool().put_back(part);
         }

@@ -232,7 +232,8 @@ impl SegmentVerifier {
         {
             return Err(self.wire_error(e));
         }
-        let len = i32::from_be_bytes([self.carry[8], self.carry[9], self.carry[10], self.carry[11]]);
+        let len =
+            i32::from_be_bytes([self.carry[8], self.carry[9], self.carry[10], self.carry[11]]);
         // A negative or too-small length is reported by the walker below.
         let need = (LOG_OVERHEAD + usize::try_from(len).unwrap_or(0)).max(HEAD_LEN);
         if need > self.max_batch_bytes {

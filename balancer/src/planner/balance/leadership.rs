@@ -183,7 +183,11 @@ impl Balancer<'_, '_> {
     }
 
     /// Partitions of a [`List::Leads`] list that `b` still leads, largest first.
-    pub(super) fn still_leading<'l>(&'l self, list: &'l Cands, b: usize) -> impl Iterator<Item = usize> + 'l {
+    pub(super) fn still_leading<'l>(
+        &'l self,
+        list: &'l Cands,
+        b: usize,
+    ) -> impl Iterator<Item = usize> + 'l {
         list.iter()
             .rev()
             .map(|&(_, p)| p as usize)

@@ -25,7 +25,11 @@ pub(super) fn val_of(k: u64) -> f64 {
 /// Try order for an amount `want`. Replica count (keys are sizes): sizes closest to `want`
 /// first. Other metrics: the largest contribution not above `want` first, then smaller
 /// ones, then larger ones.
-pub(super) fn order(set: &Cands, want: f64, count_mode: bool) -> Box<dyn Iterator<Item = (u64, u32)> + '_> {
+pub(super) fn order(
+    set: &Cands,
+    want: f64,
+    count_mode: bool,
+) -> Box<dyn Iterator<Item = (u64, u32)> + '_> {
     let w = key_of(want);
     if count_mode {
         let below = set.range(..(w, 0)).rev().copied().peekable();
