@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures::TryStreamExt;
 use keel_tiering::object_store::{ObjectStore, WriteMultipart};
-use keel_tiering::testing::{SegmentSpec, segment_bytes, write_segment};
-use keel_tiering::upload::{SegmentSource, UploadOptions, new_attempt_id, upload_segment};
+use keel_tiering::testing::{clear_store, upload_bench_segment};
+use keel_tiering::upload::{UploadOptions, new_attempt_id, upload_segment};
 use keel_tiering::{SegmentManifest, TierStore, TopicPartition};
 
 const PART: usize = 8 << 20;
@@ -75,22 +74,8 @@ where
         let start = Instant::now();
         rt.block_on(op());
         spent += start.elapsed();
-        rt.block_on(async {
-            let keys: Vec<_> = store
-                .store
-                .list(Some(&store.prefix))
-                .map_ok(|m| m.location)
-                .try_collect()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            for k in keys {
-                store
-                    .store
-                    .delete(&k)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"));
-            }
-        });
+        rt.block_on(clear_store(store))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     spent
 }
@@ -100,25 +85,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let spec = SegmentSpec {
-        batches: 128,
-        records_per_batch: 8,
-        value_len: 64 * 1024,
-    }; // ~64 MiB
-    let (log, next) = segment_bytes(0, spec, 0, 1).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    write_segment(dir.path(), 0, &log).unwrap_or_else(|e| panic!("{e}"));
-    let seg = |ext: &str| dir.path().join(format!("{:020}.{ext}", 0));
-    let src = SegmentSource {
-        base_offset: 0,
-        next_base_offset: next,
-        log: seg("log"),
-        offset_index: Some(seg("index")),
-        time_index: Some(seg("timeindex")),
-        txn_index: None,
-        producer_snapshot: None,
-        leader_epoch_checkpoint: None,
-    };
+    let (src, log) = upload_bench_segment(dir.path()).unwrap_or_else(|e| panic!("{e}")); // ~64 MiB
     let data = Bytes::from(log);
     let mut g = c.benchmark_group("upload");
     g.throughput(Throughput::Bytes(data.len() as u64));

@@ -13,9 +13,8 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::TryStreamExt;
 use keel_tiering::object_store::{ObjectStore, WriteMultipart};
-use keel_tiering::testing::{SegmentSpec, segment_bytes, write_segment};
+use keel_tiering::testing::{clear_store, upload_bench_segment};
 use keel_tiering::upload::{SegmentSource, UploadOptions, new_attempt_id, upload_segment};
 use keel_tiering::{SegmentManifest, TierStore, TopicPartition};
 
@@ -23,16 +22,7 @@ const PART: usize = 8 << 20;
 const CONCURRENCY: usize = 4;
 
 async fn clear(store: &TierStore) {
-    let keys: Vec<_> = store
-        .store
-        .list(Some(&store.prefix))
-        .map_ok(|m| m.location)
-        .try_collect()
-        .await
-        .unwrap();
-    for k in keys {
-        store.store.delete(&k).await.unwrap();
-    }
+    clear_store(store).await.unwrap();
 }
 
 async fn keel_upload(store: &TierStore, src: &SegmentSource) -> Duration {
@@ -85,26 +75,9 @@ fn main() {
         .next()
         .unwrap_or_else(|| format!("file://{}", dir.path().join("store").display()));
     let store = TierStore::open(&url).unwrap();
-    let spec = SegmentSpec {
-        batches: 128,
-        records_per_batch: 8,
-        value_len: 64 * 1024,
-    }; // ~64 MiB, as in benches/tiering_upload.rs
-    let (log, next) = segment_bytes(0, spec, 0, 1).unwrap();
     let seg_dir = dir.path().join("log");
     std::fs::create_dir_all(&seg_dir).unwrap();
-    write_segment(&seg_dir, 0, &log).unwrap();
-    let seg = |ext: &str| seg_dir.join(format!("{:020}.{ext}", 0));
-    let src = SegmentSource {
-        base_offset: 0,
-        next_base_offset: next,
-        log: seg("log"),
-        offset_index: Some(seg("index")),
-        time_index: Some(seg("timeindex")),
-        txn_index: None,
-        producer_snapshot: None,
-        leader_epoch_checkpoint: None,
-    };
+    let (src, log) = upload_bench_segment(&seg_dir).unwrap(); // as in benches/tiering_upload.rs
     let data = Bytes::from(log);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -173,6 +173,39 @@ pub fn write_segment(dir: &Path, base: i64, log: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The ~64 MiB segment the upload measurements use (128 batches of 8 records of 64 KiB,
+/// base offset 0), written to `dir` with its indexes: its files and its bytes.
+pub fn upload_bench_segment(dir: &Path) -> Result<(crate::upload::SegmentSource, Vec<u8>)> {
+    let spec = SegmentSpec {
+        batches: 128,
+        records_per_batch: 8,
+        value_len: 64 * 1024,
+    };
+    let (log, next) = segment_bytes(0, spec, 0, 1)?;
+    write_segment(dir, 0, &log)?;
+    let file = |ext: &str| dir.join(format!("{:020}.{ext}", 0));
+    let src = crate::upload::SegmentSource {
+        base_offset: 0,
+        next_base_offset: next,
+        log: file("log"),
+        offset_index: Some(file("index")),
+        time_index: Some(file("timeindex")),
+        txn_index: None,
+        producer_snapshot: None,
+        leader_epoch_checkpoint: None,
+    };
+    Ok((src, log))
+}
+
+/// Deletes every object under the store's prefix (between measured runs).
+pub async fn clear_store(store: &crate::TierStore) -> Result<()> {
+    let keys = store.list_all(&store.prefix).await?;
+    store
+        .delete_all(keys.into_iter().map(|m| m.location).collect())
+        .await
+        .map(|_| ())
+}
+
 /// Writes the log dir's `replication-offset-checkpoint` (high watermarks).
 pub fn write_high_watermarks(log_dir: &Path, hws: &[(TopicPartition, i64)]) -> Result<()> {
     let cp = OffsetCheckpoint {
