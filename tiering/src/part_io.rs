@@ -295,39 +295,33 @@ pub(crate) fn check_size(path: &Path, expected: u64, read: u64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{SegmentSpec, segment_bytes};
+    use crate::testing::{SegmentSpec, mixed_segment_bytes};
     use crate::verify::verify_bytes;
     use proptest::prelude::*;
 
     /// Batches smaller and larger than a piece, so pieces cut batches every way.
     fn segment() -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut next = 0;
-        for (i, spec) in [
-            SegmentSpec {
-                batches: 5,
-                records_per_batch: 2,
-                value_len: 3000,
-            },
-            SegmentSpec {
-                batches: 3,
-                records_per_batch: 5,
-                value_len: 90_000,
-            },
-            SegmentSpec {
-                batches: 40,
-                records_per_batch: 1,
-                value_len: 700,
-            },
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let (bytes, n) = segment_bytes(next, spec, i as i64 * 1000, 1).unwrap();
-            out.extend(bytes);
-            next = n;
-        }
-        out
+        mixed_segment_bytes(
+            &[
+                SegmentSpec {
+                    batches: 5,
+                    records_per_batch: 2,
+                    value_len: 3000,
+                },
+                SegmentSpec {
+                    batches: 3,
+                    records_per_batch: 5,
+                    value_len: 90_000,
+                },
+                SegmentSpec {
+                    batches: 40,
+                    records_per_batch: 1,
+                    value_len: 700,
+                },
+            ],
+            1000,
+        )
+        .unwrap()
     }
 
     /// A reader returning at most `max` bytes per read (files may return short reads).

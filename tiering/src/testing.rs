@@ -156,6 +156,19 @@ pub fn write_partition_with(
     Ok(base)
 }
 
+/// One segment made of runs of batches with different shapes (offsets continue across runs;
+/// run `i` starts at timestamp `i × ts_step`).
+pub fn mixed_segment_bytes(specs: &[SegmentSpec], ts_step: i64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    for (i, spec) in specs.iter().enumerate() {
+        let (bytes, n) = segment_bytes(next, *spec, i as i64 * ts_step, 1)?;
+        out.extend(bytes);
+        next = n;
+    }
+    Ok(out)
+}
+
 /// Writes `<base>.log`, `.index` and `.timeindex` into `dir`.
 pub fn write_segment(dir: &Path, base: i64, log: &[u8]) -> Result<()> {
     let name = format!("{base:020}");

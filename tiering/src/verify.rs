@@ -312,44 +312,38 @@ pub fn verify_bytes(path: impl Into<PathBuf>, bytes: &[u8]) -> Result<SegmentSum
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{SegmentSpec, segment_bytes};
+    use crate::testing::{SegmentSpec, mixed_segment_bytes};
     use proptest::prelude::*;
 
     /// Batches on both sides of [`COMBINE_FROM`]: tiny ones (CRC'd again) and big ones
     /// (their verified CRC combined).
     fn mixed_segment() -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut next = 0;
-        for (i, spec) in [
-            SegmentSpec {
-                batches: 3,
-                records_per_batch: 1,
-                value_len: 10,
-            },
-            SegmentSpec {
-                batches: 4,
-                records_per_batch: 3,
-                value_len: 5000,
-            },
-            SegmentSpec {
-                batches: 2,
-                records_per_batch: 2,
-                value_len: 200,
-            },
-            SegmentSpec {
-                batches: 3,
-                records_per_batch: 1,
-                value_len: 70_000,
-            },
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let (bytes, n) = segment_bytes(next, spec, i as i64 * 10_000, 1).unwrap();
-            out.extend(bytes);
-            next = n;
-        }
-        out
+        mixed_segment_bytes(
+            &[
+                SegmentSpec {
+                    batches: 3,
+                    records_per_batch: 1,
+                    value_len: 10,
+                },
+                SegmentSpec {
+                    batches: 4,
+                    records_per_batch: 3,
+                    value_len: 5000,
+                },
+                SegmentSpec {
+                    batches: 2,
+                    records_per_batch: 2,
+                    value_len: 200,
+                },
+                SegmentSpec {
+                    batches: 3,
+                    records_per_batch: 1,
+                    value_len: 70_000,
+                },
+            ],
+            10_000,
+        )
+        .unwrap()
     }
 
     proptest! {
