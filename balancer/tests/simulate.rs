@@ -7,7 +7,7 @@
 
 use keel_balancer::generate::{GenOptions, generate_string};
 use keel_balancer::plan::Reassignment;
-use keel_balancer::{Cluster, ExecutionOptions, PlanOptions, plan, simulate, snapshot};
+use keel_balancer::{Cluster, ExecutionOptions, PlanOptions, Simulation, plan, simulate, snapshot};
 use proptest::prelude::*;
 
 /// Brokers 1..=n, each in its own rack; `parts` are (replicas, size) with the leader first.
@@ -53,6 +53,15 @@ fn exec(concurrency: u32) -> ExecutionOptions {
     }
 }
 
+/// The simulation ends (the final election runs) at `secs`.
+fn assert_ends_at(sim: &Simulation, secs: f64) {
+    assert!(
+        (sim.leadership_at - secs).abs() < 1e-9,
+        "ends at {}, expected {secs}",
+        sim.leadership_at
+    );
+}
+
 /// Broker 7 takes a 10-byte copy; broker 8 takes two 1-byte copies, one slot each (limit 1).
 /// In batches the second small copy would wait for the big one (11 s); continuously it
 /// starts at 1 s, when the first small one ends, and everything is done at 10 s. The
@@ -63,11 +72,7 @@ fn a_move_starts_as_soon_as_a_slot_frees() {
     let r = moves(&c, &[(0, &[1, 7]), (1, &[2, 8]), (2, &[3, 8])]);
     let sim = simulate(&c, &r, &exec(1));
     assert_eq!(sim.cost.replica_moves, 3);
-    assert!(
-        (sim.leadership_at - 10.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 10.0);
     assert!((sim.cost.estimated_seconds - 11.0).abs() < 1e-9);
     assert_eq!(sim.peak_running, 2);
 }
@@ -79,20 +84,12 @@ fn copies_into_one_broker_share_its_throttle() {
     let c = cluster(6, &[(&[1, 2], 2), (&[3, 4], 2)]);
     let r = moves(&c, &[(0, &[1, 5]), (1, &[3, 5])]);
     let sim = simulate(&c, &r, &exec(5));
-    assert!(
-        (sim.leadership_at - 4.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 4.0);
 
     let c = cluster(6, &[(&[1, 2], 2), (&[3, 4], 2)]);
     let r = moves(&c, &[(0, &[1, 5]), (1, &[3, 6])]);
     let sim = simulate(&c, &r, &exec(5));
-    assert!(
-        (sim.leadership_at - 2.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 2.0);
 
     // A copy that starts while another runs into the same broker slows it down from then on:
     // 1 byte alone would take 1 s; with a 1-byte copy joining at once both take 2 s.
@@ -100,11 +97,7 @@ fn copies_into_one_broker_share_its_throttle() {
     let c = cluster(6, &[(&[1, 2], 1), (&[3, 4], 1), (&[2, 1], 3)]);
     let r = moves(&c, &[(0, &[1, 5]), (1, &[3, 5]), (2, &[2, 6])]);
     let sim = simulate(&c, &r, &exec(5));
-    assert!(
-        (sim.leadership_at - 3.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 3.0);
 }
 
 /// Copies one leader serves share its outbound throttle (`leader.replication.throttled.rate`):
@@ -115,11 +108,7 @@ fn copies_out_of_one_leader_share_its_throttle() {
     let c = cluster(6, &[(&[1, 2], 2), (&[1, 3], 2)]);
     let r = moves(&c, &[(0, &[1, 4]), (1, &[1, 5])]);
     let sim = simulate(&c, &r, &exec(5));
-    assert!(
-        (sim.leadership_at - 4.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 4.0);
     assert_eq!(sim.peak_running, 2);
 }
 
@@ -133,11 +122,7 @@ fn a_copy_runs_at_the_smaller_of_its_destination_and_source_shares() {
     let c = cluster(6, &[(&[1, 2], 2), (&[3, 4], 2), (&[1, 2], 3)]);
     let r = moves(&c, &[(0, &[1, 5]), (1, &[3, 5]), (2, &[1, 6])]);
     let sim = simulate(&c, &r, &exec(5));
-    assert!(
-        (sim.leadership_at - 5.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 5.0);
     assert_eq!(sim.peak_running, 3);
 }
 
@@ -150,11 +135,7 @@ fn moves_run_smallest_first_and_hold_their_slots_until_in_sync() {
     let r = moves(&c, &[(0, &[1, 7]), (1, &[2, 7]), (2, &[3, 7])]);
     let sim = simulate(&c, &r, &exec(1));
     // 1 byte (0-1 s), 2 bytes (1-3 s), 5 bytes (3-8 s).
-    assert!(
-        (sim.leadership_at - 8.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 8.0);
     assert_eq!(sim.peak_running, 1);
     let b7 = c.brokers[c.broker_index(7).unwrap() as usize].id;
     assert_eq!(sim.cost.peak_extra_disk.get(&b7), Some(&8));
@@ -162,11 +143,7 @@ fn moves_run_smallest_first_and_hold_their_slots_until_in_sync() {
     let c = cluster(8, &[(&[1, 4], 1), (&[2, 4], 1)]);
     let r = moves(&c, &[(0, &[1, 7]), (1, &[2, 8])]);
     let sim = simulate(&c, &r, &exec(1));
-    assert!(
-        (sim.leadership_at - 2.0).abs() < 1e-9,
-        "{}",
-        sim.leadership_at
-    );
+    assert_ends_at(&sim, 2.0);
 }
 
 proptest! {
