@@ -18,17 +18,6 @@
 //! `x^(8n) mod P` comes from four 256-entry tables of `x^(8·d·256^j)` (one per byte `d` of
 //! `n`), built at compile time. Values are in the reflected bit order CRC-32C uses (bit 31
 //! is the coefficient of `x^0`). Pure functions.
-//!
-//! [`crc32c`] computes a CRC-32C from scratch with `crc-fast`'s carry-less-multiply folding
-//! (VPCLMULQDQ / PCLMULQDQ, picked at run time): 58 GB/s on the benchmark machine where the
-//! `crc32c` crate's three-way `crc32`-instruction loop does 29 GB/s, which halves the cost
-//! of checking batch CRCs before upload.
-
-/// The CRC-32C (Castagnoli, CRC-32/ISCSI) of `data`.
-pub fn crc32c(data: &[u8]) -> u32 {
-    // The 32-bit CRC comes back in the low half of a u64.
-    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
-}
 
 /// CRC-32C's polynomial (Castagnoli), reflected, without its `x^32` term.
 const POLY: u32 = 0x82F6_3B78;
@@ -144,15 +133,6 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn fast_crc32c_matches_the_check_value_and_long_inputs() {
-        assert_eq!(crc32c(b"123456789"), 0xE306_9283); // CRC-32C's catalogue check value
-        let big: Vec<u8> = (0..(3 << 20) + 13)
-            .map(|i: u32| (i * 31 + i / 977) as u8)
-            .collect();
-        assert_eq!(crc32c(&big), crc32c::crc32c(&big));
-    }
-
-    #[test]
     fn tables_hold_powers_of_x() {
         // x^8 · x^8 = x^16, and the j+1 table starts where the j table's 256th entry is.
         assert_eq!(TABLES[0][2], mul_mod_p(ONE >> 8, ONE >> 8));
@@ -191,16 +171,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn fast_crc32c_equals_the_crc32c_crate(
-            data in proptest::collection::vec(any::<u8>(), 0..5000),
-            start in 0usize..64,
-        ) {
-            // Every length and alignment up to a few folding blocks.
-            let data = data.get(start.min(data.len())..).unwrap_or(&[]);
-            prop_assert_eq!(crc32c(data), crc32c::crc32c(data));
-        }
-
         #[test]
         fn combined_crc_equals_crc_of_concatenation(
             a in proptest::collection::vec(any::<u8>(), 0..3000),

@@ -115,14 +115,7 @@ impl SegmentVerifier {
         // The batch CRC-32C covers the batch from its attributes field to its end.
         let bytes = batch.bytes();
         let (head, body) = bytes.split_at(CRC_UNCOVERED.min(bytes.len()));
-        let computed = crate::crc::crc32c(body);
-        if computed != batch.crc() {
-            return Err(self.wire_error(WireError::CrcMismatch {
-                position: batch.position(),
-                stored: batch.crc(),
-                computed,
-            }));
-        }
+        batch.validate_crc().map_err(|e| self.wire_error(e))?;
         // The file CRC so far, extended over this batch: its uncovered header bytes, then
         // the body whose CRC was just verified.
         self.crc = crc32c::crc32c_append(self.crc, head);

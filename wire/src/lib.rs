@@ -19,6 +19,7 @@
 
 pub mod batch;
 pub mod client;
+pub mod crc;
 pub mod error;
 pub mod frame;
 pub mod segment;

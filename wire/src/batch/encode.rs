@@ -370,7 +370,7 @@ impl RecordBatchBuilder {
         h[51..53].copy_from_slice(&self.producer_epoch.to_be_bytes());
         h[53..57].copy_from_slice(&self.base_sequence.to_be_bytes());
         h[57..61].copy_from_slice(&(self.count as i32).to_be_bytes());
-        let crc = crc32c::crc32c(&out[start + 21..]);
+        let crc = crate::crc::crc32c(&out[start + 21..]);
         out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
         Ok(total)
     }

@@ -300,7 +300,7 @@ impl<'a> RecordBatch<'a> {
 
     /// CRC-32C (Castagnoli) of the attributes-to-end part, as Kafka computes it.
     pub fn compute_crc(&self) -> u32 {
-        crc32c::crc32c(self.bytes.get(V2_CRC_START..).unwrap_or(&[]))
+        crate::crc::crc32c(self.bytes.get(V2_CRC_START..).unwrap_or(&[]))
     }
 
     /// Whether the stored CRC matches the bytes.

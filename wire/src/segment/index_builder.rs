@@ -23,7 +23,7 @@ impl V2Fields {
         let stored = b
             .get(17..21)
             .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
-        let computed = crc32c::crc32c(b.get(21..).unwrap_or(&[]));
+        let computed = crate::crc::crc32c(b.get(21..).unwrap_or(&[]));
         if stored == computed {
             Ok(())
         } else {
