@@ -16,6 +16,7 @@
 
 mod balance;
 mod hard;
+mod joint;
 mod topic;
 mod undo;
 
@@ -375,13 +376,34 @@ fn sweep_soft_goals(
     opts: &PlanOptions,
     started: &mut dyn FnMut(&'static str),
 ) {
+    // Mixed capacities: the resource goals run as one joint phase (see `joint`), at the
+    // place of the first of them; their own passes are skipped.
+    let joint = if joint::mixed_capacities(st) {
+        joint::JointGoals::of(st)
+    } else {
+        None
+    };
     for sweep in 0..MAX_SWEEPS {
         st.locked = [false; METRICS];
         st.topic_locked = false;
         let mut moves = 0;
+        let mut joint_done = false;
         for g in soft {
             if sweep == 0 {
                 started(g.kind.name());
+            }
+            if let Some(jg) = &joint
+                && let Some(k) = g.kind.metric()
+                && jg.resources.contains(&k)
+            {
+                if !joint_done {
+                    moves += joint::balance_jointly(st, jg);
+                    joint_done = true;
+                    for &m in &jg.resources {
+                        st.locked[m] = true;
+                    }
+                }
+                continue;
             }
             moves += run_soft_goal(st, g.kind, opts);
             if let Some(k) = g.kind.metric() {
