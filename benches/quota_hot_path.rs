@@ -219,6 +219,38 @@ fn resolve(c: &mut Criterion) {
             black_box(reg.resolve_in_tenant(&tenants[*t], &id(cid), QuotaKind::Produce, 0))
         })
     });
+    // The same scattered requests resolved in batches (a broker resolving many connections at
+    // once); throughput is per handle, so the rows compare with the single resolve above.
+    // The previous batch's handles are dropped inside the timing, as the single resolve's are.
+    let requests: Vec<(&str, RequestIdentity<'_>)> = probes
+        .iter()
+        .map(|(t, cid)| (tenants[*t].as_str(), id(cid)))
+        .collect();
+    for batch in [16usize, 64] {
+        g.throughput(Throughput::Elements(batch as u64));
+        let mut out = Vec::with_capacity(batch);
+        let mut k = 0;
+        g.bench_function(
+            format!("QuotaRegistry::resolve_batch (1M entities, batch {batch})"),
+            |b| {
+                b.iter(|| {
+                    out.clear();
+                    let from = k % (entities - batch);
+                    k += batch;
+                    reg.resolve_batch_in_tenants(
+                        &requests[from..from + batch],
+                        QuotaKind::Produce,
+                        0,
+                        &mut out,
+                    );
+                    black_box(out.len())
+                })
+            },
+        );
+        drop(out);
+    }
+    drop(requests);
+    g.throughput(Throughput::Elements(1));
     let keyed = RateLimiter::keyed(governor_quota());
     for (_, cid) in &probes {
         let _ = keyed.check_key(cid);

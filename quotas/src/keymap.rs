@@ -412,6 +412,23 @@ impl<T: Keyed> KeyedMap<T> {
         self.find(h, |k| k.matches_words(tag, a, b, c))
     }
 
+    /// The hash word of `h`'s home slot (0 when the table is empty): one plain load that brings
+    /// the slot's cache line in. A batch lookup issues these for many keys before it uses any,
+    /// so their cache misses overlap instead of queueing behind each other.
+    #[inline]
+    pub(crate) fn home_hash(&self, h: u64) -> u64 {
+        let mask = self.slots.len().wrapping_sub(1);
+        self.slots.get((h as usize) & mask).map_or(0, |s| s.hash)
+    }
+
+    /// The first entry on `h`'s probe chain whose full hash is `h`, without comparing keys:
+    /// what a batch lookup touches ahead of the real lookup ([`Self::get_hashed`]), which
+    /// then finds the entry's lines in cache.
+    #[inline]
+    pub(crate) fn first_with_hash(&self, h: u64) -> Option<&std::sync::Arc<T>> {
+        self.find(h, |_| true)
+    }
+
     /// Probes from `h`'s home slot to the first empty one (there always is one: the table is
     /// at most 3/4 full).
     #[inline]

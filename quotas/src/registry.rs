@@ -14,12 +14,22 @@
 //! handle joins its tenant bucket's active clients when it first publishes what it recorded
 //! (see [`QuotaHandle`]), so resolving writes nothing shared besides the reference counts.
 //!
+//! What one resolve costs: with states out of cache (1M live entities), the two dependent
+//! misses, slot then state object, i.e. about two memory latencies (the `memory latency
+//! floor` row of `benches/quota_hot_path.rs`: ~180 ns per miss on the project VM), and the
+//! next resolve's misses do not start before this one's return. No single resolve gets under
+//! one memory latency. A broker with several connections to resolve at once (a reconnect
+//! storm, an accept backlog, re-resolving after a config change) should use
+//! [`QuotaRegistry::resolve_batch`] / [`QuotaRegistry::resolve_batch_in_tenants`]: same
+//! handles, with the misses of the whole batch in flight together (see `registry/batch.rs`).
+//!
 //! Memory stays bounded: each tenant holds at most `max_entities_per_tenant` user/client-id
 //! states (later ones share one overflow state per tenant and kind), and
 //! [`QuotaRegistry::expire_idle`] drops states idle for `idle_expiry` that no connection holds.
 //! Config changes update live states at once and bump an epoch after which connections may
 //! re-resolve.
 
+mod batch;
 mod state;
 
 use std::cell::RefCell;
@@ -442,11 +452,7 @@ impl QuotaRegistry {
         let epoch = self.epoch();
         let found = self.lookup_config(kind, id.principal, id.client_id);
         let Some((level_index, level, _)) = found else {
-            let tenant_limiter = self
-                .tenants
-                .read()
-                .get(0, tenant, "", "")
-                .and_then(|t| t.limiter(kind).cloned());
+            let tenant_limiter = self.tenant_limiter(tenant, kind);
             return QuotaHandle::new(kind, tenant_limiter, None, epoch, now);
         };
         let (u, c) = level.state_parts(id.principal, id.client_id);
@@ -459,13 +465,18 @@ impl QuotaRegistry {
         let state = hit.or_else(|| self.create_state(tenant, id, kind));
         let tenant_limiter = match &state {
             Some(s) => s.tenant.limiter(kind).cloned(),
-            None => self
-                .tenants
-                .read()
-                .get(0, tenant, "", "")
-                .and_then(|t| t.limiter(kind).cloned()),
+            None => self.tenant_limiter(tenant, kind),
         };
         QuotaHandle::new(kind, tenant_limiter, state, epoch, now)
+    }
+
+    /// The tenant's limiter for `kind`, from the tenant map (when no user/client-id state
+    /// brings it along).
+    fn tenant_limiter(&self, tenant: &str, kind: QuotaKind) -> Option<LimiterRef> {
+        self.tenants
+            .read()
+            .get(0, tenant, "", "")
+            .and_then(|t| t.limiter(kind).cloned())
     }
 
     /// The configured user/client-id level for a request and its limit, from this thread's
@@ -495,8 +506,12 @@ impl QuotaRegistry {
     }
 
     /// The slow path of resolution: creates the user/client-id state (or finds the one another
-    /// thread created, or the tenant's overflow state past its cap). Reads the config afresh
-    /// under the shard's write lock, so a concurrent config change cannot leave it stale.
+    /// thread, or an earlier request of the same batch, created; or the tenant's overflow
+    /// state past its cap). The state's existence and the tenant's entity count are checked
+    /// and updated under the key's shard write lock, so two resolves of the same new key get
+    /// the same state even when the tenant is one state short of its cap. Reads the config
+    /// afresh under that lock, so a concurrent config change cannot leave it stale. Holds one
+    /// shard lock at a time (the batch path relies on it).
     #[cold]
     fn create_state(
         &self,
@@ -505,58 +520,69 @@ impl QuotaRegistry {
         kind: QuotaKind,
     ) -> Option<Arc<EntityState>> {
         let entry = self.tenant_entry(tenant);
-        let over_cap = entry
-            .entities
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < self.config.max_entities_per_tenant).then_some(n + 1)
-            })
-            .is_err();
-        let release = |entry: &TenantEntry| {
-            if !over_cap {
-                entry.entities.fetch_sub(1, Ordering::Relaxed);
+        let (level, _) = self
+            .quotas
+            .load()
+            .lookup(kind, id.principal, id.client_id)?;
+        let (u, c) = level.state_parts(id.principal, id.client_id);
+        let tag = (kind.index() * 8 + level.index()) as u32;
+        let h = hash_parts(tag, tenant, u, c);
+        {
+            let mut w = self.states[shard_of(h)].write();
+            if let Some(s) = w.get_hashed(h, tag, tenant, u, c) {
+                return Some(s.clone());
             }
-        };
-        let quotas = self.quotas.load();
-        let Some((level, _)) = quotas.lookup(kind, id.principal, id.client_id) else {
-            release(&entry);
-            return None;
-        };
-        let (tag, u, c) = if over_cap {
-            ((kind.index() * 8) as u32, OVERFLOW_USER, "")
-        } else {
-            let (u, c) = level.state_parts(id.principal, id.client_id);
-            ((kind.index() * 8 + level.index()) as u32, u, c)
-        };
+            let cap = self.config.max_entities_per_tenant;
+            if entry
+                .entities
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < cap).then_some(n + 1)
+                })
+                .is_ok()
+            {
+                let made = self.new_state(&entry, id, kind, PartsKey::new(tag, tenant, u, c));
+                let Some(s) = made else {
+                    entry.entities.fetch_sub(1, Ordering::Relaxed);
+                    return None;
+                };
+                w.insert_hashed(h, s.clone());
+                return Some(s);
+            }
+        }
+        // Over the cap: the tenant's overflow state for this kind.
+        let (tag, u, c) = ((kind.index() * 8) as u32, OVERFLOW_USER, "");
         let h = hash_parts(tag, tenant, u, c);
         let mut w = self.states[shard_of(h)].write();
         if let Some(s) = w.get_hashed(h, tag, tenant, u, c) {
-            release(&entry);
             return Some(s.clone());
         }
-        // The config as of now (a change stored after the load above refreshes this shard
-        // after we release it).
-        let quotas = self.quotas.load();
-        let Some((_, limit)) = quotas.lookup(kind, id.principal, id.client_id) else {
-            release(&entry);
-            return None;
-        };
+        let s = self.new_state(&entry, id, kind, PartsKey::new(tag, tenant, u, c))?;
+        w.insert_hashed(h, s.clone());
+        Some(s)
+    }
+
+    /// A new state under `key` with the limit the config gives `id` now (called under the
+    /// key's shard write lock: a config change stored after this load refreshes that shard
+    /// after the lock is released). `None` when no quota applies any more.
+    fn new_state(
+        &self,
+        entry: &Arc<TenantEntry>,
+        id: &RequestIdentity<'_>,
+        kind: QuotaKind,
+        key: PartsKey,
+    ) -> Option<Arc<EntityState>> {
+        let (_, limit) = self
+            .quotas
+            .load()
+            .lookup(kind, id.principal, id.client_id)?;
         let field = format!(
             "quota[user={},client-id={}].{}",
             id.principal,
             id.client_id,
             kind.config_key()
         );
-        let Ok(limiter) = self.new_limiter(kind, limit, &field) else {
-            release(&entry);
-            return None;
-        };
-        let s = Arc::new(EntityState::new(
-            PartsKey::new(tag, tenant, u, c),
-            limiter,
-            entry,
-        ));
-        w.insert_hashed(h, s.clone());
-        Some(s)
+        let limiter = self.new_limiter(kind, limit, &field).ok()?;
+        Some(Arc::new(EntityState::new(key, limiter, entry.clone())))
     }
 
     /// Drops user/client-id states idle for `idle_expiry` that no connection holds; returns how
