@@ -6,8 +6,10 @@
 //! first, and the figure is the median of the per-round ratios. Everything written is deleted
 //! after each timed upload, outside the timing.
 //!
-//! Run: `cargo run --release --example upload_vs_put -- [ROUNDS] [STORE_URL]`
-//! (defaults: 60 rounds, a fresh local folder under the temp dir).
+//! Run: `cargo run --release --example upload_vs_put -- [ROUNDS] [STORE_URL] [--uniform]`
+//! (defaults: 60 rounds, a fresh local folder under the temp dir). With `--uniform`, each
+//! round also times keel with uniform parts (the store's `any_part_size` off, so no part
+//! ramp: the session-4 behaviour), the three in rotating order, for an A/B in one run.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a measurement tool: failing loudly is the point
 
 use std::time::{Duration, Instant};
@@ -66,7 +68,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let uniform = std::env::args().any(|a| a == "--uniform");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--uniform");
     let rounds: usize = args
         .next()
         .map_or(60, |a| a.parse().expect("ROUNDS: a whole number"));
@@ -75,6 +78,8 @@ fn main() {
         .next()
         .unwrap_or_else(|| format!("file://{}", dir.path().join("store").display()));
     let store = TierStore::open(&url).unwrap();
+    let mut uniform_store = store.clone();
+    uniform_store.any_part_size = false;
     let seg_dir = dir.path().join("log");
     std::fs::create_dir_all(&seg_dir).unwrap();
     let (src, log) = upload_bench_segment(&seg_dir).unwrap(); // as in benches/tiering_upload.rs
@@ -87,19 +92,29 @@ fn main() {
     for _ in 0..3 {
         rt.block_on(keel_upload(&store, &src));
         rt.block_on(plain_put(&store, &data));
+        if uniform {
+            rt.block_on(keel_upload(&uniform_store, &src));
+        }
     }
     let (mut keel, mut plain, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut flat, mut flat_ratio) = (Vec::new(), Vec::new());
+    let modes = if uniform { 3 } else { 2 };
     for round in 0..rounds {
-        let (k, p) = if round % 2 == 0 {
-            let k = rt.block_on(keel_upload(&store, &src));
-            (k, rt.block_on(plain_put(&store, &data)))
-        } else {
-            let p = rt.block_on(plain_put(&store, &data));
-            (rt.block_on(keel_upload(&store, &src)), p)
-        };
+        let (mut k, mut p, mut u) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        for step in 0..modes {
+            match (round + step) % modes {
+                0 => k = rt.block_on(keel_upload(&store, &src)),
+                1 => p = rt.block_on(plain_put(&store, &data)),
+                _ => u = rt.block_on(keel_upload(&uniform_store, &src)),
+            }
+        }
         keel.push(k.as_secs_f64() * 1e3);
         plain.push(p.as_secs_f64() * 1e3);
         ratio.push(p.as_secs_f64() / k.as_secs_f64());
+        if uniform {
+            flat.push(u.as_secs_f64() * 1e3);
+            flat_ratio.push(p.as_secs_f64() / u.as_secs_f64());
+        }
     }
     let mb = data.len() >> 20;
     println!(
@@ -109,4 +124,11 @@ fn main() {
         median(&mut plain),
         100.0 * median(&mut ratio)
     );
+    if uniform {
+        println!(
+            "  keel with uniform parts (no ramp) median {:.2} ms, median per-round ratio keel/plain {:.1} %",
+            median(&mut flat),
+            100.0 * median(&mut flat_ratio)
+        );
+    }
 }

@@ -90,6 +90,11 @@ struct State {
     /// Requests in flight now, and the most seen at once.
     in_flight: u64,
     max_in_flight: u64,
+    /// Lengths of the `put_multipart` parts sent, in the order they were handed over.
+    part_lens: Vec<u64>,
+    /// `put_multipart` parts in flight now (handed over, not finished), and the most at once.
+    parts_in_flight: u64,
+    max_parts_in_flight: u64,
 }
 
 /// The wrapper. Cheap to clone (shared rules and counters).
@@ -175,6 +180,18 @@ impl FaultyStore {
     /// once since the last [`FaultyStore::reset_counts`].
     pub fn max_in_flight(&self) -> u64 {
         self.state.lock().max_in_flight
+    }
+
+    /// Lengths of the parts handed to `put_multipart` uploads (`MultipartUpload::put_part`),
+    /// in the order they were handed over (failed ones included).
+    pub fn part_lens(&self) -> Vec<u64> {
+        self.state.lock().part_lens.clone()
+    }
+
+    /// The most `put_multipart` parts in flight at once (handed over and not finished:
+    /// their bytes are held meanwhile).
+    pub fn max_parts_in_flight(&self) -> u64 {
+        self.state.lock().max_parts_in_flight
     }
 
     fn decide(&self, op: Op, key: &str) -> Option<Fault> {
@@ -264,9 +281,23 @@ impl MultipartUpload for FaultyUpload {
         if fault != Some(Fault::Fail) {
             self.store.count_bytes(data.content_length());
         }
+        {
+            let mut st = self.store.state.lock();
+            st.part_lens.push(data.content_length() as u64);
+            st.parts_in_flight += 1;
+            st.max_parts_in_flight = st.max_parts_in_flight.max(st.parts_in_flight);
+        }
+        struct PartInFlight(Arc<Mutex<State>>);
+        impl Drop for PartInFlight {
+            fn drop(&mut self) {
+                self.0.lock().parts_in_flight -= 1;
+            }
+        }
+        let in_flight = PartInFlight(self.store.state.clone());
         let key = self.key.clone();
         let part = self.inner.put_part(data);
         async move {
+            let _in_flight = in_flight;
             match fault {
                 None => part.await,
                 Some(Fault::Fail) => Err(injected(Op::PutPart, &key)),

@@ -20,6 +20,7 @@
 //!   the object CRC through [`crc`]), the upload shell, and
 //!   the sidecar's pass over a broker's log dir; [`multipart`], [`upload_parts`]: multipart
 //!   uploads recorded by id before the first part, so they resume and GC can abort them;
+//!   `upload_log`: the `put_multipart` path (local filesystem), with ramped part sizes;
 //! - [`fetch`] (+ [`cache`]: index and hot-chunk caches, [`chunks`] for zstd-chunked
 //!   objects): the remote read path; [`expire`]: remote retention;
 //!   [`gc`]: orphan collection;
@@ -48,6 +49,7 @@ pub mod sync;
 #[doc(hidden)]
 pub mod testing;
 pub mod upload;
+pub mod upload_log;
 pub mod upload_parts;
 pub mod verify;
 

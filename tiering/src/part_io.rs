@@ -11,6 +11,9 @@
 //!   [`POOL_KEEP_BYTES`]), so a process uploading segment after segment does not
 //!   page-fault and zero fresh 8 MiB buffers for each one.
 //! - [`check_size`]: the file did not change size while it was read.
+//! - [`ramp_part_len`]: the part sizes of a *ramped* reader ([`PartReader::open_ramped`]):
+//!   a small first part, doubling up to the full part size, for stores that take parts of
+//!   any size (see [`crate::upload_log`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -126,6 +129,21 @@ struct Walk {
     verifier: SegmentVerifier,
 }
 
+/// Length of part `index` (from 0) of a ramp that starts at `first` bytes and doubles up to
+/// `full`: `first, 2·first, 4·first, ..., full, full, ...`. A `first` of 0 or of at least
+/// `full` means no ramp (every part `full`). Never 0 for a `full` of at least 1.
+pub fn ramp_part_len(index: usize, first: usize, full: usize) -> usize {
+    let full = full.max(1);
+    if first == 0 || first >= full {
+        return full;
+    }
+    let shift = u32::try_from(index).unwrap_or(u32::MAX);
+    match 1usize.checked_shl(shift).and_then(|m| first.checked_mul(m)) {
+        Some(len) if len < full => len,
+        _ => full, // past `full`, or past what a usize holds
+    }
+}
+
 /// A part read and checked on the blocking thread, with the state to continue from.
 type PartRead = (Walk, Result<Vec<u8>>);
 
@@ -135,6 +153,10 @@ type PartRead = (Walk, Result<Vec<u8>>);
 pub(crate) struct PartReader {
     path: PathBuf,
     part_len: usize,
+    /// Length of the first part ([`ramp_part_len`]); `part_len` when not ramped.
+    first_len: usize,
+    /// Parts started so far (the next part's index in the ramp).
+    started: usize,
     pool: BufferPool,
     /// The walk between parts; `None` while a part is being read, or after a failure.
     walk: Option<Walk>,
@@ -144,10 +166,20 @@ pub(crate) struct PartReader {
 impl PartReader {
     /// Opens `path` for reading in parts of `part_len` bytes (at least 1).
     pub(crate) fn open(path: &Path, part_len: usize) -> Result<Self> {
+        Self::open_ramped(path, part_len, part_len)
+    }
+
+    /// Opens `path` for reading in parts that ramp up from `first_len` bytes to `part_len`
+    /// ([`ramp_part_len`]). Every part buffer is still allocated with room for `part_len`
+    /// bytes, so the pool's buffers stay interchangeable and the memory bound is the same.
+    pub(crate) fn open_ramped(path: &Path, part_len: usize, first_len: usize) -> Result<Self> {
         let file = std::fs::File::open(path).map_err(|e| TieringError::io("open", path, e))?;
+        let part_len = part_len.max(1);
         Ok(PartReader {
             path: path.to_path_buf(),
-            part_len: part_len.max(1),
+            part_len,
+            first_len: ramp_part_len(0, first_len, part_len),
+            started: 0,
             pool: BufferPool::shared(),
             walk: Some(Walk {
                 file,
@@ -157,9 +189,14 @@ impl PartReader {
         })
     }
 
-    /// The part size this reader reads.
+    /// The (full) part size this reader reads.
     pub(crate) fn part_len(&self) -> usize {
         self.part_len
+    }
+
+    /// Whether the first parts are smaller than [`PartReader::part_len`].
+    pub(crate) fn ramped(&self) -> bool {
+        self.first_len < self.part_len
     }
 
     /// The file being read.
@@ -182,7 +219,9 @@ impl PartReader {
             return;
         };
         let mut buf = self.pool.take();
-        let want = self.part_len;
+        buf.reserve_exact(self.part_len.saturating_sub(buf.len()));
+        let want = ramp_part_len(self.started, self.first_len, self.part_len);
+        self.started += 1;
         let path = self.path.clone();
         self.reading = Some(tokio::task::spawn_blocking(move || {
             let read = read_and_check(&mut walk.file, &mut walk.verifier, &mut buf, want)
@@ -406,6 +445,72 @@ mod tests {
             let parts = read_in_parts(&seg[..cut], part_len, usize::MAX).map(|(_, _, s)| s);
             prop_assert_eq!(parts, whole);
         }
+    }
+
+    proptest! {
+        #[test]
+        fn ramp_parts_double_from_the_first_up_to_the_full_part_size(
+            first in 0usize..5000,
+            full in 1usize..100_000,
+        ) {
+            let lens: Vec<usize> = (0..40).map(|i| ramp_part_len(i, first, full)).collect();
+            prop_assert!(lens.iter().all(|&l| l >= 1 && l <= full));
+            if first == 0 || first >= full {
+                prop_assert!(lens.iter().all(|&l| l == full), "no ramp: {:?}", lens);
+            } else {
+                prop_assert_eq!(lens[0], first);
+                for w in lens.windows(2) {
+                    prop_assert!(w[1] == full || w[1] == 2 * w[0], "{:?}", lens);
+                    prop_assert!(w[1] >= w[0]);
+                }
+                // Full parts within ~log2(full / first) + 1 steps, and from then on.
+                let k = lens.iter().position(|&l| l == full).unwrap();
+                prop_assert!(first << k >= full && (k == 0 || first << (k - 1) < full));
+                prop_assert!(lens[k..].iter().all(|&l| l == full));
+            }
+        }
+    }
+
+    #[test]
+    fn ramp_lengths_far_out_stay_full() {
+        assert_eq!(ramp_part_len(usize::MAX, 3, 1 << 20), 1 << 20);
+        assert_eq!(ramp_part_len(63, 3, 1 << 20), 1 << 20);
+        assert_eq!(ramp_part_len(64, 1, usize::MAX), usize::MAX);
+        assert_eq!(ramp_part_len(0, 1 << 20, 8 << 20), 1 << 20);
+        assert_eq!(ramp_part_len(3, 1 << 20, 8 << 20), 8 << 20);
+    }
+
+    #[tokio::test]
+    async fn a_ramped_reader_reads_the_ramp_lengths_into_full_size_buffers() {
+        let seg = segment();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.log");
+        std::fs::write(&path, &seg).unwrap();
+        let (part, first) = (200_000, 30_000);
+        let mut r = PartReader::open_ramped(&path, part, first).unwrap();
+        assert!(r.ramped() && r.part_len() == part);
+        let mut read = Vec::new();
+        let mut i = 0;
+        loop {
+            let buf = r.next_part().await.unwrap();
+            if buf.is_empty() {
+                break;
+            }
+            let want = ramp_part_len(i, first, part).min(seg.len() - read.len());
+            assert_eq!(buf.len(), want, "part {i}");
+            assert!(buf.capacity() >= part, "pooled buffers stay full-size");
+            assert_eq!(
+                r.crc_read().unwrap(),
+                crc32c::crc32c(&seg[..read.len() + buf.len()])
+            );
+            read.extend_from_slice(&buf);
+            r.pool().put_back(buf);
+            i += 1;
+        }
+        assert!(i > 4, "the ramp and some full parts");
+        assert_eq!(read, seg);
+        assert_eq!(r.finish().unwrap(), verify_bytes(&path, &seg).unwrap());
+        assert!(!PartReader::open_ramped(&path, part, part).unwrap().ramped());
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub struct TierStore {
     /// memory; not the local filesystem): uploads then record their id before the first
     /// part, so they can be resumed and aborted by id ([`crate::multipart`]).
     pub multipart: Option<Arc<dyn MultipartStore>>,
+    /// Whether the store's `put_multipart` takes non-final parts of any size (the local
+    /// filesystem): uploads then ramp their part sizes up from a small first part
+    /// ([`crate::upload_log`]). False unless set: S3 and GCS reject non-final parts under
+    /// 5 MiB, so wrapped stores of unknown kind keep uniform parts.
+    pub any_part_size: bool,
     pub prefix: Path,
     display: String,
 }
@@ -49,6 +54,7 @@ impl TierStore {
         TierStore {
             store,
             multipart: None,
+            any_part_size: false,
             prefix,
             display: name.into(),
         }
@@ -57,6 +63,13 @@ impl TierStore {
     /// Sets the multipart API of the same store (see [`TierStore::multipart`]).
     pub fn with_multipart(mut self, multipart: Arc<dyn MultipartStore>) -> Self {
         self.multipart = Some(multipart);
+        self
+    }
+
+    /// Marks the store as taking multipart parts of any size (see
+    /// [`TierStore::any_part_size`]).
+    pub fn with_any_part_size(mut self) -> Self {
+        self.any_part_size = true;
         self
     }
 
@@ -86,7 +99,7 @@ impl TierStore {
                     .map_err(|e| TieringError::io("create store dir", &dir, e))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| bad(e.to_string()))?;
-                Ok(TierStore::new(Arc::new(fs), Path::default(), display))
+                Ok(TierStore::new(Arc::new(fs), Path::default(), display).with_any_part_size())
             }
             _ => {
                 let options = std::env::vars().filter_map(|(k, v)| {

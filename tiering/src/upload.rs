@@ -9,7 +9,9 @@
 //!    `concurrency` parts are in flight, so memory stays at about
 //!    `(concurrency + 1) × part_size` whatever the segment size; segments up to one part
 //!    go up in a single PUT. Parts are read and checked on a blocking thread
-//!    (`part_io::PartReader`), the first one while step 1 commits;
+//!    (`part_io::PartReader`), the first one while step 1 commits. On stores that take
+//!    parts of any size (the local filesystem) the first parts are smaller, doubling up to
+//!    `part_size` ([`crate::upload_log`]), so the store starts writing sooner;
 //! 3. upload the offset index, time index and, when present, txn index, producer snapshot
 //!    and `leader-epoch-checkpoint`;
 //! 4. commit the manifest with COPY_SEGMENT_FINISHED and every object's CRC-32C (the
@@ -36,7 +38,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use object_store::WriteMultipart;
 use object_store::path::Path as Key;
 
 use crate::error::{Result, TieringError};
@@ -44,7 +45,7 @@ use crate::keys::{TopicPartition, segment_key};
 use crate::manifest::{ObjectChecksums, ObjectKind, RemoteSegment, SegmentManifest, SegmentState};
 use crate::manifest_store;
 use crate::multipart::{self, Intent, UploadStart};
-use crate::part_io::{PartReader, check_size};
+use crate::part_io::PartReader;
 use crate::ratelimit::RateLimiter;
 use crate::store::TierStore;
 use crate::verify::SegmentSummary;
@@ -53,6 +54,11 @@ use crate::verify::SegmentSummary;
 pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 /// Default number of parts in flight per segment.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// On stores that take multipart parts of any size ([`TierStore::any_part_size`]), an
+/// uncompressed `.log` larger than one part starts with a part of `part_size >>
+/// RAMP_DOUBLINGS` bytes (1 MiB at the default 8 MiB), and each part doubles until parts
+/// are `part_size` ([`crate::upload_log`]), so the store starts writing after a small read.
+pub const RAMP_DOUBLINGS: u32 = 3;
 
 /// How uploads behave.
 #[derive(Debug, Clone)]
@@ -161,7 +167,12 @@ pub async fn upload_segment(
             Some((_, intent)) => usize::try_from(intent.part_size).unwrap_or(usize::MAX),
             None => opts.part_size,
         };
-        let mut reader = PartReader::open(&src.log, part_len)?;
+        let first_len = if ramps(store, opts, u64::from(size)) {
+            part_len >> RAMP_DOUBLINGS
+        } else {
+            part_len
+        };
+        let mut reader = PartReader::open_ramped(&src.log, part_len, first_len)?;
         reader.prefetch();
         let (attempt, resume) = match candidate {
             Some((seg, intent)) => {
@@ -232,6 +243,16 @@ pub async fn upload_segment(
     metrics::counter!("keel_tier_uploaded_bytes_total").increment(u64::from(size));
     metrics::counter!("keel_tier_uploaded_segments_total").increment(1);
     Ok(done)
+}
+
+/// Whether the `.log` goes up in ramped parts ([`crate::upload_log`]): uncompressed,
+/// through `put_multipart` (no upload ids: ramped parts are not resumable by index), on a
+/// store that takes parts of any size, and larger than one part.
+fn ramps(store: &TierStore, opts: &UploadOptions, size: u64) -> bool {
+    store.any_part_size
+        && store.multipart.is_none()
+        && opts.zstd_level.is_none()
+        && size > opts.part_size as u64
 }
 
 /// The copy in progress in `manifest` when it is an earlier attempt of the same segment
@@ -308,7 +329,7 @@ async fn upload_objects(
                     seg.attempt,
                     ObjectKind::Log,
                 );
-                upload_log(store, &log_key, reader, size, opts).await
+                crate::upload_log::upload_log(store, &log_key, reader, size, opts).await
             }
         }
     };
@@ -380,113 +401,4 @@ async fn read_small(path: &Path) -> Result<Vec<u8>> {
     tokio::fs::read(path)
         .await
         .map_err(|e| TieringError::io("read", path, e))
-}
-
-/// Streams the `.log` that `reader` reads to `key`, each part checked before it is sent
-/// (and compressed chunk by chunk when `opts.zstd_level` is set). Returns the stored
-/// object's CRC-32C, the walk summary and whether the object is compressed.
-pub(crate) async fn upload_log(
-    store: &TierStore,
-    key: &Key,
-    mut reader: PartReader,
-    size: u64,
-    opts: &UploadOptions,
-) -> Result<(u32, SegmentSummary, bool)> {
-    let part_size = reader.part_len();
-    let path = reader.path().to_path_buf();
-    let path = path.as_path();
-    let pool = reader.pool().clone();
-    let chunk_size = crate::upload_parts::effective_chunk_size(part_size, opts.chunk_size);
-    let mut crc = 0u32;
-    let mut lens: Vec<u32> = Vec::new();
-    // Raw part -> bytes to store (compressed frames when asked).
-    let encode = |buf: Vec<u8>, lens: &mut Vec<u32>| -> Result<Vec<u8>> {
-        match opts.zstd_level {
-            None => Ok(buf),
-            Some(level) => {
-                let mut out = Vec::with_capacity(buf.len() / 2);
-                crate::chunks::compress_into(&buf, chunk_size, level, &mut out, lens)?;
-                pool.put_back(buf);
-                Ok(out)
-            }
-        }
-    };
-    let table = |lens: &[u32]| {
-        crate::chunks::ChunkTable::new(u32::try_from(chunk_size).unwrap_or(u32::MAX), size, lens)
-            .encode()
-    };
-    if size <= part_size as u64 {
-        let buf = reader.next_part().await?;
-        let summary = reader.finish()?;
-        check_size(path, size, summary.bytes)?;
-        let mut stored = encode(buf, &mut lens)?;
-        let payload = if opts.zstd_level.is_some() {
-            stored.extend(table(&lens));
-            crc = crc32c::crc32c(&stored);
-            Bytes::from(stored)
-        } else {
-            crc = summary.crc32c; // derived from the walk: no second pass over the bytes
-            pool.bytes(stored)
-        };
-        if let Some(rate) = &opts.rate {
-            rate.acquire(payload.len() as u64).await;
-        }
-        store.put(key, payload).await?;
-        return Ok((crc, summary, opts.zstd_level.is_some()));
-    }
-    let upload = store
-        .store
-        .put_multipart(key)
-        .await
-        .map_err(|e| TieringError::store("start multipart", key, e))?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
-    let result: Result<SegmentSummary> = async {
-        loop {
-            let buf = reader.next_part().await?;
-            if buf.is_empty() {
-                pool.put_back(buf);
-                break;
-            }
-            let stored = encode(buf, &mut lens)?;
-            if opts.zstd_level.is_some() {
-                crc = crc32c::crc32c_append(crc, &stored);
-            }
-            if let Some(rate) = &opts.rate {
-                rate.acquire(stored.len() as u64).await;
-            }
-            writer
-                .wait_for_capacity(opts.concurrency.max(1))
-                .await
-                .map_err(|e| TieringError::store("upload part", key, e))?;
-            if opts.zstd_level.is_some() {
-                writer.write(&stored);
-            } else {
-                writer.put(pool.bytes(stored));
-            }
-        }
-        let summary = reader.finish()?;
-        check_size(path, size, summary.bytes)?;
-        if opts.zstd_level.is_none() {
-            crc = summary.crc32c; // derived from the walk: no second pass over the bytes
-        } else {
-            let t = table(&lens);
-            crc = crc32c::crc32c_append(crc, &t);
-            writer.write(&t);
-        }
-        Ok(summary)
-    }
-    .await;
-    match result {
-        Ok(summary) => {
-            writer
-                .finish()
-                .await
-                .map_err(|e| TieringError::store("complete multipart", key, e))?;
-            Ok((crc, summary, opts.zstd_level.is_some()))
-        }
-        Err(e) => {
-            let _ = writer.abort().await;
-            Err(e)
-        }
-    }
 }

@@ -127,7 +127,7 @@ pub(crate) async fn upload_log_by_parts(
     let zstd = layout.zstd;
     let path = reader.path().to_path_buf();
     let path = path.as_path();
-    if reader.part_len() != part_len {
+    if reader.part_len() != part_len || reader.ramped() {
         reader = PartReader::open(path, part_len)?;
     }
     let pool = reader.pool().clone();

@@ -48,6 +48,7 @@ pub fn faulty(store: &TierStore) -> (TierStore, FaultyStore) {
     if store.multipart.is_some() {
         t = t.with_multipart(Arc::new(f.clone()));
     }
+    t.any_part_size = store.any_part_size;
     (t, f)
 }
 

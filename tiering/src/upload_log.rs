@@ -1,0 +1,372 @@
+//! Streaming a `.log` through `ObjectStore::put_multipart`: the path for stores without a
+//! multipart API with upload ids (the local filesystem, wrapped stores); stores with one go
+//! through [`crate::upload_parts`]. Segments up to one part go up in a single PUT.
+//!
+//! Parts are handed to the store's [`MultipartUpload::put_part`] directly, at most
+//! `concurrency` in flight, each on its own task (as `WriteMultipart` does, but without its
+//! one fixed chunk size). That allows a **ramp** on stores that take non-final parts of any
+//! size ([`TierStore::any_part_size`]): the parts grow from `part_size >>`
+//! [`crate::upload::RAMP_DOUBLINGS`] by doubling up to `part_size`
+//! ([`crate::part_io::ramp_part_len`]; 1, 2, 4, 8, 8, ... MiB at the default 8 MiB). The local filesystem writes the
+//! parts of one upload one at a time (`object_store`'s `LocalUpload` holds one lock on the
+//! staging file per write), so with uniform parts nothing is written until the whole first
+//! part has been read and verified; with a ramp the writer starts after a small read and,
+//! since reading and checking is faster than writing, does not wait again. Most bytes still
+//! go in full parts, so the per-part overhead stays that of uniform parts. Other stores
+//! keep uniform parts (S3 and GCS reject non-final parts under 5 MiB).
+//!
+//! Memory: at most `concurrency` parts in flight plus the one being read, each buffer
+//! `part_size` bytes at most (ramped parts are smaller), so the bound is the same
+//! `(concurrency + 1) × part_size` as with uniform parts. A compressed upload collects
+//! compressed frames until they fill a part (so non-final parts are at least `part_size`).
+
+use bytes::Bytes;
+use object_store::path::Path as Key;
+use object_store::{MultipartUpload, PutPayload};
+use tokio::task::JoinSet;
+
+use crate::error::{Result, TieringError};
+use crate::part_io::{PartReader, check_size};
+use crate::store::TierStore;
+use crate::upload::UploadOptions;
+use crate::verify::SegmentSummary;
+
+/// Streams the `.log` that `reader` reads to `key`, each part checked before it is sent
+/// (and compressed chunk by chunk when `opts.zstd_level` is set). Returns the stored
+/// object's CRC-32C, the walk summary and whether the object is compressed. A failure
+/// aborts the multipart upload: nothing is left under `key`.
+pub(crate) async fn upload_log(
+    store: &TierStore,
+    key: &Key,
+    mut reader: PartReader,
+    size: u64,
+    opts: &UploadOptions,
+) -> Result<(u32, SegmentSummary, bool)> {
+    let part_size = reader.part_len();
+    let path = reader.path().to_path_buf();
+    let path = path.as_path();
+    let pool = reader.pool().clone();
+    let chunk_size = crate::upload_parts::effective_chunk_size(part_size, opts.chunk_size);
+    let compressed = opts.zstd_level.is_some();
+    let mut lens: Vec<u32> = Vec::new();
+    let table = |lens: &[u32]| {
+        crate::chunks::ChunkTable::new(u32::try_from(chunk_size).unwrap_or(u32::MAX), size, lens)
+            .encode()
+    };
+    if size <= part_size as u64 && !reader.ramped() {
+        let buf = reader.next_part().await?;
+        let summary = reader.finish()?;
+        check_size(path, size, summary.bytes)?;
+        let (crc, payload) = match opts.zstd_level {
+            Some(level) => {
+                let mut stored = Vec::with_capacity(buf.len() / 2);
+                crate::chunks::compress_into(&buf, chunk_size, level, &mut stored, &mut lens)?;
+                pool.put_back(buf);
+                stored.extend(table(&lens));
+                (crc32c::crc32c(&stored), Bytes::from(stored))
+            }
+            // The CRC is derived from the walk: no second pass over the bytes.
+            None => (summary.crc32c, pool.bytes(buf)),
+        };
+        if let Some(rate) = &opts.rate {
+            rate.acquire(payload.len() as u64).await;
+        }
+        store.put(key, payload).await?;
+        return Ok((crc, summary, compressed));
+    }
+    let upload = store
+        .store
+        .put_multipart(key)
+        .await
+        .map_err(|e| TieringError::store("start multipart", key, e))?;
+    let mut parts = PartSender::new(upload, key, opts.concurrency);
+    let mut crc = 0u32; // of the stored bytes (compressed uploads only)
+    let mut pending: Vec<u8> = Vec::new(); // compressed bytes not sent yet
+    let sent: Result<SegmentSummary> = async {
+        loop {
+            let buf = reader.next_part().await?;
+            if buf.is_empty() {
+                pool.put_back(buf);
+                break;
+            }
+            let Some(level) = opts.zstd_level else {
+                if let Some(rate) = &opts.rate {
+                    rate.acquire(buf.len() as u64).await;
+                }
+                parts.send(pool.bytes(buf)).await?;
+                continue;
+            };
+            crate::chunks::compress_into(&buf, chunk_size, level, &mut pending, &mut lens)?;
+            pool.put_back(buf);
+            if pending.len() >= part_size {
+                let data = std::mem::take(&mut pending);
+                crc = crc32c::crc32c_append(crc, &data);
+                if let Some(rate) = &opts.rate {
+                    rate.acquire(data.len() as u64).await;
+                }
+                parts.send(Bytes::from(data)).await?;
+            }
+        }
+        let summary = reader.finish()?;
+        check_size(path, size, summary.bytes)?;
+        if compressed {
+            pending.extend(table(&lens));
+            let data = std::mem::take(&mut pending);
+            crc = crc32c::crc32c_append(crc, &data);
+            if let Some(rate) = &opts.rate {
+                rate.acquire(data.len() as u64).await;
+            }
+            parts.send(Bytes::from(data)).await?;
+        } else {
+            crc = summary.crc32c; // derived from the walk: no second pass over the bytes
+        }
+        Ok(summary)
+    }
+    .await;
+    match sent {
+        Ok(summary) => {
+            parts.complete().await?;
+            Ok((crc, summary, compressed))
+        }
+        Err(e) => {
+            parts.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// The parts of one `put_multipart` upload in flight, at most `concurrency` at a time.
+struct PartSender<'k> {
+    upload: Box<dyn MultipartUpload>,
+    key: &'k Key,
+    concurrency: usize,
+    inflight: JoinSet<object_store::Result<()>>,
+}
+
+impl<'k> PartSender<'k> {
+    fn new(upload: Box<dyn MultipartUpload>, key: &'k Key, concurrency: usize) -> Self {
+        PartSender {
+            upload,
+            key,
+            concurrency: concurrency.max(1),
+            inflight: JoinSet::new(),
+        }
+    }
+
+    /// Waits for the oldest-finishing part in flight; an error fails the upload.
+    async fn join_one(&mut self) -> Result<()> {
+        match self.inflight.join_next().await {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(TieringError::store("upload part", self.key, e)),
+            Some(Err(e)) => Err(TieringError::store(
+                "upload part",
+                self.key,
+                object_store::Error::Generic {
+                    store: "keel",
+                    source: Box::new(e),
+                },
+            )),
+        }
+    }
+
+    /// Sends the next part (waiting while `concurrency` parts are in flight).
+    async fn send(&mut self, data: Bytes) -> Result<()> {
+        while self.inflight.len() >= self.concurrency {
+            self.join_one().await?;
+        }
+        self.inflight
+            .spawn(self.upload.put_part(PutPayload::from_bytes(data)));
+        Ok(())
+    }
+
+    /// Waits for every part, then completes the upload.
+    async fn complete(mut self) -> Result<()> {
+        while !self.inflight.is_empty() {
+            if let Err(e) = self.join_one().await {
+                self.abort().await;
+                return Err(e);
+            }
+        }
+        self.upload
+            .complete()
+            .await
+            .map(|_| ())
+            .map_err(|e| TieringError::store("complete multipart", self.key, e))
+    }
+
+    /// Stops the parts in flight and aborts the upload (best effort).
+    async fn abort(mut self) {
+        self.inflight.shutdown().await;
+        if let Err(e) = self.upload.abort().await {
+            tracing::debug!(key = %self.key, error = %e, "aborting a failed multipart upload failed; gc will retry");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::fault::{Fault, FaultyStore, Op, Rule};
+    use crate::keys::{TopicPartition, segment_key};
+    use crate::manifest::{ObjectKind, SegmentManifest};
+    use crate::part_io::ramp_part_len;
+    use crate::testing::{SegmentSpec, segment_bytes, write_segment};
+    use crate::upload::{RAMP_DOUBLINGS, SegmentSource, upload_segment};
+
+    const PART: usize = 64 << 10;
+    const CONCURRENCY: usize = 2;
+
+    /// A ~1 MiB segment (batches of ~10 KB, so parts cut batches) in `dir`.
+    fn segment(dir: &std::path::Path) -> (SegmentSource, Vec<u8>) {
+        let spec = SegmentSpec {
+            batches: 100,
+            records_per_batch: 2,
+            value_len: 5000,
+        };
+        let (log, next) = segment_bytes(0, spec, 0, 1).unwrap();
+        write_segment(dir, 0, &log).unwrap();
+        let file = |ext: &str| dir.join(format!("{:020}.{ext}", 0));
+        let src = SegmentSource {
+            base_offset: 0,
+            next_base_offset: next,
+            log: file("log"),
+            offset_index: Some(file("index")),
+            time_index: Some(file("timeindex")),
+            txn_index: None,
+            producer_snapshot: None,
+            leader_epoch_checkpoint: None,
+        };
+        (src, log)
+    }
+
+    /// A local-filesystem store in `dir` behind a [`FaultyStore`], taking parts of any size
+    /// when `any_part_size`.
+    fn fs_store(dir: &std::path::Path, any_part_size: bool) -> (TierStore, FaultyStore) {
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap();
+        let faulty = FaultyStore::new(Arc::new(fs));
+        let mut store = TierStore::new(Arc::new(faulty.clone()), Key::default(), "faulty fs");
+        store.any_part_size = any_part_size;
+        (store, faulty)
+    }
+
+    fn opts() -> UploadOptions {
+        UploadOptions {
+            part_size: PART,
+            concurrency: CONCURRENCY,
+            ..UploadOptions::default()
+        }
+    }
+
+    /// The part lengths a `size`-byte object cut by the ramp from `first` has.
+    fn expected_lens(size: usize, first: usize) -> Vec<u64> {
+        let mut lens = Vec::new();
+        let mut left = size;
+        while left > 0 {
+            let len = ramp_part_len(lens.len(), first, PART).min(left);
+            lens.push(len as u64);
+            left -= len;
+        }
+        lens
+    }
+
+    /// Every file under `dir`, recursively (the store's staging files included, which
+    /// listing the store hides).
+    fn files(dir: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+        out
+    }
+
+    async fn upload_and_read_back(any_part_size: bool) -> (Vec<u64>, FaultyStore, usize) {
+        let seg_dir = tempfile::tempdir().unwrap();
+        let store_dir = tempfile::tempdir().unwrap();
+        let (src, log) = segment(seg_dir.path());
+        let (store, faulty) = fs_store(store_dir.path(), any_part_size);
+        let tp = TopicPartition::new("ramp", 0);
+        let mut m = SegmentManifest::new();
+        let seg = upload_segment(&store, &tp, &src, 0, &mut m, &opts())
+            .await
+            .unwrap();
+        let key = segment_key(&store.prefix, &tp, 0, seg.attempt, ObjectKind::Log);
+        let stored = store.get_opt(&key).await.unwrap().unwrap();
+        assert!(
+            stored[..] == log[..],
+            "the object is the segment, byte for byte"
+        );
+        assert_eq!(
+            seg.checksums.get(ObjectKind::Log),
+            Some(crc32c::crc32c(&log))
+        );
+        (faulty.part_lens(), faulty, log.len())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_ramped_upload_reads_back_byte_identical_with_parts_doubling_to_the_part_size() {
+        let (lens, faulty, size) = upload_and_read_back(true).await;
+        let first = PART >> RAMP_DOUBLINGS;
+        assert_eq!(lens, expected_lens(size, first));
+        assert_eq!(
+            &lens[..=RAMP_DOUBLINGS as usize],
+            &[
+                first as u64,
+                2 * first as u64,
+                4 * first as u64,
+                PART as u64
+            ]
+        );
+        // Memory: never more than `concurrency` parts held by the store, each at most a part.
+        assert!(faulty.max_parts_in_flight() <= CONCURRENCY as u64);
+        assert!(lens.iter().all(|&l| l <= PART as u64));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_that_want_uniform_parts_get_uniform_parts() {
+        let (lens, faulty, size) = upload_and_read_back(false).await;
+        assert_eq!(lens, expected_lens(size, PART));
+        assert!(faulty.max_parts_in_flight() <= CONCURRENCY as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_middle_part_aborts_the_upload_and_commits_nothing() {
+        let seg_dir = tempfile::tempdir().unwrap();
+        let store_dir = tempfile::tempdir().unwrap();
+        let (src, _) = segment(seg_dir.path());
+        let (store, faulty) = fs_store(store_dir.path(), true);
+        // The third part (inside the ramp) fails.
+        faulty.add_rule(Rule::new(Some(Op::PutPart), Fault::Fail).skip(2).times(1));
+        let tp = TopicPartition::new("ramp", 0);
+        let mut m = SegmentManifest::new();
+        let err = upload_segment(&store, &tp, &src, 0, &mut m, &opts())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("injected fault"), "{err}");
+        faulty.clear_rules();
+        let m = crate::manifest_store::load(&store, &tp)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.readable().count(), 0, "nothing committed");
+        // Only the manifest (the attempt in COPY_SEGMENT_STARTED) is left: no data
+        // object, and no staging file of the aborted upload.
+        let left = files(store_dir.path());
+        assert!(
+            left.iter().all(|f| f.contains("/manifest/")),
+            "left behind: {left:?}"
+        );
+        // A retry uploads the segment.
+        let mut m = m;
+        upload_segment(&store, &tp, &src, 0, &mut m, &opts())
+            .await
+            .unwrap();
+        assert_eq!(m.readable().count(), 1);
+    }
+}
