@@ -10,8 +10,9 @@
 //!    `(concurrency + 1) × part_size` whatever the segment size; segments up to one part
 //!    go up in a single PUT. Parts are read and checked on a blocking thread
 //!    (`part_io::PartReader`), the first one while step 1 commits. On stores that take
-//!    parts of any size (the local filesystem) the first parts are smaller, doubling up to
-//!    `part_size` ([`crate::upload_log`]), so the store starts writing sooner;
+//!    parts of any size (the local filesystem) parts are at most [`CACHED_PART_SIZE`] and
+//!    the first ones smaller still, doubling ([`crate::upload_log`]), so the store starts
+//!    writing sooner and copies parts that are still in the CPU cache;
 //! 3. upload the offset index, time index and, when present, txn index, producer snapshot
 //!    and `leader-epoch-checkpoint`;
 //! 4. commit the manifest with COPY_SEGMENT_FINISHED and every object's CRC-32C (the
@@ -55,15 +56,24 @@ pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 /// Default number of parts in flight per segment.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// On stores that take multipart parts of any size ([`TierStore::any_part_size`]), an
-/// uncompressed `.log` larger than one part starts with a part of `part_size >>
-/// RAMP_DOUBLINGS` bytes (1 MiB at the default 8 MiB), and each part doubles until parts
-/// are `part_size` ([`crate::upload_log`]), so the store starts writing after a small read.
+/// uncompressed `.log` larger than `part_size` goes up in parts of at most this size
+/// ([`crate::upload_log`]). Such a store (the local filesystem) copies the parts of one
+/// upload into its staging file one at a time, so bigger parts buy no concurrency; a part
+/// this small is still in the CPU cache (L3) when the store copies it, where an 8 MiB
+/// part read a few parts ahead is not (measured with `examples/upload_vs_put.rs`: 3-6
+/// points of the plain put's throughput, BENCHMARKS.md, tiering session 5).
+pub const CACHED_PART_SIZE: usize = 2 << 20;
+/// On the same stores, the first part is `part >> RAMP_DOUBLINGS` bytes (256 KiB of a
+/// 2 MiB part) and each part doubles until parts are full size ([`crate::upload_log`]), so
+/// the store starts writing after a small read.
 pub const RAMP_DOUBLINGS: u32 = 3;
 
 /// How uploads behave.
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
-    /// Multipart part size (S3 needs ≥ 5 MiB for all parts but the last).
+    /// Multipart part size (S3 needs ≥ 5 MiB for all parts but the last). On stores that
+    /// take parts of any size (the local filesystem) an uncompressed `.log` goes up in
+    /// smaller parts: ramped, at most [`CACHED_PART_SIZE`].
     pub part_size: usize,
     /// Parts in flight per segment.
     pub concurrency: usize,
@@ -167,10 +177,11 @@ pub async fn upload_segment(
             Some((_, intent)) => usize::try_from(intent.part_size).unwrap_or(usize::MAX),
             None => opts.part_size,
         };
-        let first_len = if ramps(store, opts, u64::from(size)) {
-            part_len >> RAMP_DOUBLINGS
+        let (part_len, first_len) = if ramps(store, opts, u64::from(size)) {
+            let part = part_len.min(CACHED_PART_SIZE);
+            (part, part >> RAMP_DOUBLINGS)
         } else {
-            part_len
+            (part_len, part_len)
         };
         let mut reader = PartReader::open_ramped(&src.log, part_len, first_len)?;
         reader.prefetch();
@@ -245,7 +256,8 @@ pub async fn upload_segment(
     Ok(done)
 }
 
-/// Whether the `.log` goes up in ramped parts ([`crate::upload_log`]): uncompressed,
+/// Whether the `.log` goes up in ramped parts of at most [`CACHED_PART_SIZE`]
+/// ([`crate::upload_log`]): uncompressed,
 /// through `put_multipart` (no upload ids: ramped parts are not resumable by index), on a
 /// store that takes parts of any size, and larger than one part.
 fn ramps(store: &TierStore, opts: &UploadOptions, size: u64) -> bool {

@@ -4,20 +4,21 @@
 //!
 //! Parts are handed to the store's [`MultipartUpload::put_part`] directly, at most
 //! `concurrency` in flight, each on its own task (as `WriteMultipart` does, but without its
-//! one fixed chunk size). That allows a **ramp** on stores that take non-final parts of any
-//! size ([`TierStore::any_part_size`]): the parts grow from `part_size >>`
-//! [`crate::upload::RAMP_DOUBLINGS`] by doubling up to `part_size`
-//! ([`crate::part_io::ramp_part_len`]; 1, 2, 4, 8, 8, ... MiB at the default 8 MiB). The local filesystem writes the
-//! parts of one upload one at a time (`object_store`'s `LocalUpload` holds one lock on the
-//! staging file per write), so with uniform parts nothing is written until the whole first
-//! part has been read and verified; with a ramp the writer starts after a small read and,
-//! since reading and checking is faster than writing, does not wait again. Most bytes still
-//! go in full parts, so the per-part overhead stays that of uniform parts. Other stores
-//! keep uniform parts (S3 and GCS reject non-final parts under 5 MiB).
+//! one fixed chunk size). That allows smaller, **ramped** parts on stores that take
+//! non-final parts of any size ([`TierStore::any_part_size`]): parts of at most
+//! [`crate::upload::CACHED_PART_SIZE`] (2 MiB), the first ones smaller still, doubling
+//! (`part >>` [`crate::upload::RAMP_DOUBLINGS`], ...; [`crate::part_io::ramp_part_len`]:
+//! 256 KiB, 512 KiB, 1 MiB, 2 MiB, 2 MiB, ...). The local filesystem copies the parts of
+//! one upload into its staging file one at a time (`object_store`'s `LocalUpload` holds one
+//! lock on the file per write), so with uniform 8 MiB parts nothing is written until a
+//! whole 8 MiB part has been read and verified, and the part is no longer in the CPU
+//! cache when it is copied (the reader runs parts ahead). With small ramped parts the
+//! writer starts after a 256 KiB read and copies from cache. Other stores keep uniform
+//! `part_size` parts (S3 and GCS reject non-final parts under 5 MiB).
 //!
 //! Memory: at most `concurrency` parts in flight plus the one being read, each buffer
-//! `part_size` bytes at most (ramped parts are smaller), so the bound is the same
-//! `(concurrency + 1) × part_size` as with uniform parts. A compressed upload collects
+//! `part_size` bytes at most (ramped parts are smaller), so the bound is
+//! `(concurrency + 1) × part_size` as with uniform parts, or less. A compressed upload collects
 //! compressed frames until they fill a part (so non-final parts are at least `part_size`).
 
 use bytes::Bytes;
@@ -213,18 +214,24 @@ mod tests {
     use crate::manifest::{ObjectKind, SegmentManifest};
     use crate::part_io::ramp_part_len;
     use crate::testing::{SegmentSpec, segment_bytes, write_segment};
-    use crate::upload::{RAMP_DOUBLINGS, SegmentSource, upload_segment};
+    use crate::upload::{CACHED_PART_SIZE, RAMP_DOUBLINGS, SegmentSource, upload_segment};
 
     const PART: usize = 64 << 10;
     const CONCURRENCY: usize = 2;
 
     /// A ~1 MiB segment (batches of ~10 KB, so parts cut batches) in `dir`.
     fn segment(dir: &std::path::Path) -> (SegmentSource, Vec<u8>) {
-        let spec = SegmentSpec {
-            batches: 100,
-            records_per_batch: 2,
-            value_len: 5000,
-        };
+        segment_of(
+            dir,
+            SegmentSpec {
+                batches: 100,
+                records_per_batch: 2,
+                value_len: 5000,
+            },
+        )
+    }
+
+    fn segment_of(dir: &std::path::Path, spec: SegmentSpec) -> (SegmentSource, Vec<u8>) {
         let (log, next) = segment_bytes(0, spec, 0, 1).unwrap();
         write_segment(dir, 0, &log).unwrap();
         let file = |ext: &str| dir.join(format!("{:020}.{ext}", 0));
@@ -259,12 +266,12 @@ mod tests {
         }
     }
 
-    /// The part lengths a `size`-byte object cut by the ramp from `first` has.
-    fn expected_lens(size: usize, first: usize) -> Vec<u64> {
+    /// The part lengths a `size`-byte object cut by the ramp from `first` to `full` has.
+    fn expected_lens(size: usize, first: usize, full: usize) -> Vec<u64> {
         let mut lens = Vec::new();
         let mut left = size;
         while left > 0 {
-            let len = ramp_part_len(lens.len(), first, PART).min(left);
+            let len = ramp_part_len(lens.len(), first, full).min(left);
             lens.push(len as u64);
             left -= len;
         }
@@ -288,12 +295,21 @@ mod tests {
 
     async fn upload_and_read_back(any_part_size: bool) -> (Vec<u64>, FaultyStore, usize) {
         let seg_dir = tempfile::tempdir().unwrap();
-        let store_dir = tempfile::tempdir().unwrap();
         let (src, log) = segment(seg_dir.path());
+        upload_and_read_back_with(any_part_size, &src, &log, &opts()).await
+    }
+
+    async fn upload_and_read_back_with(
+        any_part_size: bool,
+        src: &SegmentSource,
+        log: &[u8],
+        opts: &UploadOptions,
+    ) -> (Vec<u64>, FaultyStore, usize) {
+        let store_dir = tempfile::tempdir().unwrap();
         let (store, faulty) = fs_store(store_dir.path(), any_part_size);
         let tp = TopicPartition::new("ramp", 0);
         let mut m = SegmentManifest::new();
-        let seg = upload_segment(&store, &tp, &src, 0, &mut m, &opts())
+        let seg = upload_segment(&store, &tp, src, 0, &mut m, opts)
             .await
             .unwrap();
         let key = segment_key(&store.prefix, &tp, 0, seg.attempt, ObjectKind::Log);
@@ -304,7 +320,7 @@ mod tests {
         );
         assert_eq!(
             seg.checksums.get(ObjectKind::Log),
-            Some(crc32c::crc32c(&log))
+            Some(crc32c::crc32c(log))
         );
         (faulty.part_lens(), faulty, log.len())
     }
@@ -313,7 +329,7 @@ mod tests {
     async fn a_ramped_upload_reads_back_byte_identical_with_parts_doubling_to_the_part_size() {
         let (lens, faulty, size) = upload_and_read_back(true).await;
         let first = PART >> RAMP_DOUBLINGS;
-        assert_eq!(lens, expected_lens(size, first));
+        assert_eq!(lens, expected_lens(size, first, PART));
         assert_eq!(
             &lens[..=RAMP_DOUBLINGS as usize],
             &[
@@ -329,9 +345,34 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parts_on_stores_taking_any_size_are_at_most_the_cached_part_size() {
+        let seg_dir = tempfile::tempdir().unwrap();
+        // ~10 MiB: above the default 8 MiB part size.
+        let spec = SegmentSpec {
+            batches: 40,
+            records_per_batch: 2,
+            value_len: 130_000,
+        };
+        let (src, log) = segment_of(seg_dir.path(), spec);
+        let opts = UploadOptions {
+            concurrency: CONCURRENCY,
+            ..UploadOptions::default()
+        };
+        assert!(log.len() > opts.part_size);
+        let (lens, faulty, size) = upload_and_read_back_with(true, &src, &log, &opts).await;
+        let first = CACHED_PART_SIZE >> RAMP_DOUBLINGS;
+        assert_eq!(lens, expected_lens(size, first, CACHED_PART_SIZE));
+        assert_eq!(lens[0], 256 << 10);
+        assert!(faulty.max_parts_in_flight() <= CONCURRENCY as u64);
+        // The same store without `any_part_size` gets the default 8 MiB parts.
+        let (lens, _, _) = upload_and_read_back_with(false, &src, &log, &opts).await;
+        assert_eq!(lens, expected_lens(size, opts.part_size, opts.part_size));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stores_that_want_uniform_parts_get_uniform_parts() {
         let (lens, faulty, size) = upload_and_read_back(false).await;
-        assert_eq!(lens, expected_lens(size, PART));
+        assert_eq!(lens, expected_lens(size, PART, PART));
         assert!(faulty.max_parts_in_flight() <= CONCURRENCY as u64);
     }
 
