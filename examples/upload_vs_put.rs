@@ -6,10 +6,12 @@
 //! first, and the figure is the median of the per-round ratios. Everything written is deleted
 //! after each timed upload, outside the timing.
 //!
-//! Run: `cargo run --release --example upload_vs_put -- [ROUNDS] [STORE_URL] [--uniform]`
-//! (defaults: 60 rounds, a fresh local folder under the temp dir). With `--uniform`, each
-//! round also times keel with uniform parts (the store's `any_part_size` off, so no part
-//! ramp: the session-4 behaviour), the three in rotating order, for an A/B in one run.
+//! Run: `cargo run --release --example upload_vs_put -- [ROUNDS] [STORE_URL] [--uniform]
+//! [--part-kib K1,K2,...]` (defaults: 60 rounds, a fresh local folder under the temp dir).
+//! Extra keel variants, each timed in every round in an order rotating with the plain put,
+//! for A/B comparisons within one run: `--uniform` adds keel with uniform 8 MiB parts (the
+//! store's `any_part_size` off: no ramp and no part cap, the session-4 behaviour);
+//! `--part-kib` adds keel with those `part_size`s. The plain put always uses 8 MiB parts.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a measurement tool: failing loudly is the point
 
 use std::time::{Duration, Instant};
@@ -27,9 +29,9 @@ async fn clear(store: &TierStore) {
     clear_store(store).await.unwrap();
 }
 
-async fn keel_upload(store: &TierStore, src: &SegmentSource) -> Duration {
+async fn keel_upload(store: &TierStore, src: &SegmentSource, part_size: usize) -> Duration {
     let opts = UploadOptions {
-        part_size: PART,
+        part_size,
         concurrency: CONCURRENCY,
         ..UploadOptions::default()
     };
@@ -67,19 +69,55 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// One keel configuration timed in every round.
+struct Variant {
+    name: String,
+    store: TierStore,
+    part_size: usize,
+    times: Vec<f64>,
+    ratios: Vec<f64>,
+}
+
 fn main() {
-    let uniform = std::env::args().any(|a| a == "--uniform");
-    let mut args = std::env::args().skip(1).filter(|a| a != "--uniform");
-    let rounds: usize = args
-        .next()
-        .map_or(60, |a| a.parse().expect("ROUNDS: a whole number"));
+    let mut rounds = 60;
+    let mut url = None;
+    let mut uniform = false;
+    let mut part_kib: Vec<usize> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--uniform" => uniform = true,
+            "--part-kib" => {
+                let list = args.next().expect("--part-kib: a comma-separated list");
+                part_kib.extend(list.split(',').map(|k| k.parse::<usize>().expect("KiB")));
+            }
+            _ if a.parse::<usize>().is_ok() => rounds = a.parse().unwrap(),
+            _ => url = Some(a),
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
-    let url = args
-        .next()
-        .unwrap_or_else(|| format!("file://{}", dir.path().join("store").display()));
+    let url = url.unwrap_or_else(|| format!("file://{}", dir.path().join("store").display()));
     let store = TierStore::open(&url).unwrap();
-    let mut uniform_store = store.clone();
-    uniform_store.any_part_size = false;
+    let variant = |name: String, store: TierStore, part_size: usize| Variant {
+        name,
+        store,
+        part_size,
+        times: Vec::new(),
+        ratios: Vec::new(),
+    };
+    let mut variants = vec![variant("keel upload_segment".into(), store.clone(), PART)];
+    if uniform {
+        let mut flat = store.clone();
+        flat.any_part_size = false;
+        variants.push(variant("keel, uniform parts (no ramp)".into(), flat, PART));
+    }
+    for kib in part_kib {
+        variants.push(variant(
+            format!("keel, part_size {kib} KiB"),
+            store.clone(),
+            kib << 10,
+        ));
+    }
     let seg_dir = dir.path().join("log");
     std::fs::create_dir_all(&seg_dir).unwrap();
     let (src, log) = upload_bench_segment(&seg_dir).unwrap(); // as in benches/tiering_upload.rs
@@ -90,45 +128,43 @@ fn main() {
         .unwrap();
     // Warm-up: page cache, allocator, store folders.
     for _ in 0..3 {
-        rt.block_on(keel_upload(&store, &src));
         rt.block_on(plain_put(&store, &data));
-        if uniform {
-            rt.block_on(keel_upload(&uniform_store, &src));
+        for v in &variants {
+            rt.block_on(keel_upload(&v.store, &src, v.part_size));
         }
     }
-    let (mut keel, mut plain, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut flat, mut flat_ratio) = (Vec::new(), Vec::new());
-    let modes = if uniform { 3 } else { 2 };
+    // Each round times the plain put and every variant, in an order rotating per round.
+    let mut plain = Vec::new();
+    let n = variants.len() + 1;
     for round in 0..rounds {
-        let (mut k, mut p, mut u) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-        for step in 0..modes {
-            match (round + step) % modes {
-                0 => k = rt.block_on(keel_upload(&store, &src)),
-                1 => p = rt.block_on(plain_put(&store, &data)),
-                _ => u = rt.block_on(keel_upload(&uniform_store, &src)),
-            }
+        let mut spent = vec![Duration::ZERO; n];
+        for step in 0..n {
+            let i = (round + step) % n;
+            spent[i] = match i {
+                0 => rt.block_on(plain_put(&store, &data)),
+                _ => {
+                    let v = &variants[i - 1];
+                    rt.block_on(keel_upload(&v.store, &src, v.part_size))
+                }
+            };
         }
-        keel.push(k.as_secs_f64() * 1e3);
-        plain.push(p.as_secs_f64() * 1e3);
-        ratio.push(p.as_secs_f64() / k.as_secs_f64());
-        if uniform {
-            flat.push(u.as_secs_f64() * 1e3);
-            flat_ratio.push(p.as_secs_f64() / u.as_secs_f64());
+        plain.push(spent[0].as_secs_f64() * 1e3);
+        for (v, t) in variants.iter_mut().zip(&spent[1..]) {
+            v.times.push(t.as_secs_f64() * 1e3);
+            v.ratios.push(spent[0].as_secs_f64() / t.as_secs_f64());
         }
     }
     let mb = data.len() >> 20;
     println!(
-        "{rounds} paired rounds, {mb} MiB segment, {url}: keel upload_segment median {:.2} ms, \
-         plain put_multipart median {:.2} ms, median per-round throughput ratio keel/plain {:.1} %",
-        median(&mut keel),
-        median(&mut plain),
-        100.0 * median(&mut ratio)
+        "{rounds} paired rounds, {mb} MiB segment, {url}: plain put_multipart median {:.2} ms",
+        median(&mut plain)
     );
-    if uniform {
+    for v in &mut variants {
         println!(
-            "  keel with uniform parts (no ramp) median {:.2} ms, median per-round ratio keel/plain {:.1} %",
-            median(&mut flat),
-            100.0 * median(&mut flat_ratio)
+            "  {} median {:.2} ms, median per-round throughput ratio keel/plain {:.1} %",
+            v.name,
+            median(&mut v.times),
+            100.0 * median(&mut v.ratios)
         );
     }
 }
