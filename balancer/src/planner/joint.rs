@@ -19,8 +19,17 @@
 //! ([`State::replica_move_ok`], [`State::swap_ok`], [`State::leadership_ok`]): hard goals,
 //! rack awareness and the locked replica-count band never get worse.
 //!
+//! The phase keeps taking the best action for the brokers most out of band (a wider search
+//! when the usual one finds nothing) until none helps, within a budget of score evaluations
+//! proportional to the replicas. It is skipped while a broker is above a hard resource limit
+//! (such a plan fails, or is best effort, and the bands are then out of reach).
+//!
 //! Homogeneous clusters keep the per-goal passes (`planner::balance`): there every broker
 //! needs the same mix, and those passes make fewer moves.
+//!
+//! Tried and dropped: a third tier that moved a broker's resources toward the inner half of
+//! their bands while its leader count was out of band (it fixed leader count on the last
+//! clusters, but later passes undid it, so re-planning a result moved replicas again).
 
 use crate::goals::{GoalKind, M_CPU, M_DISK, M_LEADERS, M_NW_IN, M_NW_OUT, METRICS};
 use crate::state::{Metrics, State, add, contrib, leadership_delta};
@@ -65,8 +74,32 @@ impl Width {
 /// Actions one phase may take (it converges long before on every cluster we tried).
 const MAX_ACTIONS: usize = 50_000;
 
+/// Hottest leaderships of the broker being fixed tried in a trade.
+const TRADE_LED: usize = 16;
+
+/// Coldest leaderships it could take over tried in a trade.
+const TRADE_FOLLOWED: usize = 32;
+
+/// Score evaluations one joint phase may spend: this many ...
+const EVAL_BUDGET_BASE: u64 = 10_000_000;
+
+/// ... plus this many per replica, so a phase that keeps finding ever smaller gains (inputs
+/// whose bands are out of reach) ends in bounded time.
+const EVAL_BUDGET_PER_REPLICA: u64 = 3_000;
+
 /// Weight of the band-centre term when choosing among acceptable actions.
 const CENTRE_WEIGHT: f64 = 1e-3;
+
+/// Whether a broker is above a hard limit in a resource (the plan cannot meet the hard goals;
+/// the joint phase would spend its budget on bands out of reach).
+pub(crate) fn hard_limits_broken(st: &State<'_>) -> bool {
+    (0..st.nb()).any(|b| {
+        RESOURCES.iter().any(|&m| {
+            let (v, hi) = (st.metric[b][m], st.hard_hi[b][m]);
+            v > hi + crate::state::tol(hi)
+        })
+    })
+}
 
 /// Whether the brokers taking part in the resource goals differ in capacity.
 pub(crate) fn mixed_capacities(st: &State<'_>) -> bool {
@@ -140,10 +173,19 @@ enum Action {
     Swap(usize, usize),
     /// Partition `.0`: the replica at position `.1` becomes the leader.
     Lead(usize, usize),
+    /// Two leadership moves at once (partition, position of its new leader): the broker
+    /// being fixed hands over a hot leadership and takes a cold one, keeping its leader
+    /// count (taken when it lowers the resource distance).
+    Trade(usize, usize, usize, usize),
 }
 
 struct Joint<'s, 'c> {
     st: &'s mut State<'c>,
+    /// Per broker, [`Joint::cost`] of its current metrics (kept up
+    /// to date by [`Joint::run`] after every action).
+    base: Vec<(f64, f64, f64)>,
+    /// Score evaluations left (see [`EVAL_BUDGET_PER_REPLICA`]).
+    evals: std::cell::Cell<u64>,
     goals: JointGoals,
     /// Brokers that take part (can receive replicas and sit in the resource bands).
     brokers: Vec<usize>,
@@ -161,7 +203,10 @@ pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
                     .any(|&m| st.bands[m].as_ref().is_some_and(|x| x.participates[b]))
         })
         .collect();
+    let budget = EVAL_BUDGET_BASE + EVAL_BUDGET_PER_REPLICA * st.assign.len() as u64;
     let mut j = Joint {
+        evals: std::cell::Cell::new(budget),
+        base: vec![(0.0, 0.0, 0.0); nb],
         st,
         goals: goals.clone(),
         brokers,
@@ -201,12 +246,33 @@ impl Joint<'_, '_> {
 
     /// Score change if broker `a` changes by `-d` and broker `b` by `+d`.
     fn delta(&self, a: usize, b: usize, d: &Metrics) -> Delta {
+        let mut neg = *d;
+        neg.iter_mut().for_each(|x| *x = -*x);
+        self.delta_many(&[(a, neg), (b, *d)])
+    }
+
+    /// Score change if each broker's metrics change by its amount (up to four brokers; a
+    /// broker may appear more than once).
+    fn delta_many(&self, changes: &[(usize, Metrics)]) -> Delta {
+        self.evals.set(self.evals.get().saturating_sub(1));
+        let mut merged: [(usize, Metrics); 4] = [(usize::MAX, [0.0; METRICS]); 4];
+        let mut n = 0;
+        for (b, d) in changes {
+            match merged[..n].iter().position(|m| m.0 == *b) {
+                Some(i) => add(&mut merged[i].1, d, 1.0),
+                None if n < merged.len() => {
+                    merged[n] = (*b, *d);
+                    n += 1;
+                }
+                None => return Delta::default(),
+            }
+        }
         let mut out = Delta::default();
-        for (x, sign) in [(a, -1.0), (b, 1.0)] {
+        for &(x, d) in &merged[..n] {
             let old = self.st.metric[x];
             let mut new = old;
-            add(&mut new, d, sign);
-            let (r0, l0, c0) = self.cost(x, &old);
+            add(&mut new, &d, 1.0);
+            let (r0, l0, c0) = self.base[x];
             let (r1, l1, c1) = self.cost(x, &new);
             out.res += r1 - r0;
             out.lead += l1 - l0;
@@ -217,7 +283,14 @@ impl Joint<'_, '_> {
 
     /// Per metric, how much the score of broker `b` rises per unit of that metric added
     /// (out-of-band slope plus a small pull toward the centre).
-    fn slope(&self, b: usize) -> Metrics {
+    /// With `leaders_only` (the broker being fixed is out of band in leader count alone), the
+    /// leader-count slope dominates, so candidates are ranked by what they do for it.
+    fn slope(&self, b: usize, leaders_only: bool) -> Metrics {
+        let (res_w, lead_w) = if leaders_only {
+            (0.3, 1.0)
+        } else {
+            (1.0, 1e-2)
+        };
         let mut g = [0.0; METRICS];
         let v = &self.st.metric[b];
         for &m in &self.goals.resources {
@@ -227,7 +300,7 @@ impl Joint<'_, '_> {
                 } else {
                     0.0
                 };
-                g[m] = (s + 0.1 * (v[m] - c) / half) / c;
+                g[m] = res_w * (s + 0.1 * (v[m] - c) / half) / c;
             }
         }
         if self.goals.leaders
@@ -236,7 +309,7 @@ impl Joint<'_, '_> {
         {
             let v = v[M_LEADERS];
             if band.viol(b, v) > 0.0 {
-                g[M_LEADERS] = if v > c { 1e-2 } else { -1e-2 } / c;
+                g[M_LEADERS] = if v > c { lead_w } else { -lead_w } / c;
             }
         }
         g
@@ -245,6 +318,11 @@ impl Joint<'_, '_> {
     fn run(&mut self) -> u64 {
         let mut actions = 0u64;
         for _ in 0..MAX_ACTIONS {
+            for b in 0..self.st.nb() {
+                let v = self.st.metric[b];
+                let (r, l, c) = self.cost(b, &v);
+                self.base[b] = (r, l, c);
+            }
             let mut bad: Vec<(f64, f64, usize)> = self
                 .brokers
                 .iter()
@@ -268,8 +346,14 @@ impl Joint<'_, '_> {
                 .iter()
                 .take(BROKERS_PER_STEP)
                 .map(|x| (x.2, Width::NARROW));
-            let wide = bad.iter().map(|x| (x.2, Width::WIDE));
+            let wide = bad
+                .iter()
+                .take(BROKERS_PER_STEP)
+                .map(|x| (x.2, Width::WIDE));
             let found = narrow.chain(wide).find_map(|(a, w)| self.best_for(a, w));
+            if self.evals.get() == 0 {
+                break;
+            }
             match found {
                 Some((action, d)) => actions += self.apply(action, &d),
                 None => break,
@@ -311,29 +395,33 @@ impl Joint<'_, '_> {
                 }
             }
         }
+        if best.is_none() && self.cost(a, &st.metric[a]).1 > 0.0 {
+            best = self.best_trade(a);
+        }
         // Partners with most room in the direction `a` needs.
-        let ga = self.slope(a);
+        let leaders_only = self.cost(a, &st.metric[a]).0 <= 0.0;
+        let ga = self.slope(a, leaders_only);
         let mut partners: Vec<(f64, usize)> = self
             .brokers
             .iter()
             .copied()
             .filter(|&b| b != a)
             .map(|b| {
-                let gb = self.slope(b);
+                let gb = self.slope(b, leaders_only);
                 let room: f64 = (0..METRICS).map(|m| (ga[m] - gb[m]).abs()).sum();
                 (room, b)
             })
             .collect();
         partners.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
         for &(_, b) in partners.iter().take(w.partners) {
-            let gb = self.slope(b);
+            let gb = self.slope(b, leaders_only);
             let mut dir = [0.0; METRICS];
             for m in 0..METRICS {
                 dir[m] = ga[m] - gb[m];
             }
             let mine = self.ranked(a, &dir, w.give, true);
             let theirs = self.ranked(b, &dir, w.take, false);
-            for &(s1, c1) in &mine {
+            for &(s1, c1, k1) in &mine {
                 let delta = self.delta(a, b, &c1);
                 if delta.acceptable() && st.replica_move_ok(s1, b as u32) {
                     Self::keep(&mut best, Action::Move(s1, b), delta);
@@ -342,7 +430,11 @@ impl Joint<'_, '_> {
                 if st.hosts(p, b as u32) {
                     continue;
                 }
-                for &(s2, c2) in &theirs {
+                for &(s2, c2, k2) in &theirs {
+                    // Ranked: every further partner helps even less in `dir`.
+                    if k1 - k2 <= 0.0 {
+                        break;
+                    }
                     let mut d = c1;
                     add(&mut d, &c2, -1.0);
                     let delta = self.delta(a, b, &d);
@@ -360,9 +452,68 @@ impl Joint<'_, '_> {
         best
     }
 
+    /// Leader count out of band on `a`: the best [`Action::Trade`] (a hot leadership of `a`
+    /// handed to one of its followers, a cold one taken over from its leader).
+    fn best_trade(&self, a: usize) -> Option<(Action, Delta)> {
+        let st = &*self.st;
+        let mut led: Vec<(f64, usize)> = Vec::new();
+        let mut followed: Vec<(f64, usize, usize)> = Vec::new();
+        for &s in &st.slots_on[a] {
+            let s = s as usize;
+            let p = st.slot_part[s] as usize;
+            if !st.movable[p] {
+                continue;
+            }
+            let start = st.c.partitions[p].start as usize;
+            let d = leadership_delta(st.c, p);
+            let heat: f64 = RESOURCES
+                .iter()
+                .map(|&m| d[m] / self.centre(m, a).map_or(1.0, |x| x.0))
+                .sum();
+            if s == start {
+                led.push((-heat, p));
+            } else {
+                followed.push((heat, p, s - start));
+            }
+        }
+        let cmp = |x: &f64, y: &f64| x.total_cmp(y);
+        led.sort_by(|x, y| cmp(&x.0, &y.0).then(x.1.cmp(&y.1)));
+        followed.sort_by(|x, y| cmp(&x.0, &y.0).then(x.1.cmp(&y.1)));
+        let mut best: Option<(Action, Delta)> = None;
+        for &(_, p) in led.iter().take(TRADE_LED) {
+            let start = st.c.partitions[p].start as usize;
+            let dp = leadership_delta(st.c, p);
+            let mut neg_p = dp;
+            neg_p.iter_mut().for_each(|x| *x = -*x);
+            for pos_p in 1..usize::from(st.c.partitions[p].rf) {
+                let x = st.assign[start + pos_p] as usize;
+                for &(_, q, pos_q) in followed.iter().take(TRADE_FOLLOWED) {
+                    let y = st.leader_of(q) as usize;
+                    let dq = leadership_delta(st.c, q);
+                    let mut neg_q = dq;
+                    neg_q.iter_mut().for_each(|x| *x = -*x);
+                    let delta = self.delta_many(&[(a, neg_p), (x, dp), (a, dq), (y, neg_q)]);
+                    if delta.acceptable()
+                        && best.is_none_or(|(_, b)| delta.value() > b.value() + 1e-15)
+                        && st.leadership_moves_ok(&[(p, pos_p), (q, pos_q)])
+                    {
+                        best = Some((Action::Trade(p, pos_p, q, pos_q), delta));
+                    }
+                }
+            }
+        }
+        best
+    }
+
     /// Up to `n` movable replicas on broker `b` with their contributions, ranked by their
-    /// projection on `dir` (largest first if `largest`).
-    fn ranked(&self, b: usize, dir: &Metrics, n: usize, largest: bool) -> Vec<(usize, Metrics)> {
+    /// projection on `dir` (largest first if `largest`), with that projection.
+    fn ranked(
+        &self,
+        b: usize,
+        dir: &Metrics,
+        n: usize,
+        largest: bool,
+    ) -> Vec<(usize, Metrics, f64)> {
         let st = &*self.st;
         let mut all: Vec<(f64, usize, Metrics)> = st.slots_on[b]
             .iter()
@@ -383,7 +534,8 @@ impl Joint<'_, '_> {
             all.truncate(n);
         }
         all.sort_by(cmp);
-        all.into_iter().map(|(_, s, c)| (s, c)).collect()
+        let sign = if largest { -1.0 } else { 1.0 };
+        all.into_iter().map(|(k, s, c)| (s, c, sign * k)).collect()
     }
 
     /// Carries out `action`, booking it to the resource goal it helps most.
@@ -404,6 +556,11 @@ impl Joint<'_, '_> {
             Action::Lead(p, pos) => {
                 self.st.move_leadership(p, pos, goal);
                 1
+            }
+            Action::Trade(p, pos_p, q, pos_q) => {
+                self.st.move_leadership(p, pos_p, goal);
+                self.st.move_leadership(q, pos_q, goal);
+                2
             }
         }
     }
@@ -434,6 +591,7 @@ impl Joint<'_, '_> {
                     leadership_delta(st.c, p),
                 )
             }
+            Action::Trade(..) => return super::goal_id(GoalKind::LeaderCount),
         };
         let mut best = (0.0, M_LEADERS);
         for &m in &self.goals.resources {

@@ -377,8 +377,9 @@ fn sweep_soft_goals(
     started: &mut dyn FnMut(&'static str),
 ) {
     // Mixed capacities: the resource goals run as one joint phase (see `joint`), at the
-    // place of the first of them; their own passes are skipped.
-    let joint = if joint::mixed_capacities(st) {
+    // place of the first of them; their own passes are skipped. Not while a hard limit is
+    // broken (the plan fails anyway, or is best effort): the per-goal passes are cheaper.
+    let joint = if joint::mixed_capacities(st) && !joint::hard_limits_broken(st) {
         joint::JointGoals::of(st)
     } else {
         None
