@@ -87,6 +87,10 @@ const EVAL_BUDGET_BASE: u64 = 10_000_000;
 /// whose bands are out of reach) ends in bounded time.
 const EVAL_BUDGET_PER_REPLICA: u64 = 3_000;
 
+/// ... and at most this many (about 20 s of scoring on this machine), so large mixed
+/// clusters end in bounded time, with bands possibly left unmet.
+const EVAL_BUDGET_MAX: u64 = 200_000_000;
+
 /// Weight of the band-centre term when choosing among acceptable actions.
 const CENTRE_WEIGHT: f64 = 1e-3;
 
@@ -203,7 +207,8 @@ pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
                     .any(|&m| st.bands[m].as_ref().is_some_and(|x| x.participates[b]))
         })
         .collect();
-    let budget = EVAL_BUDGET_BASE + EVAL_BUDGET_PER_REPLICA * st.assign.len() as u64;
+    let budget =
+        (EVAL_BUDGET_BASE + EVAL_BUDGET_PER_REPLICA * st.assign.len() as u64).min(EVAL_BUDGET_MAX);
     let mut j = Joint {
         evals: std::cell::Cell::new(budget),
         base: vec![(0.0, 0.0, 0.0); nb],
