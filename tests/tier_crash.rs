@@ -3,7 +3,8 @@
 //! - every committed segment reads back byte-identical;
 //! - no segment below the committed offset is missing;
 //! - local deletion never got ahead of the remote commit (checked after every kill);
-//! - after `keel tier gc` the store holds the same objects as a clean run.
+//! - after `keel tier gc` the store holds the same objects as a clean run, and no staging
+//!   files of killed writes (which listings do not show) are left on disk.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 #[path = "common/tier_crash.rs"]
@@ -101,4 +102,15 @@ fn sigkill_at_random_moments_never_loses_data_or_leaks_objects() {
         String::from_utf8_lossy(&gc.stderr)
     );
     assert_eq!(rt.block_on(keys(&store)), clean);
+    // Listings hide the `#<n>` staging files a killed local write leaves; GC must have
+    // removed those too, so the directory holds no more than the clean run's.
+    let staging = keel_tiering::local_staging::find_staging_files(store_dir.path()).unwrap();
+    assert!(
+        staging.is_empty(),
+        "staging files left after GC: {staging:?}"
+    );
+    assert_eq!(
+        keel_tiering::local_staging::find_staging_files(clean_store_dir.path()).unwrap(),
+        vec![]
+    );
 }

@@ -394,10 +394,14 @@ async fn gc_cmd(a: GcArgs) -> anyhow::Result<ExitCode> {
     for k in &r.deleted {
         println!("deleted {k}");
     }
+    for p in &r.staging_files_deleted {
+        println!("deleted staging file {}", p.display());
+    }
     println!(
-        "scanned {} object(s), deleted {} orphan(s), aborted {} multipart upload(s), kept {} orphan(s) younger than {}",
+        "scanned {} object(s), deleted {} orphan(s) and {} staging file(s), aborted {} multipart upload(s), kept {} orphan(s) younger than {}",
         r.scanned,
         r.deleted.len(),
+        r.staging_files_deleted.len(),
         r.aborted_uploads,
         r.young_orphans,
         humantime::format_duration(a.grace)

@@ -16,9 +16,12 @@
 //! and recording the id) is deleted with a warning naming the object key: `object_store`
 //! cannot abort an upload without its id, so that window is left to the bucket lifecycle
 //! rule `AbortIncompleteMultipartUpload` (such an upload holds no parts; see
-//! [`crate::multipart`]). Not covered either: the local filesystem store, which has no
-//! multipart ids (its `put_multipart` leaves `#<n>` staging files next to the object,
-//! invisible to listings).
+//! [`crate::multipart`]).
+//!
+//! The local filesystem store has no multipart ids, and every write it makes goes through
+//! an `<object>#<n>` staging file that listings do not show; a killed write leaves that file
+//! behind. On such a store ([`TierStore::local_root`]) GC also walks the directory and
+//! deletes orphaned staging files under the same rules ([`crate::local_staging`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -28,6 +31,7 @@ use object_store::path::Path;
 
 use crate::error::Result;
 use crate::keys::{ObjectName, TopicPartition, parse_object_name, split_key};
+use crate::local_staging;
 use crate::manifest::{ObjectKind, SegmentManifest, SegmentState};
 use crate::manifest_store;
 use crate::store::TierStore;
@@ -39,8 +43,11 @@ pub struct GcReport {
     pub deleted: Vec<Path>,
     /// Multipart uploads aborted by the id their orphaned intent recorded.
     pub aborted_uploads: usize,
-    /// Unreferenced objects kept because they are younger than the grace period.
+    /// Unreferenced objects (and local staging files) kept because they are younger than
+    /// the grace period.
     pub young_orphans: usize,
+    /// Local-filesystem staging files deleted ([`crate::local_staging`]).
+    pub staging_files_deleted: Vec<std::path::PathBuf>,
 }
 
 /// Pure planning: which of `objects` to delete. `manifests` holds each partition's newest
@@ -141,10 +148,53 @@ pub async fn collect_garbage(
         }
     }
     store.delete_all(delete.clone()).await?;
+    let (staging_files_deleted, young_staging) =
+        collect_local_staging(store, &mut manifests, grace, now).await?;
     Ok(GcReport {
         scanned: objects.len(),
         deleted: delete,
         aborted_uploads: aborted,
-        young_orphans: young,
+        young_orphans: young + young_staging,
+        staging_files_deleted,
     })
+}
+
+/// On a local-filesystem store, deletes the orphaned staging files killed writes left
+/// behind; returns them and how many younger orphans were kept. The walk runs after the
+/// manifests were read, so a staging file of a copy started since then is younger than
+/// any sensible grace period.
+async fn collect_local_staging(
+    store: &TierStore,
+    manifests: &mut HashMap<TopicPartition, Option<SegmentManifest>>,
+    grace: Duration,
+    now: SystemTime,
+) -> Result<(Vec<std::path::PathBuf>, usize)> {
+    let Some(root) = store.local_root.clone() else {
+        return Ok((Vec::new(), 0));
+    };
+    let walk_root = root.clone();
+    let files = blocking(&root, move || local_staging::find_staging_files(&walk_root)).await?;
+    for f in &files {
+        if let Some((tp, _)) = split_key(&store.prefix, &f.destination)
+            && !manifests.contains_key(&tp)
+        {
+            let m = manifest_store::load(store, &tp).await?;
+            manifests.insert(tp, m);
+        }
+    }
+    let (delete, young) =
+        local_staging::plan_staging_gc(&store.prefix, &files, manifests, grace, now);
+    let deleted = delete.clone();
+    blocking(&root, move || local_staging::delete_staging_files(&delete)).await?;
+    Ok((deleted, young))
+}
+
+/// Runs blocking filesystem work under `root` off the async threads.
+async fn blocking<T: Send + 'static>(
+    root: &std::path::Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        crate::error::TieringError::io("walk local store", root, std::io::Error::other(e))
+    })?
 }

@@ -23,7 +23,8 @@
 //!   `upload_log`: the `put_multipart` path (local filesystem), with ramped part sizes;
 //! - [`fetch`] (+ [`cache`]: index and hot-chunk caches, [`chunks`] for zstd-chunked
 //!   objects): the remote read path; [`expire`]: remote retention;
-//!   [`gc`]: orphan collection;
+//!   [`gc`]: orphan collection, with [`local_staging`] for the staging files a killed
+//!   local-filesystem write leaves behind;
 //! - [`fault`]: a fault-injecting store wrapper for crash-safety tests;
 //! - [`ratelimit`]: byte-rate limits; [`testing`]: synthetic log dirs for tests and benches.
 
@@ -38,6 +39,7 @@ pub mod fault;
 pub mod fetch;
 pub mod gc;
 pub mod keys;
+pub mod local_staging;
 pub mod manifest;
 pub mod manifest_store;
 pub mod multipart;

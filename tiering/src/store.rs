@@ -7,6 +7,7 @@
 //! never reach logs: [`TierStore`]'s `Display` prints the URL without user info.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,6 +31,10 @@ pub struct TierStore {
     /// ([`crate::upload_log`]). False unless set: S3 and GCS reject non-final parts under
     /// 5 MiB, so wrapped stores of unknown kind keep uniform parts.
     pub any_part_size: bool,
+    /// The directory of a local-filesystem store. Its writes leave `<object>#<n>` staging
+    /// files behind when the process is killed mid-write, and listings never show them, so
+    /// GC walks this directory for them ([`crate::local_staging`]).
+    pub local_root: Option<PathBuf>,
     pub prefix: Path,
     display: String,
 }
@@ -55,6 +60,7 @@ impl TierStore {
             store,
             multipart: None,
             any_part_size: false,
+            local_root: None,
             prefix,
             display: name.into(),
         }
@@ -70,6 +76,12 @@ impl TierStore {
     /// [`TierStore::any_part_size`]).
     pub fn with_any_part_size(mut self) -> Self {
         self.any_part_size = true;
+        self
+    }
+
+    /// Sets the directory of a local-filesystem store (see [`TierStore::local_root`]).
+    pub fn with_local_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.local_root = Some(dir.into());
         self
     }
 
@@ -99,7 +111,9 @@ impl TierStore {
                     .map_err(|e| TieringError::io("create store dir", &dir, e))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| bad(e.to_string()))?;
-                Ok(TierStore::new(Arc::new(fs), Path::default(), display).with_any_part_size())
+                Ok(TierStore::new(Arc::new(fs), Path::default(), display)
+                    .with_any_part_size()
+                    .with_local_root(dir))
             }
             _ => {
                 let options = std::env::vars().filter_map(|(k, v)| {
