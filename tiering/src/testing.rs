@@ -194,6 +194,15 @@ pub fn upload_bench_segment(dir: &Path) -> Result<(crate::upload::SegmentSource,
         records_per_batch: 8,
         value_len: 64 * 1024,
     };
+    segment_source(dir, spec)
+}
+
+/// A segment of `spec` (base offset 0) written to `dir` with its offset and time indexes:
+/// its files and its bytes.
+pub fn segment_source(
+    dir: &Path,
+    spec: SegmentSpec,
+) -> Result<(crate::upload::SegmentSource, Vec<u8>)> {
     let (log, next) = segment_bytes(0, spec, 0, 1)?;
     write_segment(dir, 0, &log)?;
     let file = |ext: &str| dir.join(format!("{:020}.{ext}", 0));

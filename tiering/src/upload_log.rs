@@ -213,7 +213,7 @@ mod tests {
     use crate::keys::{TopicPartition, segment_key};
     use crate::manifest::{ObjectKind, SegmentManifest};
     use crate::part_io::ramp_part_len;
-    use crate::testing::{SegmentSpec, segment_bytes, write_segment};
+    use crate::testing::SegmentSpec;
     use crate::upload::{CACHED_PART_SIZE, RAMP_DOUBLINGS, SegmentSource, upload_segment};
 
     const PART: usize = 64 << 10;
@@ -232,20 +232,7 @@ mod tests {
     }
 
     fn segment_of(dir: &std::path::Path, spec: SegmentSpec) -> (SegmentSource, Vec<u8>) {
-        let (log, next) = segment_bytes(0, spec, 0, 1).unwrap();
-        write_segment(dir, 0, &log).unwrap();
-        let file = |ext: &str| dir.join(format!("{:020}.{ext}", 0));
-        let src = SegmentSource {
-            base_offset: 0,
-            next_base_offset: next,
-            log: file("log"),
-            offset_index: Some(file("index")),
-            time_index: Some(file("timeindex")),
-            txn_index: None,
-            producer_snapshot: None,
-            leader_epoch_checkpoint: None,
-        };
-        (src, log)
+        crate::testing::segment_source(dir, spec).unwrap()
     }
 
     /// A local-filesystem store in `dir` behind a [`FaultyStore`], taking parts of any size
