@@ -64,6 +64,13 @@ fn shard_of(h: u64) -> usize {
 }
 const OVERFLOW_USER: &str = "<overflow>";
 
+/// The state-map tag of a kind's states at a precedence level ([`Level::index`]), so keys
+/// of different kinds and levels never meet. A tenant's overflow state takes level 0's tag
+/// with [`OVERFLOW_USER`] as its user.
+fn state_tag(kind: QuotaKind, level_index: usize) -> u32 {
+    (kind.index() * 8 + level_index) as u32
+}
+
 /// Source of [`QuotaRegistry`] ids (for the per-thread config cache).
 static NEXT_REGISTRY_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -456,7 +463,7 @@ impl QuotaRegistry {
             return QuotaHandle::new(kind, tenant_limiter, None, epoch, now);
         };
         let (u, c) = level.state_parts(id.principal, id.client_id);
-        let tag = (kind.index() * 8 + level_index) as u32;
+        let tag = state_tag(kind, level_index);
         let h = hash_parts(tag, tenant, u, c);
         let hit = self.states[shard_of(h)]
             .read()
@@ -525,7 +532,7 @@ impl QuotaRegistry {
             .load()
             .lookup(kind, id.principal, id.client_id)?;
         let (u, c) = level.state_parts(id.principal, id.client_id);
-        let tag = (kind.index() * 8 + level.index()) as u32;
+        let tag = state_tag(kind, level.index());
         let h = hash_parts(tag, tenant, u, c);
         {
             let mut w = self.states[shard_of(h)].write();
@@ -550,7 +557,7 @@ impl QuotaRegistry {
             }
         }
         // Over the cap: the tenant's overflow state for this kind.
-        let (tag, u, c) = ((kind.index() * 8) as u32, OVERFLOW_USER, "");
+        let (tag, u, c) = (state_tag(kind, 0), OVERFLOW_USER, "");
         let h = hash_parts(tag, tenant, u, c);
         let mut w = self.states[shard_of(h)].write();
         if let Some(s) = w.get_hashed(h, tag, tenant, u, c) {

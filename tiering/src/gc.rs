@@ -50,6 +50,44 @@ pub struct GcReport {
     pub staging_files_deleted: Vec<std::path::PathBuf>,
 }
 
+/// The (base offset, attempt) of a partition's live copy: its COPY_SEGMENT_STARTED entry.
+pub(crate) fn live_copy(
+    manifests: &HashMap<TopicPartition, Option<SegmentManifest>>,
+    tp: &TopicPartition,
+) -> Option<(i64, u64)> {
+    manifests
+        .get(tp)
+        .and_then(|m| m.as_ref())
+        .and_then(|m| m.copy_in_progress())
+        .map(|s| (s.base_offset, s.attempt))
+}
+
+/// Orphans sorted by age: those last modified at or before `now - grace` are to delete, the
+/// younger ones only counted.
+pub(crate) struct OrphanSort<T> {
+    cutoff: SystemTime,
+    pub(crate) delete: Vec<T>,
+    pub(crate) young: usize,
+}
+
+impl<T> OrphanSort<T> {
+    pub(crate) fn new(grace: Duration, now: SystemTime) -> Self {
+        OrphanSort {
+            cutoff: now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH),
+            delete: Vec::new(),
+            young: 0,
+        }
+    }
+
+    pub(crate) fn offer(&mut self, orphan: T, modified: SystemTime) {
+        if modified <= self.cutoff {
+            self.delete.push(orphan);
+        } else {
+            self.young += 1;
+        }
+    }
+}
+
 /// Pure planning: which of `objects` to delete. `manifests` holds each partition's newest
 /// manifest and generation (None = no manifest).
 pub fn plan_gc(
@@ -71,9 +109,7 @@ pub fn plan_gc(
             }
         }
     }
-    let cutoff = now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut delete = Vec::new();
-    let mut young = 0;
+    let mut sort = OrphanSort::new(grace, now);
     for o in objects {
         let Some((tp, rel)) = split_key(prefix, &o.location) else {
             continue;
@@ -86,11 +122,9 @@ pub fn plan_gc(
             }) => !referenced
                 .get(&tp)
                 .is_some_and(|set| set.contains(&(base, attempt, kind))),
-            Some(ObjectName::Intent { base, attempt }) => !manifests
-                .get(&tp)
-                .and_then(|m| m.as_ref())
-                .and_then(|m| m.copy_in_progress())
-                .is_some_and(|s| s.base_offset == base && s.attempt == attempt),
+            Some(ObjectName::Intent { base, attempt }) => {
+                live_copy(manifests, &tp) != Some((base, attempt))
+            }
             Some(ObjectName::Manifest { generation }) => manifests
                 .get(&tp)
                 .and_then(|m| m.as_ref())
@@ -100,13 +134,9 @@ pub fn plan_gc(
         if !orphan {
             continue;
         }
-        if SystemTime::from(o.last_modified) <= cutoff {
-            delete.push(o.location.clone());
-        } else {
-            young += 1;
-        }
+        sort.offer(o.location.clone(), SystemTime::from(o.last_modified));
     }
-    (delete, young)
+    (sort.delete, sort.young)
 }
 
 /// Lists the store, loads every partition's manifest, and deletes orphans older than `grace`.

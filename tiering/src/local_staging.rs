@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use object_store::path::Path;
 
 use crate::error::{Result, TieringError};
+use crate::gc::{OrphanSort, live_copy};
 use crate::keys::{ObjectName, TopicPartition, parse_object_name, split_key};
 use crate::manifest::SegmentManifest;
 
@@ -56,34 +57,24 @@ pub fn plan_staging_gc(
     grace: Duration,
     now: SystemTime,
 ) -> (Vec<PathBuf>, usize) {
-    let cutoff = now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut delete = Vec::new();
-    let mut young = 0;
+    let mut sort = OrphanSort::new(grace, now);
     for f in files {
         let Some((tp, rel)) = split_key(prefix, &f.destination) else {
             continue;
         };
-        let live_attempt = manifests
-            .get(&tp)
-            .and_then(|m| m.as_ref())
-            .and_then(|m| m.copy_in_progress())
-            .map(|s| (s.base_offset, s.attempt));
         let orphan = match parse_object_name(&rel) {
             Some(ObjectName::Segment { base, attempt, .. })
-            | Some(ObjectName::Intent { base, attempt }) => live_attempt != Some((base, attempt)),
+            | Some(ObjectName::Intent { base, attempt }) => {
+                live_copy(manifests, &tp) != Some((base, attempt))
+            }
             Some(ObjectName::Manifest { .. }) => true,
             None => false, // not ours: leave alone
         };
-        if !orphan {
-            continue;
-        }
-        if f.modified <= cutoff {
-            delete.push(f.path.clone());
-        } else {
-            young += 1;
+        if orphan {
+            sort.offer(f.path.clone(), f.modified);
         }
     }
-    (delete, young)
+    (sort.delete, sort.young)
 }
 
 /// Walks `root` (the directory a `file://` store was opened on) and returns every staging

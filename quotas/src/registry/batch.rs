@@ -28,7 +28,7 @@
 
 use parking_lot::RwLockReadGuard;
 
-use super::{EntityState, QuotaRegistry, SHARDS, shard_of};
+use super::{EntityState, QuotaRegistry, SHARDS, shard_of, state_tag};
 use crate::clock::Nanos;
 use crate::entity::RequestIdentity;
 use crate::handle::QuotaHandle;
@@ -121,7 +121,7 @@ impl QuotaRegistry {
                 continue;
             };
             let (user, client) = level.state_parts(id.principal, id.client_id);
-            let tag = (kind.index() * 8 + level_index) as u32;
+            let tag = state_tag(kind, level_index);
             let h = hash_parts(tag, tenant, user, client);
             shards_needed |= 1 << shard_of(h);
             *probe = Some(Probe {
