@@ -155,6 +155,16 @@ impl<'c> State<'c> {
         self.c.partitions[self.slot_part[slot] as usize].start as usize == slot
     }
 
+    /// `(partition, position of b in it)` for every movable partition broker `b` holds a
+    /// replica of; position 0 means `b` leads it.
+    pub fn movable_positions_on(&self, b: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.slots_on[b].iter().filter_map(move |&s| {
+            let s = s as usize;
+            let p = self.slot_part[s] as usize;
+            self.movable[p].then(|| (p, s - self.c.partitions[p].start as usize))
+        })
+    }
+
     /// Rack-awareness violations of partition `p` if the replica on `from` went to `to`.
     pub fn rack_viol(&self, p: usize, from: u32, to: u32) -> usize {
         let rf = usize::from(self.c.partitions[p].rf);

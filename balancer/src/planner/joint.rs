@@ -463,22 +463,16 @@ impl Joint<'_, '_> {
         let st = &*self.st;
         let mut led: Vec<(f64, usize)> = Vec::new();
         let mut followed: Vec<(f64, usize, usize)> = Vec::new();
-        for &s in &st.slots_on[a] {
-            let s = s as usize;
-            let p = st.slot_part[s] as usize;
-            if !st.movable[p] {
-                continue;
-            }
-            let start = st.c.partitions[p].start as usize;
+        for (p, pos) in st.movable_positions_on(a) {
             let d = leadership_delta(st.c, p);
             let heat: f64 = RESOURCES
                 .iter()
                 .map(|&m| d[m] / self.centre(m, a).map_or(1.0, |x| x.0))
                 .sum();
-            if s == start {
+            if pos == 0 {
                 led.push((-heat, p));
             } else {
-                followed.push((heat, p, s - start));
+                followed.push((heat, p, pos));
             }
         }
         let cmp = |x: &f64, y: &f64| x.total_cmp(y);

@@ -54,14 +54,8 @@ impl Balancer<'_, '_> {
         // (weight, partition, x's position in it) of the leaderships x holds and could take.
         let mut leads: Vec<(f64, usize, usize)> = Vec::new();
         let mut follows: Vec<(f64, usize, usize)> = Vec::new();
-        for &s in &st.slots_on[x] {
-            let s = s as usize;
-            let p = st.slot_part[s] as usize;
-            if !st.movable[p] {
-                continue;
-            }
-            let pos = s - st.c.partitions[p].start as usize;
-            if st.is_leader_slot(s) {
+        for (p, pos) in st.movable_positions_on(x) {
+            if pos == 0 {
                 leads.push((weight(p), p, pos));
             } else {
                 follows.push((weight(p), p, pos));
