@@ -7,10 +7,12 @@
 //! after each timed upload, outside the timing.
 //!
 //! Run: `cargo run --release --example upload_vs_put -- [ROUNDS] [STORE_URL] [--uniform]
-//! [--part-kib K1,K2,...]` (defaults: 60 rounds, a fresh local folder under the temp dir).
+//! [--tasks] [--part-kib K1,K2,...]` (defaults: 60 rounds, a fresh local folder under the temp dir).
 //! Extra keel variants, each timed in every round in an order rotating with the plain put,
 //! for A/B comparisons within one run: `--uniform` adds keel with uniform 8 MiB parts (the
 //! store's `any_part_size` off: no ramp and no part cap, the session-4 behaviour);
+//! `--tasks` adds keel writing each part on a blocking-pool task of its own (the store's
+//! `inline_writes` off: the session-5 behaviour, before the writer thread);
 //! `--part-kib` adds keel with those `part_size`s. The plain put always uses 8 MiB parts.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a measurement tool: failing loudly is the point
 
@@ -82,11 +84,13 @@ fn main() {
     let mut rounds = 60;
     let mut url = None;
     let mut uniform = false;
+    let mut tasks = false;
     let mut part_kib: Vec<usize> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--uniform" => uniform = true,
+            "--tasks" => tasks = true,
             "--part-kib" => {
                 let list = args.next().expect("--part-kib: a comma-separated list");
                 part_kib.extend(list.split(',').map(|k| k.parse::<usize>().expect("KiB")));
@@ -109,7 +113,17 @@ fn main() {
     if uniform {
         let mut flat = store.clone();
         flat.any_part_size = false;
+        flat.inline_writes = false;
         variants.push(variant("keel, uniform parts (no ramp)".into(), flat, PART));
+    }
+    if tasks {
+        let mut on_tasks = store.clone();
+        on_tasks.inline_writes = false;
+        variants.push(variant(
+            "keel, parts on tasks (session 5)".into(),
+            on_tasks,
+            PART,
+        ));
     }
     for kib in part_kib {
         variants.push(variant(

@@ -44,6 +44,7 @@ pub mod manifest;
 pub mod manifest_store;
 pub mod multipart;
 mod part_io;
+mod part_writer;
 pub mod ratelimit;
 pub mod retention;
 pub mod store;

@@ -35,6 +35,12 @@ pub struct TierStore {
     /// files behind when the process is killed mid-write, and listings never show them, so
     /// GC walks this directory for them ([`crate::local_staging`]).
     pub local_root: Option<PathBuf>,
+    /// Whether the store's multipart part futures do their IO on the thread that polls them
+    /// when no tokio runtime is current, and need no runtime (`object_store`'s
+    /// `LocalFileSystem`): uploads then write their parts on a thread of their own, back to
+    /// back ([`crate::upload_log`]). False unless set; wrapped stores whose futures sleep or
+    /// do network IO on the runtime must leave it off.
+    pub inline_writes: bool,
     pub prefix: Path,
     display: String,
 }
@@ -61,6 +67,7 @@ impl TierStore {
             multipart: None,
             any_part_size: false,
             local_root: None,
+            inline_writes: false,
             prefix,
             display: name.into(),
         }
@@ -82,6 +89,13 @@ impl TierStore {
     /// Sets the directory of a local-filesystem store (see [`TierStore::local_root`]).
     pub fn with_local_root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.local_root = Some(dir.into());
+        self
+    }
+
+    /// Marks the store's part writes as running inline off the runtime (see
+    /// [`TierStore::inline_writes`]).
+    pub fn with_inline_writes(mut self) -> Self {
+        self.inline_writes = true;
         self
     }
 
@@ -113,7 +127,8 @@ impl TierStore {
                     .map_err(|e| bad(e.to_string()))?;
                 Ok(TierStore::new(Arc::new(fs), Path::default(), display)
                     .with_any_part_size()
-                    .with_local_root(dir))
+                    .with_local_root(dir)
+                    .with_inline_writes())
             }
             _ => {
                 let options = std::env::vars().filter_map(|(k, v)| {

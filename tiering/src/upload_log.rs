@@ -16,6 +16,11 @@
 //! writer starts after a 256 KiB read and copies from cache. Other stores keep uniform
 //! `part_size` parts (S3 and GCS reject non-final parts under 5 MiB).
 //!
+//! On the local filesystem itself ([`TierStore::inline_writes`]) the parts are written on
+//! one thread of the upload's own, back to back, and the upload is completed there right
+//! after the last write ([`crate::part_writer`]): the writes are serial anyway, and a
+//! blocking-pool thread per part put a thread wake-up on the critical path of every part.
+//!
 //! Memory: at most `concurrency` parts in flight plus the one being read, each buffer
 //! `part_size` bytes at most (ramped parts are smaller), so the bound is
 //! `(concurrency + 1) × part_size` as with uniform parts, or less. A compressed upload collects
@@ -28,6 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Result, TieringError};
 use crate::part_io::{PartReader, check_size};
+use crate::part_writer::ThreadPartWriter;
 use crate::store::TierStore;
 use crate::upload::UploadOptions;
 use crate::verify::SegmentSummary;
@@ -80,7 +86,7 @@ pub(crate) async fn upload_log(
         .put_multipart(key)
         .await
         .map_err(|e| TieringError::store("start multipart", key, e))?;
-    let mut parts = PartSender::new(upload, key, opts.concurrency);
+    let mut parts = PartSender::new(store, upload, key, opts.concurrency)?;
     let mut crc = 0u32; // of the stored bytes (compressed uploads only)
     let mut pending: Vec<u8> = Vec::new(); // compressed bytes not sent yet
     let sent: Result<SegmentSummary> = async {
@@ -136,24 +142,70 @@ pub(crate) async fn upload_log(
     }
 }
 
-/// The parts of one `put_multipart` upload in flight, at most `concurrency` at a time.
-struct PartSender<'k> {
+/// The parts of one `put_multipart` upload in flight, at most `concurrency` at a time:
+/// written back to back on a thread of the upload's own when the store's writes run inline
+/// ([`TierStore::inline_writes`], [`crate::part_writer`]), else each part on a task.
+enum PartSender<'k> {
+    Thread(ThreadPartWriter<'k>),
+    Tasks(TaskParts<'k>),
+}
+
+impl<'k> PartSender<'k> {
+    fn new(
+        store: &TierStore,
+        upload: Box<dyn MultipartUpload>,
+        key: &'k Key,
+        concurrency: usize,
+    ) -> Result<Self> {
+        if store.inline_writes {
+            return Ok(PartSender::Thread(ThreadPartWriter::start(
+                upload,
+                key,
+                concurrency,
+            )?));
+        }
+        Ok(PartSender::Tasks(TaskParts {
+            upload,
+            key,
+            concurrency: concurrency.max(1),
+            inflight: JoinSet::new(),
+        }))
+    }
+
+    /// Sends the next part (waiting while `concurrency` parts are in flight).
+    async fn send(&mut self, data: Bytes) -> Result<()> {
+        match self {
+            PartSender::Thread(w) => w.send(PutPayload::from_bytes(data)).await,
+            PartSender::Tasks(t) => t.send(data).await,
+        }
+    }
+
+    /// Waits for every part, then completes the upload.
+    async fn complete(self) -> Result<()> {
+        match self {
+            PartSender::Thread(w) => w.complete().await,
+            PartSender::Tasks(t) => t.complete().await,
+        }
+    }
+
+    /// Stops the parts in flight and aborts the upload (best effort).
+    async fn abort(self) {
+        match self {
+            PartSender::Thread(w) => w.abort().await,
+            PartSender::Tasks(t) => t.abort().await,
+        }
+    }
+}
+
+/// Parts on tasks of their own (`WriteMultipart`'s way).
+struct TaskParts<'k> {
     upload: Box<dyn MultipartUpload>,
     key: &'k Key,
     concurrency: usize,
     inflight: JoinSet<object_store::Result<()>>,
 }
 
-impl<'k> PartSender<'k> {
-    fn new(upload: Box<dyn MultipartUpload>, key: &'k Key, concurrency: usize) -> Self {
-        PartSender {
-            upload,
-            key,
-            concurrency: concurrency.max(1),
-            inflight: JoinSet::new(),
-        }
-    }
-
+impl TaskParts<'_> {
     /// Waits for the oldest-finishing part in flight; an error fails the upload.
     async fn join_one(&mut self) -> Result<()> {
         match self.inflight.join_next().await {
@@ -365,10 +417,43 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_middle_part_aborts_the_upload_and_commits_nothing() {
+        failed_middle_part_aborts(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_middle_part_on_the_writer_thread_aborts_the_upload_and_commits_nothing() {
+        failed_middle_part_aborts(true).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_ramped_upload_on_the_writer_thread_reads_back_byte_identical() {
+        let seg_dir = tempfile::tempdir().unwrap();
+        let (src, log) = segment(seg_dir.path());
+        let store_dir = tempfile::tempdir().unwrap();
+        let (mut store, faulty) = fs_store(store_dir.path(), true);
+        // `FaultyStore` without delay rules needs no runtime in its part futures.
+        store.inline_writes = true;
+        let tp = TopicPartition::new("ramp", 0);
+        let mut m = SegmentManifest::new();
+        let seg = upload_segment(&store, &tp, &src, 0, &mut m, &opts())
+            .await
+            .unwrap();
+        let key = segment_key(&store.prefix, &tp, 0, seg.attempt, ObjectKind::Log);
+        let stored = store.get_opt(&key).await.unwrap().unwrap();
+        assert!(stored[..] == log[..], "the object is the segment");
+        let first = PART >> RAMP_DOUBLINGS;
+        assert_eq!(faulty.part_lens(), expected_lens(log.len(), first, PART));
+        // One thread writes the parts: one at a time.
+        assert_eq!(faulty.max_parts_in_flight(), 1);
+        assert_eq!(m.readable().count(), 1);
+    }
+
+    async fn failed_middle_part_aborts(inline_writes: bool) {
         let seg_dir = tempfile::tempdir().unwrap();
         let store_dir = tempfile::tempdir().unwrap();
         let (src, _) = segment(seg_dir.path());
-        let (store, faulty) = fs_store(store_dir.path(), true);
+        let (mut store, faulty) = fs_store(store_dir.path(), true);
+        store.inline_writes = inline_writes;
         // The third part (inside the ramp) fails.
         faulty.add_rule(Rule::new(Some(Op::PutPart), Fault::Fail).skip(2).times(1));
         let tp = TopicPartition::new("ramp", 0);
