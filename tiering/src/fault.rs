@@ -44,6 +44,9 @@ pub enum Fault {
     Delay(Duration),
     /// Forward, then report an error anyway.
     CutOff,
+    /// Wait, then error without touching the store (a request that fails late, while
+    /// others are under way).
+    FailAfter(Duration),
 }
 
 /// One rule: requests of `op` (any op when `None`) whose key contains `key_contains`
@@ -258,6 +261,10 @@ impl FaultyStore {
                 let _ = f.await;
                 Err(injected(op, key))
             }
+            Some(Fault::FailAfter(d)) => {
+                tokio::time::sleep(d).await;
+                Err(injected(op, key))
+            }
         }
     }
 }
@@ -278,7 +285,7 @@ impl fmt::Debug for FaultyUpload {
 impl MultipartUpload for FaultyUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let fault = self.store.decide(Op::PutPart, &self.key);
-        if fault != Some(Fault::Fail) {
+        if !matches!(fault, Some(Fault::Fail | Fault::FailAfter(_))) {
             self.store.count_bytes(data.content_length());
         }
         {
@@ -309,6 +316,10 @@ impl MultipartUpload for FaultyUpload {
                     let _ = part.await;
                     Err(injected(Op::PutPart, &key))
                 }
+                Some(Fault::FailAfter(d)) => {
+                    tokio::time::sleep(d).await;
+                    Err(injected(Op::PutPart, &key))
+                }
             }
         }
         .boxed()
@@ -337,7 +348,7 @@ impl ObjectStore for FaultyStore {
     ) -> object_store::Result<PutResult> {
         let len = payload.content_length();
         let fault = self.decide(Op::Put, location.as_ref());
-        if fault != Some(Fault::Fail) {
+        if !matches!(fault, Some(Fault::Fail | Fault::FailAfter(_))) {
             self.count_bytes(len);
         }
         self.apply(
@@ -398,7 +409,7 @@ impl ObjectStore for FaultyStore {
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let key = prefix.map(|p| p.to_string()).unwrap_or_default();
         match self.decide(Op::List, &key) {
-            Some(Fault::Fail) | Some(Fault::CutOff) => {
+            Some(Fault::Fail | Fault::CutOff | Fault::FailAfter(_)) => {
                 futures::stream::once(async move { Err(injected(Op::List, &key)) }).boxed()
             }
             _ => self.inner.list(prefix),
@@ -447,7 +458,7 @@ impl MultipartStore for FaultyStore {
     ) -> object_store::Result<PartId> {
         let mp = self.multipart.clone().ok_or_else(no_multipart)?;
         let fault = self.decide(Op::PutPart, path.as_ref());
-        if fault != Some(Fault::Fail) {
+        if !matches!(fault, Some(Fault::Fail | Fault::FailAfter(_))) {
             self.count_bytes(data.content_length());
         }
         self.apply(

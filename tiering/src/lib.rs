@@ -47,6 +47,7 @@ mod part_io;
 mod part_writer;
 pub mod ratelimit;
 pub mod retention;
+mod started_gate;
 pub mod store;
 pub mod sync;
 #[doc(hidden)]

@@ -2,7 +2,11 @@
 //!
 //! Order of one attempt (each attempt has its own object keys, see [`crate::keys`]):
 //! 1. commit the manifest with the segment in COPY_SEGMENT_STARTED under a fresh attempt id
-//!    (a stale unfinished attempt is replaced and its objects deleted);
+//!    (a stale unfinished attempt is replaced and its objects deleted). On stores without
+//!    upload ids (the local filesystem) the `.log`'s first parts already go to the store's
+//!    invisible staging file while this commits; whatever makes an object visible
+//!    (completing the upload, a single PUT, the index objects) waits for the commit, and a
+//!    failed commit aborts the upload ([`crate::started_gate`]);
 //! 2. stream the `.log` in parts of `part_size` bytes: each part is verified (batch walk +
 //!    CRC-32C, [`crate::verify`]) *before* it is handed to the store (the object's CRC-32C
 //!    is derived from the verified batch CRCs, so the bytes are CRC'd once), and at most
@@ -48,6 +52,7 @@ use crate::manifest_store;
 use crate::multipart::{self, Intent, UploadStart};
 use crate::part_io::PartReader;
 use crate::ratelimit::RateLimiter;
+use crate::started_gate::StartedGate;
 use crate::store::TierStore;
 use crate::verify::SegmentSummary;
 
@@ -185,7 +190,7 @@ pub async fn upload_segment(
         };
         let mut reader = PartReader::open_ramped(&src.log, part_len, first_len)?;
         reader.prefetch();
-        let (attempt, resume) = match candidate {
+        let (attempt, resume, stale) = match candidate {
             Some((seg, intent)) => {
                 tracing::info!(partition = %part, base_offset = seg.base_offset, attempt = %format!("{:016x}", seg.attempt),
                     parts_done = intent.parts.len(), "resuming an interrupted multipart upload");
@@ -193,20 +198,49 @@ pub async fn upload_segment(
                     leader_epoch: writer_epoch,
                     ..seg
                 };
-                (seg, UploadStart::Resume(intent))
+                (seg, UploadStart::Resume(intent), None)
             }
             None => {
                 let stale = next.begin_copy(&part, started, writer_epoch, opts.writer_id)?;
-                manifest_store::commit(store, tp, &mut next).await?;
+                (started, UploadStart::New, Some(stale))
+            }
+        };
+        let resumed = matches!(resume, UploadStart::Resume(_));
+        let uploaded = match stale {
+            // A resume continues an attempt the manifest already names.
+            None => {
+                let gate = StartedGate::open();
+                upload_objects(store, tp, src, &attempt, opts, resume, reader, gate).await
+            }
+            Some(stale) => {
+                // The `.log`'s first parts go to the store's invisible staging file while
+                // the STARTED manifest commits, on stores without upload ids (with them,
+                // the intent and the upload follow the commit); nothing becomes visible
+                // before the commit ([`StartedGate`]).
+                let (opener, gate) = StartedGate::new();
+                let overlap = store.multipart.is_none();
+                let commit = async {
+                    let committed = manifest_store::commit(store, tp, &mut next).await;
+                    opener.open(committed.is_ok());
+                    committed
+                };
+                let upload = upload_objects(store, tp, src, &attempt, opts, resume, reader, gate);
+                let uploaded = if overlap {
+                    let (committed, uploaded) = tokio::join!(commit, upload);
+                    committed?; // a failed commit failed the upload, which aborted itself
+                    uploaded
+                } else {
+                    commit.await?;
+                    upload.await
+                };
                 *manifest = next.clone();
                 if let Some(stale) = stale {
                     discard_attempt(store, tp, &stale).await;
                 }
-                (started, UploadStart::New)
+                uploaded
             }
         };
-        let resumed = matches!(resume, UploadStart::Resume(_));
-        match upload_objects(store, tp, src, &attempt, opts, resume, reader).await {
+        match uploaded {
             Ok((checksums, summary)) => break (attempt, checksums, summary),
             Err(e) => {
                 // Keep the attempt for the next try to resume when the store (not the
@@ -306,6 +340,9 @@ async fn discard_attempt(store: &TierStore, tp: &TopicPartition, seg: &RemoteSeg
     let _ = store.delete_all(attempt_keys(store, tp, seg)).await;
 }
 
+/// Uploads the attempt's objects; nothing becomes visible before `gate` opens (the
+/// STARTED commit succeeded), and a gate that fails aborts the `.log` upload.
+#[allow(clippy::too_many_arguments)] // the attempt's context, each distinct
 async fn upload_objects(
     store: &TierStore,
     tp: &TopicPartition,
@@ -314,11 +351,13 @@ async fn upload_objects(
     opts: &UploadOptions,
     resume: UploadStart,
     reader: PartReader,
+    gate: StartedGate,
 ) -> Result<(ObjectChecksums, SegmentSummary)> {
     let log = async {
         let size = u64::from(seg.size_bytes);
         match &store.multipart {
             Some(mp) if size > opts.part_size.max(1) as u64 => {
+                gate.wait().await?;
                 let (crc, summary, report) = crate::upload_parts::upload_log_by_parts(
                     store,
                     mp.clone(),
@@ -341,12 +380,16 @@ async fn upload_objects(
                     seg.attempt,
                     ObjectKind::Log,
                 );
-                crate::upload_log::upload_log(store, &log_key, reader, size, opts).await
+                crate::upload_log::upload_log(store, &log_key, reader, size, opts, &gate).await
             }
         }
     };
     // The small objects go up while the `.log` parts do.
-    let (log, extras) = tokio::join!(log, upload_extras(store, tp, src, seg, opts));
+    let extras = async {
+        gate.wait().await?;
+        upload_extras(store, tp, src, seg, opts).await
+    };
+    let (log, extras) = tokio::join!(log, extras);
     let (crc, summary, compressed) = log?;
     let mut checksums = extras?;
     checksums.zstd_chunks = compressed;

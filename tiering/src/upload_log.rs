@@ -34,6 +34,7 @@ use tokio::task::JoinSet;
 use crate::error::{Result, TieringError};
 use crate::part_io::{PartReader, check_size};
 use crate::part_writer::ThreadPartWriter;
+use crate::started_gate::StartedGate;
 use crate::store::TierStore;
 use crate::upload::UploadOptions;
 use crate::verify::SegmentSummary;
@@ -48,6 +49,7 @@ pub(crate) async fn upload_log(
     mut reader: PartReader,
     size: u64,
     opts: &UploadOptions,
+    gate: &StartedGate,
 ) -> Result<(u32, SegmentSummary, bool)> {
     let part_size = reader.part_len();
     let path = reader.path().to_path_buf();
@@ -78,6 +80,7 @@ pub(crate) async fn upload_log(
         if let Some(rate) = &opts.rate {
             rate.acquire(payload.len() as u64).await;
         }
+        gate.wait().await?;
         store.put(key, payload).await?;
         return Ok((crc, summary, compressed));
     }
@@ -91,6 +94,7 @@ pub(crate) async fn upload_log(
     let mut pending: Vec<u8> = Vec::new(); // compressed bytes not sent yet
     let sent: Result<SegmentSummary> = async {
         loop {
+            gate.check()?;
             let buf = reader.next_part().await?;
             if buf.is_empty() {
                 pool.put_back(buf);
@@ -130,6 +134,11 @@ pub(crate) async fn upload_log(
         Ok(summary)
     }
     .await;
+    // Nothing is visible before the STARTED commit: complete only after it.
+    let sent = match sent {
+        Ok(summary) => gate.wait().await.map(|()| summary),
+        Err(e) => Err(e),
+    };
     match sent {
         Ok(summary) => {
             parts.complete().await?;
