@@ -182,7 +182,8 @@ pub async fn upload_segment(
             Some((_, intent)) => usize::try_from(intent.part_size).unwrap_or(usize::MAX),
             None => opts.part_size,
         };
-        let (part_len, first_len) = if ramps(store, opts, u64::from(size)) {
+        let ramped = ramps(store, opts, u64::from(size));
+        let (part_len, first_len) = if ramped {
             let part = part_len.min(CACHED_PART_SIZE);
             (part, part >> RAMP_DOUBLINGS)
         } else {

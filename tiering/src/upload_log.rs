@@ -20,6 +20,9 @@
 //! one thread of the upload's own, back to back, and the upload is completed there right
 //! after the last write ([`crate::part_writer`]): the writes are serial anyway, and a
 //! blocking-pool thread per part put a thread wake-up on the critical path of every part.
+//! That thread holds at most 2 parts ([`crate::part_writer`]'s `WRITER_QUEUE`), so the
+//! reader stays close behind the writes and the parts are still in the CPU cache when
+//! they are copied.
 //!
 //! Memory: at most `concurrency` parts in flight plus the one being read, each buffer
 //! `part_size` bytes at most (ramped parts are smaller), so the bound is
