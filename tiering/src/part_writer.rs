@@ -238,19 +238,7 @@ mod tests {
     use object_store::local::LocalFileSystem;
 
     use super::*;
-
-    fn files(dir: &std::path::Path) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(files(&p));
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-        out
-    }
+    use crate::testing::files_under;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn parts_written_on_the_thread_read_back_in_order_with_a_bounded_queue() {
@@ -273,7 +261,7 @@ mod tests {
         let got = fs.get(&key).await.unwrap().bytes().await.unwrap();
         assert!(got[..] == want[..]);
         assert_eq!(
-            files(dir.path()).len(),
+            files_under(dir.path()).unwrap().len(),
             1,
             "only the object: no staging file"
         );
@@ -290,7 +278,8 @@ mod tests {
             w.send(PutPayload::from(vec![7u8; 4096])).await.unwrap();
         }
         w.abort().await;
-        assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+        let left = files_under(dir.path()).unwrap();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,12 +293,13 @@ mod tests {
         drop(w);
         // The thread aborts once it has run out of jobs; give it a moment.
         for _ in 0..200 {
-            if files(dir.path()).is_empty() {
+            if files_under(dir.path()).unwrap().is_empty() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+        let left = files_under(dir.path()).unwrap();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

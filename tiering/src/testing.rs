@@ -169,6 +169,33 @@ pub fn mixed_segment_bytes(specs: &[SegmentSpec], ts_step: i64) -> Result<Vec<u8
     Ok(out)
 }
 
+/// Every file under `dir`, recursively, as paths relative to `dir`, sorted. Includes what
+/// listing a store hides, such as the local filesystem's staging files (`<object>#<n>`).
+/// A missing `dir` has no files.
+pub fn files_under(dir: &Path) -> Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(TieringError::io("read dir", dir, e)),
+        };
+        for e in entries {
+            let p = e.map_err(|e| TieringError::io("read dir", dir, e))?.path();
+            if p.is_dir() {
+                walk(root, &p, out)?;
+            } else {
+                let rel = p.strip_prefix(root).unwrap_or(&p);
+                out.push(rel.display().to_string());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
 /// Writes `<base>.log`, `.index` and `.timeindex` into `dir`.
 pub fn write_segment(dir: &Path, base: i64, log: &[u8]) -> Result<()> {
     let name = format!("{base:020}");

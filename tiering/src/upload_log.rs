@@ -278,6 +278,7 @@ mod tests {
     use crate::manifest::{ObjectKind, SegmentManifest};
     use crate::part_io::ramp_part_len;
     use crate::testing::SegmentSpec;
+    use crate::testing::files_under;
     use crate::upload::{CACHED_PART_SIZE, RAMP_DOUBLINGS, SegmentSource, upload_segment};
 
     const PART: usize = 64 << 10;
@@ -327,21 +328,6 @@ mod tests {
             left -= len;
         }
         lens
-    }
-
-    /// Every file under `dir`, recursively (the store's staging files included, which
-    /// listing the store hides).
-    fn files(dir: &std::path::Path) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(files(&p));
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-        out
     }
 
     async fn upload_and_read_back(any_part_size: bool) -> (Vec<u64>, FaultyStore, usize) {
@@ -482,7 +468,7 @@ mod tests {
         assert_eq!(m.readable().count(), 0, "nothing committed");
         // Only the manifest (the attempt in COPY_SEGMENT_STARTED) is left: no data
         // object, and no staging file of the aborted upload.
-        let left = files(store_dir.path());
+        let left = files_under(store_dir.path()).unwrap();
         assert!(
             left.iter().all(|f| f.contains("/manifest/")),
             "left behind: {left:?}"

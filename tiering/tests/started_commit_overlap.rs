@@ -9,32 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use keel_tiering::fault::{Fault, FaultyStore, Op, Rule};
-use keel_tiering::testing::{SegmentSpec, segment_source};
+use keel_tiering::testing::{SegmentSpec, files_under, segment_source};
 use keel_tiering::upload::{SegmentSource, UploadOptions, upload_segment};
 use keel_tiering::{SegmentManifest, TierStore, TopicPartition, gc, manifest_store};
 
 const PART: usize = 64 << 10;
-
-/// Every file under `dir`, recursively, relative to it.
-fn files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries {
-            let Ok(e) = e else { continue };
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 fn is_manifest(f: &str) -> bool {
     f.contains("/manifest/") && !f.contains('#')
@@ -98,7 +77,7 @@ async fn parts_are_staged_during_the_started_commit_but_nothing_is_visible_befor
     });
     let mut staged_before_commit = false;
     while !upload.is_finished() {
-        let now = files(store_dir.path());
+        let now = files_under(store_dir.path()).unwrap();
         let committed = now.iter().any(|f| is_manifest(f));
         if !committed {
             let visible: Vec<&String> = now.iter().filter(|f| !is_staging(f)).collect();
@@ -151,14 +130,14 @@ async fn a_started_commit_failing_while_parts_are_in_flight_aborts_and_leaves_no
     );
     assert_eq!(m.generation, 0, "the caller's manifest is unchanged");
     // The upload aborted itself: no object, no staging file, no manifest.
-    let left = files(store_dir.path());
+    let left = files_under(store_dir.path()).unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(manifest_store::load(&store, &tp).await.unwrap().is_none());
     let report = gc::collect_garbage(&store, Duration::ZERO, SystemTime::now())
         .await
         .unwrap();
     assert!(report.staging_files_deleted.is_empty());
-    assert!(files(store_dir.path()).is_empty());
+    assert!(files_under(store_dir.path()).unwrap().is_empty());
     // A retry uploads the segment.
     upload_segment(&store, &tp, &src, 0, &mut m, &opts())
         .await
