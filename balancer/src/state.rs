@@ -75,6 +75,14 @@ pub(crate) struct State<'c> {
     /// Replica and leadership moves made while planning, per goal id (a replica moved twice
     /// counts twice; a swap counts two replica moves).
     pub goal_moves: Vec<[u64; 2]>,
+    /// Search work the soft goals may still spend (see [`State::charge`]); unlimited until
+    /// the planner sets the soft goals' budget.
+    pub work_left: std::cell::Cell<u64>,
+    /// Search work spent so far.
+    pub work_spent: std::cell::Cell<u64>,
+    /// Charges refused because the budget was spent (each is one step of a search that went
+    /// on after the budget ran out; the budget test bounds them).
+    pub work_refused: std::cell::Cell<u64>,
 }
 
 impl<'c> State<'c> {
@@ -114,6 +122,9 @@ impl<'c> State<'c> {
             movable: vec![true; c.partitions.len()],
             swaps: Vec::new(),
             goal_moves: vec![[0; 2]; crate::goals::GoalKind::ALL.len()],
+            work_left: std::cell::Cell::new(u64::MAX),
+            work_spent: std::cell::Cell::new(0),
+            work_refused: std::cell::Cell::new(0),
             slot_part,
             assign,
         };
@@ -227,9 +238,32 @@ impl<'c> State<'c> {
         !source_drops && !dest_overflows
     }
 
+    /// Charges `units` of search work (one acceptance check, one score evaluation or one
+    /// replica ranked or listed is one unit). Returns false, charging nothing, once the
+    /// budget is spent: every acceptance check then refuses, so every search ends and the
+    /// plan's total search work stays bounded.
+    pub fn charge(&self, units: u64) -> bool {
+        let left = self.work_left.get();
+        if left == 0 {
+            self.work_refused.set(self.work_refused.get() + 1);
+            return false;
+        }
+        self.work_left.set(left.saturating_sub(units));
+        self.work_spent.set(self.work_spent.get() + units);
+        true
+    }
+
+    /// Whether the search budget is spent.
+    pub fn out_of_work(&self) -> bool {
+        self.work_left.get() == 0
+    }
+
     /// Whether moving replica `slot` to broker `to` keeps every hard goal and every locked
     /// soft goal at least as good. The caller checks the current goal's gain.
     pub fn replica_move_ok(&self, slot: usize, to: u32) -> bool {
+        if !self.charge(1) {
+            return false;
+        }
         let p = self.slot_part[slot] as usize;
         let from = self.assign[slot];
         if from == to || !self.dest_ok[to as usize] || !self.movable[p] || self.hosts(p, to) {
@@ -251,7 +285,7 @@ impl<'c> State<'c> {
 
     /// Whether making the replica at position `pos` of `p` the leader is acceptable.
     pub fn leadership_ok(&self, p: usize, pos: usize) -> bool {
-        if !self.movable[p] {
+        if !self.charge(1) || !self.movable[p] {
             return false;
         }
         let start = self.c.partitions[p].start as usize;
@@ -272,6 +306,9 @@ impl<'c> State<'c> {
     /// combined change, so a chain A→B→C or a trade can pass leadership through a broker
     /// whose own metrics may not grow.
     pub fn leadership_moves_ok(&self, moves: &[(usize, usize)]) -> bool {
+        if !self.charge(1) {
+            return false;
+        }
         let mut touched: [(usize, Metrics); 6] = [(usize::MAX, [0.0; METRICS]); 6];
         let mut n = 0;
         for (i, &(part, pos)) in moves.iter().enumerate() {
@@ -304,6 +341,9 @@ impl<'c> State<'c> {
 
     /// Whether swapping replica `s1` (on broker A) with replica `s2` (on broker B) is acceptable.
     pub fn swap_ok(&self, s1: usize, s2: usize) -> bool {
+        if !self.charge(1) {
+            return false;
+        }
         let (p, q) = (self.slot_part[s1] as usize, self.slot_part[s2] as usize);
         let (a, b) = (self.assign[s1], self.assign[s2]);
         if p == q

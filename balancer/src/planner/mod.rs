@@ -19,6 +19,8 @@ mod hard;
 mod joint;
 mod topic;
 mod undo;
+#[cfg(test)]
+mod work_tests;
 
 use crate::error::{BalancerError, Result};
 use crate::goals::{
@@ -94,6 +96,27 @@ pub fn plan(
     opts: &PlanOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Plan> {
+    plan_within(cluster, opts, progress, None).map(|x| x.0)
+}
+
+/// Search work of one plan's soft goals (see `State::charge`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Work {
+    /// Units charged.
+    pub spent: u64,
+    /// Charges refused once the budget was spent.
+    pub refused: u64,
+}
+
+/// [`plan`] with the soft goals' search budget `budget` (default: [`soft_work_budget`]);
+/// also returns the work done.
+pub(crate) fn plan_within(
+    cluster: &Cluster,
+    opts: &PlanOptions,
+    progress: &mut dyn FnMut(Progress),
+    budget: Option<u64>,
+) -> Result<(Plan, Work)> {
+    let mut work = Work::default();
     let soft = opts.goals.soft_in_order();
     let total = 4 + soft.len() as u64 * 2;
     let mut step = 0;
@@ -150,6 +173,8 @@ pub fn plan(
         // sweeps run again; the last sweep finds nothing and is exactly what re-planning the
         // result would run, which makes planning idempotent.
         let mut first = true;
+        st.work_left
+            .set(budget.unwrap_or_else(|| soft_work_budget(&st)));
         for round in 0..UNDO_ROUNDS {
             sweep_soft_goals(&mut st, &soft, opts, &mut |g| {
                 if first {
@@ -161,6 +186,9 @@ pub fn plan(
                 break;
             }
         }
+        work.spent = st.work_spent.get();
+        work.refused = st.work_refused.get();
+        st.work_left.set(u64::MAX);
     }
     tick("verifying", progress);
     for g in &opts.goals.goals {
@@ -190,7 +218,7 @@ pub fn plan(
     let mut plan = Plan::from_state(&st, before, after, lower_bound, &opts.execution);
     plan.infeasible = infeasible;
     tick("done", progress);
-    Ok(plan)
+    Ok((plan, work))
 }
 
 /// A hard goal the input rules out, reported by a best-effort plan.
@@ -348,6 +376,26 @@ fn setup(st: &mut State<'_>, c: &Cluster, opts: &PlanOptions, scope: &Scope) {
             .collect();
         st.topic_participates = balanced.clone();
     }
+}
+
+/// Search work (acceptance checks, score evaluations, replicas ranked or listed: one unit
+/// each, see `State::charge`) all soft-goal sweeps of one plan may spend, on clusters of up
+/// to [`SOFT_WORK_FULL_REPLICAS`] replicas. The 6,000-replica mixed clusters of the quality
+/// sweep need up to 150M (about 3 s); homogeneous clusters need far less (5M for 2.8M
+/// replicas).
+const SOFT_WORK_BASE: u64 = 160_000_000;
+
+/// Above this many replicas the budget shrinks in proportion: a unit costs more there (the
+/// per-partition arrays no longer fit in cache, and each broker's lists are longer), and the
+/// searches on a 2.8M-replica mixed cluster must end within seconds.
+const SOFT_WORK_FULL_REPLICAS: u64 = 1_000_000;
+
+/// The soft goals' search budget for a plan: at most [`SOFT_WORK_BASE`] units whatever the
+/// input, so a plan's search work is bounded. Where it runs out, soft goals may be left out
+/// of band (and the plan is then not idempotent: re-planning gets a fresh budget).
+fn soft_work_budget(st: &State<'_>) -> u64 {
+    let n = (st.assign.len() as u64).max(SOFT_WORK_FULL_REPLICAS);
+    (u128::from(SOFT_WORK_BASE) * u128::from(SOFT_WORK_FULL_REPLICAS) / u128::from(n)) as u64
 }
 
 /// Replicas on brokers being drained plus replicas above the replica-count band.

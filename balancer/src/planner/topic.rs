@@ -36,7 +36,7 @@ pub(crate) fn balance_topics(st: &mut State<'_>, goal: u8) -> u64 {
                 continue;
             }
             let mut guard = 0;
-            while count(st, a) > hi && guard < 1000 {
+            while count(st, a) > hi && guard < 1000 && !st.out_of_work() {
                 guard += 1;
                 // Slots of topic t on broker a, smallest first.
                 let mut slots: Vec<(u64, usize)> = Vec::new();
@@ -76,7 +76,11 @@ pub(crate) fn balance_topics(st: &mut State<'_>, goal: u8) -> u64 {
                     // Swap with a replica of another topic on a destination so counts stay put.
                     'swap: for &(_, s) in slots.iter().take(8) {
                         for &b in dests.iter().take(16) {
+                            if st.out_of_work() {
+                                break 'swap;
+                            }
                             let theirs: Vec<u32> = st.slots_on[b].clone();
+                            st.charge(theirs.len() as u64);
                             for s2 in theirs {
                                 let s2 = s2 as usize;
                                 let q = st.slot_part[s2] as usize;
@@ -110,7 +114,7 @@ pub(crate) fn balance_topics(st: &mut State<'_>, goal: u8) -> u64 {
                     continue;
                 }
                 let mut guard = 0;
-                while count(st, b) < lo && guard < 1000 {
+                while count(st, b) < lo && guard < 1000 && !st.out_of_work() {
                     guard += 1;
                     let mut done = false;
                     'fill: for &p in tp {

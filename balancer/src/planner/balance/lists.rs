@@ -89,6 +89,8 @@ impl Balancer<'_, '_> {
     /// Builds broker `b`'s list of `kind` from the current assignment.
     pub(super) fn build(&self, kind: List, b: usize) -> Cands {
         let (k, st) = (self.k, &*self.st);
+        // Building a list is search work like a check per replica (see `State::charge`).
+        st.charge(st.slots_on[b].len() as u64);
         let slots = st.slots_on[b].iter().map(|&s| s as usize);
         let keyed: Vec<(f64, u32)> = match kind {
             List::Replicas | List::Partners => slots

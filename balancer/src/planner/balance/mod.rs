@@ -242,7 +242,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
                 ey.total_cmp(&ex).then(x.cmp(&y))
             });
             for a in over {
-                while self.over(a) && self.shed_one(a) {}
+                while self.over(a) && !self.st.out_of_work() && self.shed_one(a) {}
             }
             let mut under: Vec<usize> = (0..nb).filter(|&b| self.under(b)).collect();
             under.sort_by(|&x, &y| {
@@ -251,7 +251,7 @@ impl<'s, 'c> Balancer<'s, 'c> {
                 dy.total_cmp(&dx).then(x.cmp(&y))
             });
             for b in under {
-                while self.under(b) && self.fill_one(b) {}
+                while self.under(b) && !self.st.out_of_work() && self.fill_one(b) {}
             }
             if self.moves == before {
                 break;

@@ -1,7 +1,8 @@
-//! Development helper: for one generated mixed-capacity cluster (`--hetero`), print every
-//! broker's replica count, resource utilisations and leader count after planning, with the
-//! bands, to see which goals end outside their band and in which direction.
-//! `cargo run --release -p keel-balancer --example hetero_debug -- SKEW SEED [BROKERS RACKS REPLICAS]`
+//! Per-broker view of a plan: for one generated mixed-capacity cluster (`--hetero`), prints
+//! every broker's replica count, resource utilisations and leader count after planning, with
+//! the bands, to see which goals end outside their band, on which brokers and in which
+//! direction (the quality sweep only counts them).
+//! `cargo run --release -p keel-balancer --example broker_bands -- SKEW SEED [BROKERS RACKS REPLICAS]`
 
 use keel_balancer::generate::{GenOptions, generate_string};
 use keel_balancer::plan::apply;

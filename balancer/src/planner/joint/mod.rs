@@ -20,9 +20,13 @@
 //! rack awareness and the locked replica-count band never get worse.
 //!
 //! The phase keeps taking the best action for the brokers most out of band (a wider search
-//! when the usual one finds nothing) until none helps, within a budget of score evaluations
-//! proportional to the replicas. It is skipped while a broker is above a hard resource limit
-//! (such a plan fails, or is best effort, and the bands are then out of reach).
+//! when the usual one finds nothing) until none helps, or until the plan's search budget
+//! (`State::charge`: every score evaluation, every replica ranked or walked, every broker
+//! scanned per step) is down to the quarter it leaves for the goals after it. One exact step
+//! costs O(replicas per broker), so on clusters with many replicas per broker a bulk pass
+//! (`bulk`) first walks ranked lists once per broker pair. It is skipped while a broker is
+//! above a hard resource limit (such a plan fails, or is best effort, and the bands are then
+//! out of reach).
 //!
 //! Homogeneous clusters keep the per-goal passes (`planner::balance`): there every broker
 //! needs the same mix, and those passes make fewer moves.
@@ -33,6 +37,8 @@
 
 use crate::goals::{GoalKind, M_CPU, M_DISK, M_LEADERS, M_NW_IN, M_NW_OUT, METRICS};
 use crate::state::{Metrics, State, add, contrib, leadership_delta};
+
+mod bulk;
 
 /// Resource metrics scored together (the first tier of the score).
 const RESOURCES: [usize; 4] = [M_DISK, M_NW_IN, M_NW_OUT, M_CPU];
@@ -80,16 +86,9 @@ const TRADE_LED: usize = 16;
 /// Coldest leaderships it could take over tried in a trade.
 const TRADE_FOLLOWED: usize = 32;
 
-/// Score evaluations one joint phase may spend: this many ...
-const EVAL_BUDGET_BASE: u64 = 10_000_000;
-
-/// ... plus this many per replica, so a phase that keeps finding ever smaller gains (inputs
-/// whose bands are out of reach) ends in bounded time.
-const EVAL_BUDGET_PER_REPLICA: u64 = 3_000;
-
-/// ... and at most this many (about 20 s of scoring on this machine), so large mixed
-/// clusters end in bounded time, with bands possibly left unmet.
-const EVAL_BUDGET_MAX: u64 = 200_000_000;
+/// Replicas scanned (ranked, or walked for leaderships) that count as one unit of work (one
+/// score evaluation is one unit).
+const SCANS_PER_UNIT: u64 = 1;
 
 /// Weight of the band-centre term when choosing among acceptable actions.
 const CENTRE_WEIGHT: f64 = 1e-3;
@@ -185,18 +184,22 @@ enum Action {
 
 struct Joint<'s, 'c> {
     st: &'s mut State<'c>,
+    /// The phase stops once the plan's search budget is down to this.
+    reserve: u64,
     /// Per broker, [`Joint::cost`] of its current metrics (kept up
     /// to date by [`Joint::run`] after every action).
     base: Vec<(f64, f64, f64)>,
-    /// Score evaluations left (see [`EVAL_BUDGET_PER_REPLICA`]).
-    evals: std::cell::Cell<u64>,
     goals: JointGoals,
     /// Brokers that take part (can receive replicas and sit in the resource bands).
     brokers: Vec<usize>,
 }
 
-/// Runs the joint phase; returns the replica and leadership moves it made.
+/// Runs the joint phase within the plan's search budget ([`State::charge`]); returns the
+/// replica and leadership moves it made.
 pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
+    if st.out_of_work() {
+        return 0;
+    }
     let nb = st.nb();
     let brokers: Vec<usize> = (0..nb)
         .filter(|&b| {
@@ -207,19 +210,90 @@ pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
                     .any(|&m| st.bands[m].as_ref().is_some_and(|x| x.participates[b]))
         })
         .collect();
-    let budget =
-        (EVAL_BUDGET_BASE + EVAL_BUDGET_PER_REPLICA * st.assign.len() as u64).min(EVAL_BUDGET_MAX);
+    // Leave a quarter of what is left for the goals after this phase.
+    let reserve = st.work_left.get() / 4;
     let mut j = Joint {
-        evals: std::cell::Cell::new(budget),
+        reserve,
         base: vec![(0.0, 0.0, 0.0); nb],
         st,
         goals: goals.clone(),
         brokers,
     };
-    j.run()
+    for b in 0..nb {
+        j.refresh(b);
+    }
+    let mut actions = 0;
+    if j.bulk_worthwhile() {
+        actions += j.bulk();
+    }
+    actions += j.run();
+    actions
 }
 
 impl Joint<'_, '_> {
+    /// Charges `units` of work to the plan's search budget.
+    fn charge(&self, units: u64) {
+        self.st.charge(units);
+    }
+
+    /// Charges scanning `n` replicas (or brokers).
+    fn charge_scan(&self, n: usize) {
+        self.charge((n as u64).div_ceil(SCANS_PER_UNIT));
+    }
+
+    fn out_of_work(&self) -> bool {
+        self.st.work_left.get() <= self.reserve
+    }
+
+    /// Recomputes the cached score of broker `b` (after its metrics changed).
+    fn refresh(&mut self, b: usize) {
+        let v = self.st.metric[b];
+        self.base[b] = self.cost(b, &v);
+    }
+
+    /// The brokers whose metrics `action` changes.
+    fn touched(&self, action: Action) -> [usize; 4] {
+        let st = &*self.st;
+        let none = usize::MAX;
+        match action {
+            Action::Move(s, b) => [st.assign[s] as usize, b, none, none],
+            Action::Swap(s1, s2) => [st.assign[s1] as usize, st.assign[s2] as usize, none, none],
+            Action::Lead(p, pos) => {
+                let start = st.c.partitions[p].start as usize;
+                [
+                    st.assign[start] as usize,
+                    st.assign[start + pos] as usize,
+                    none,
+                    none,
+                ]
+            }
+            Action::Trade(p, pos_p, q, pos_q) => {
+                let (sp, sq) = (
+                    st.c.partitions[p].start as usize,
+                    st.c.partitions[q].start as usize,
+                );
+                [
+                    st.assign[sp] as usize,
+                    st.assign[sp + pos_p] as usize,
+                    st.assign[sq] as usize,
+                    st.assign[sq + pos_q] as usize,
+                ]
+            }
+        }
+    }
+
+    /// Carries out `action` and refreshes the scores of the brokers it touched.
+    fn take(&mut self, action: Action) -> u64 {
+        let touched = self.touched(action);
+        let n = self.apply(action);
+        for b in touched {
+            if b != usize::MAX {
+                self.refresh(b);
+            }
+        }
+        n
+    }
+
     fn centre(&self, m: usize, b: usize) -> Option<(f64, f64)> {
         let band = self.st.bands[m].as_ref()?;
         if !band.participates[b] {
@@ -259,7 +333,7 @@ impl Joint<'_, '_> {
     /// Score change if each broker's metrics change by its amount (up to four brokers; a
     /// broker may appear more than once).
     fn delta_many(&self, changes: &[(usize, Metrics)]) -> Delta {
-        self.evals.set(self.evals.get().saturating_sub(1));
+        self.charge(1);
         let mut merged: [(usize, Metrics); 4] = [(usize::MAX, [0.0; METRICS]); 4];
         let mut n = 0;
         for (b, d) in changes {
@@ -323,21 +397,14 @@ impl Joint<'_, '_> {
     fn run(&mut self) -> u64 {
         let mut actions = 0u64;
         for _ in 0..MAX_ACTIONS {
-            for b in 0..self.st.nb() {
-                let v = self.st.metric[b];
-                let (r, l, c) = self.cost(b, &v);
-                self.base[b] = (r, l, c);
-            }
+            self.charge_scan(self.brokers.len());
             let mut bad: Vec<(f64, f64, usize)> = self
                 .brokers
                 .iter()
-                .map(|&b| {
-                    let (r, l, _) = self.cost(b, &self.st.metric[b]);
-                    (r, l, b)
-                })
+                .map(|&b| (self.base[b].0, self.base[b].1, b))
                 .filter(|x| x.0 > 0.0 || x.1 > 0.0)
                 .collect();
-            if bad.is_empty() {
+            if bad.is_empty() || self.out_of_work() {
                 break;
             }
             bad.sort_by(|x, y| {
@@ -355,12 +422,15 @@ impl Joint<'_, '_> {
                 .iter()
                 .take(BROKERS_PER_STEP)
                 .map(|x| (x.2, Width::WIDE));
-            let found = narrow.chain(wide).find_map(|(a, w)| self.best_for(a, w));
-            if self.evals.get() == 0 {
+            let found = narrow
+                .chain(wide)
+                .take_while(|_| !self.out_of_work())
+                .find_map(|(a, w)| self.best_for(a, w));
+            if self.out_of_work() {
                 break;
             }
             match found {
-                Some((action, d)) => actions += self.apply(action, &d),
+                Some((action, _)) => actions += self.take(action),
                 None => break,
             }
         }
@@ -378,6 +448,7 @@ impl Joint<'_, '_> {
         let st = &*self.st;
         let mut best: Option<(Action, Delta)> = None;
         // Leadership moves off and onto `a`.
+        self.charge_scan(st.slots_on[a].len());
         for &s in &st.slots_on[a] {
             let s = s as usize;
             let p = st.slot_part[s] as usize;
@@ -406,19 +477,8 @@ impl Joint<'_, '_> {
         // Partners with most room in the direction `a` needs.
         let leaders_only = self.cost(a, &st.metric[a]).0 <= 0.0;
         let ga = self.slope(a, leaders_only);
-        let mut partners: Vec<(f64, usize)> = self
-            .brokers
-            .iter()
-            .copied()
-            .filter(|&b| b != a)
-            .map(|b| {
-                let gb = self.slope(b, leaders_only);
-                let room: f64 = (0..METRICS).map(|m| (ga[m] - gb[m]).abs()).sum();
-                (room, b)
-            })
-            .collect();
-        partners.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-        for &(_, b) in partners.iter().take(w.partners) {
+        let partners = self.partners(a, leaders_only, w.partners);
+        for b in partners {
             let gb = self.slope(b, leaders_only);
             let mut dir = [0.0; METRICS];
             for m in 0..METRICS {
@@ -457,12 +517,33 @@ impl Joint<'_, '_> {
         best
     }
 
+    /// Up to `n` partner brokers for `a`, those with most room in the direction `a` needs first.
+    fn partners(&self, a: usize, leaders_only: bool, n: usize) -> Vec<usize> {
+        let ga = self.slope(a, leaders_only);
+        self.charge_scan(self.brokers.len());
+        let mut partners: Vec<(f64, usize)> = self
+            .brokers
+            .iter()
+            .copied()
+            .filter(|&b| b != a)
+            .map(|b| {
+                let gb = self.slope(b, leaders_only);
+                let room: f64 = (0..METRICS).map(|m| (ga[m] - gb[m]).abs()).sum();
+                (room, b)
+            })
+            .collect();
+        partners.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        partners.truncate(n);
+        partners.into_iter().map(|x| x.1).collect()
+    }
+
     /// Leader count out of band on `a`: the best [`Action::Trade`] (a hot leadership of `a`
     /// handed to one of its followers, a cold one taken over from its leader).
     fn best_trade(&self, a: usize) -> Option<(Action, Delta)> {
         let st = &*self.st;
         let mut led: Vec<(f64, usize)> = Vec::new();
         let mut followed: Vec<(f64, usize, usize)> = Vec::new();
+        self.charge_scan(st.slots_on[a].len());
         for (p, pos) in st.movable_positions_on(a) {
             let d = leadership_delta(st.c, p);
             let heat: f64 = RESOURCES
@@ -514,6 +595,7 @@ impl Joint<'_, '_> {
         largest: bool,
     ) -> Vec<(usize, Metrics, f64)> {
         let st = &*self.st;
+        self.charge_scan(st.slots_on[b].len());
         let mut all: Vec<(f64, usize, Metrics)> = st.slots_on[b]
             .iter()
             .map(|&s| {
@@ -538,7 +620,7 @@ impl Joint<'_, '_> {
     }
 
     /// Carries out `action`, booking it to the resource goal it helps most.
-    fn apply(&mut self, action: Action, _d: &Delta) -> u64 {
+    fn apply(&mut self, action: Action) -> u64 {
         let goal = self.goal_of(action);
         match action {
             Action::Move(s, b) => {
