@@ -46,18 +46,42 @@ impl Balancer<'_, '_> {
     /// Leader count only: broker `x` trades leaderships so its count moves by one while
     /// its leadership-sensitive load (network out, CPU, leader bytes in) stays about level.
     /// Shedding (`shed`): it gives two light leaderships away and takes one heavy one over;
-    /// filling: it takes two light ones over and gives one heavy one away.
+    /// filling: it takes two light ones over and gives one heavy one away. Partners not at
+    /// their band's edge are tried first, then all of them.
     pub(super) fn try_leadership_trade(&mut self, x: usize, shed: bool) -> bool {
+        self.trade(x, shed, true) || self.trade(x, shed, false)
+    }
+
+    /// One trade search; `edge`: only with partners not at their band's edge.
+    fn trade(&mut self, x: usize, shed: bool, edge: bool) -> bool {
         let st = &*self.st;
         // Weight of a leadership for the goals the count must not disturb.
         let weight = |p: usize| leadership_delta(st.c, p)[M_NW_OUT];
         // (weight, partition, x's position in it) of the leaderships x holds and could take.
+        // With `edge`, only leaderships whose other side is not already at its band's edge: a
+        // follower below the top (for a leadership x gives away), or a leader above the
+        // bottom (for one x takes over). The others cost that side about as much as x gains,
+        // so they rarely pass the gain check, and they crowd out the few candidates tried
+        // below.
+        let count = |b: usize| st.metric[b][self.k];
+        let may_gain =
+            |b: usize| !edge || (self.band.participates[b] && count(b) < self.band.hi[b]);
+        let may_lose = |b: usize| !edge || !self.band.participates[b] || count(b) > self.band.lo[b];
+        let followers = |p: usize| {
+            let start = st.c.partitions[p].start as usize;
+            (1..usize::from(st.c.partitions[p].rf)).filter(move |&pos| {
+                let b = st.assign[start + pos] as usize;
+                may_gain(b)
+            })
+        };
         let mut leads: Vec<(f64, usize, usize)> = Vec::new();
         let mut follows: Vec<(f64, usize, usize)> = Vec::new();
         for (p, pos) in st.movable_positions_on(x) {
             if pos == 0 {
-                leads.push((weight(p), p, pos));
-            } else {
+                if followers(p).next().is_some() {
+                    leads.push((weight(p), p, pos));
+                }
+            } else if may_lose(st.leader_of(p) as usize) {
                 follows.push((weight(p), p, pos));
             }
         }
@@ -80,9 +104,7 @@ impl Balancer<'_, '_> {
         // A move of partition p (x leads it: to a follower; x follows it: to x).
         let options = |p: usize, pos_x: usize| -> Vec<(usize, usize)> {
             if pos_x == 0 {
-                (1..usize::from(st.c.partitions[p].rf))
-                    .map(|pos| (p, pos))
-                    .collect()
+                followers(p).map(|pos| (p, pos)).collect()
             } else {
                 vec![(p, pos_x)]
             }
