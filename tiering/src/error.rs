@@ -103,6 +103,20 @@ impl TieringError {
         }
     }
 
+    /// A store request that failed on keel's side (the task or thread carrying it stopped,
+    /// or a commit it had to wait for failed), reported like the store's own failures.
+    pub fn keel_side(
+        op: &'static str,
+        key: impl ToString,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        let source = object_store::Error::Generic {
+            store: "keel",
+            source: source.into(),
+        };
+        Self::store(op, key, source)
+    }
+
     /// Wraps an IO error with the operation and path.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TieringError::Io {

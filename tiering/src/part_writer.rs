@@ -73,7 +73,7 @@ impl<'k> ThreadPartWriter<'k> {
         std::thread::Builder::new()
             .name("keel-tier-writer".into())
             .spawn(move || write_parts(upload, &job_rx, &ack_tx))
-            .map_err(|e| TieringError::store("start part writer thread", key, generic(e)))?;
+            .map_err(|e| TieringError::keel_side("start part writer thread", key, e))?;
         Ok(ThreadPartWriter {
             jobs: Some(jobs),
             acks,
@@ -159,18 +159,7 @@ impl<'k> ThreadPartWriter<'k> {
     }
 
     fn thread_gone(&self) -> TieringError {
-        TieringError::store(
-            "upload part",
-            self.key,
-            generic(std::io::Error::other("the part writer thread stopped")),
-        )
-    }
-}
-
-fn generic(e: std::io::Error) -> object_store::Error {
-    object_store::Error::Generic {
-        store: "keel",
-        source: Box::new(e),
+        TieringError::keel_side("upload part", self.key, "the part writer thread stopped")
     }
 }
 

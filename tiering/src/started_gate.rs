@@ -18,6 +18,8 @@ use crate::error::{Result, TieringError};
 #[derive(Debug, Clone)]
 pub(crate) struct StartedGate {
     rx: watch::Receiver<Option<bool>>,
+    /// The partition's manifest folder (what a failed commit's error names).
+    manifest: String,
 }
 
 /// The commit's side of a [`StartedGate`]: dropping it without [`GateOpener::open`] fails
@@ -28,15 +30,16 @@ pub(crate) struct GateOpener {
 }
 
 impl StartedGate {
-    /// A gate and its opener.
-    pub(crate) fn new() -> (GateOpener, StartedGate) {
+    /// A gate and its opener, for the commit of the manifest in folder `manifest`.
+    pub(crate) fn new(manifest: impl ToString) -> (GateOpener, StartedGate) {
         let (tx, rx) = watch::channel(None);
-        (GateOpener { tx }, StartedGate { rx })
+        let manifest = manifest.to_string();
+        (GateOpener { tx }, StartedGate { rx, manifest })
     }
 
     /// A gate already open (the commit happened before the upload began).
-    pub(crate) fn open() -> StartedGate {
-        let (opener, gate) = Self::new();
+    pub(crate) fn open(manifest: impl ToString) -> StartedGate {
+        let (opener, gate) = Self::new(manifest);
         opener.open(true);
         gate
     }
@@ -52,28 +55,26 @@ impl StartedGate {
         if committed {
             Ok(())
         } else {
-            Err(commit_failed())
+            Err(self.commit_failed())
         }
     }
-}
 
-impl StartedGate {
     /// An error once the STARTED commit has failed (the upload stops early); `Ok` while
     /// it is pending or after it succeeded.
     pub(crate) fn check(&self) -> Result<()> {
         match *self.rx.borrow() {
-            Some(false) => Err(commit_failed()),
+            Some(false) => Err(self.commit_failed()),
             _ => Ok(()),
         }
     }
-}
 
-fn commit_failed() -> TieringError {
-    TieringError::io(
-        "upload",
-        std::path::Path::new(""),
-        std::io::Error::other("the COPY_SEGMENT_STARTED manifest commit failed"),
-    )
+    fn commit_failed(&self) -> TieringError {
+        TieringError::keel_side(
+            "wait for the COPY_SEGMENT_STARTED commit",
+            &self.manifest,
+            "the manifest commit failed; the upload was aborted",
+        )
+    }
 }
 
 impl GateOpener {
@@ -91,7 +92,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_pass_only_after_a_successful_commit() {
-        let (opener, gate) = StartedGate::new();
+        let (opener, gate) = StartedGate::new("t-0/manifest");
         let waiter = tokio::spawn({
             let gate = gate.clone();
             async move { gate.wait().await }
@@ -101,15 +102,16 @@ mod tests {
         opener.open(true);
         waiter.await.unwrap().unwrap();
         gate.wait().await.unwrap();
-        StartedGate::open().wait().await.unwrap();
+        StartedGate::open("t-0/manifest").wait().await.unwrap();
     }
 
     #[tokio::test]
     async fn a_failed_or_abandoned_commit_fails_the_waiters() {
-        let (opener, gate) = StartedGate::new();
+        let (opener, gate) = StartedGate::new("t-0/manifest");
         opener.open(false);
-        assert!(gate.wait().await.is_err());
-        let (opener, gate) = StartedGate::new();
+        let err = gate.wait().await.unwrap_err().to_string();
+        assert!(err.contains("t-0/manifest"), "{err}");
+        let (opener, gate) = StartedGate::new("t-0/manifest");
         drop(opener);
         assert!(gate.wait().await.is_err());
     }

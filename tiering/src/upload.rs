@@ -210,7 +210,7 @@ pub async fn upload_segment(
         let uploaded = match stale {
             // A resume continues an attempt the manifest already names.
             None => {
-                let gate = StartedGate::open();
+                let gate = StartedGate::open(crate::keys::manifest_dir(&store.prefix, tp));
                 upload_objects(store, tp, src, &attempt, opts, resume, reader, gate).await
             }
             Some(stale) => {
@@ -218,7 +218,7 @@ pub async fn upload_segment(
                 // the STARTED manifest commits, on stores without upload ids (with them,
                 // the intent and the upload follow the commit); nothing becomes visible
                 // before the commit ([`StartedGate`]).
-                let (opener, gate) = StartedGate::new();
+                let (opener, gate) = StartedGate::new(crate::keys::manifest_dir(&store.prefix, tp));
                 let overlap = store.multipart.is_none();
                 let commit = async {
                     let committed = manifest_store::commit(store, tp, &mut next).await;

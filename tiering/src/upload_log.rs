@@ -223,14 +223,7 @@ impl TaskParts<'_> {
         match self.inflight.join_next().await {
             None | Some(Ok(Ok(()))) => Ok(()),
             Some(Ok(Err(e))) => Err(TieringError::store("upload part", self.key, e)),
-            Some(Err(e)) => Err(TieringError::store(
-                "upload part",
-                self.key,
-                object_store::Error::Generic {
-                    store: "keel",
-                    source: Box::new(e),
-                },
-            )),
+            Some(Err(e)) => Err(TieringError::keel_side("upload part", self.key, e)),
         }
     }
 
@@ -277,8 +270,7 @@ mod tests {
     use crate::keys::{TopicPartition, segment_key};
     use crate::manifest::{ObjectKind, SegmentManifest};
     use crate::part_io::ramp_part_len;
-    use crate::testing::SegmentSpec;
-    use crate::testing::files_under;
+    use crate::testing::{SegmentSpec, files_under};
     use crate::upload::{CACHED_PART_SIZE, RAMP_DOUBLINGS, SegmentSource, upload_segment};
 
     const PART: usize = 64 << 10;

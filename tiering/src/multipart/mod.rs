@@ -348,14 +348,7 @@ impl PartUploader {
     }
 
     fn join_error(&self, e: tokio::task::JoinError) -> TieringError {
-        TieringError::store(
-            "upload part",
-            &self.key,
-            object_store::Error::Generic {
-                store: "keel",
-                source: Box::new(e),
-            },
-        )
+        TieringError::keel_side("upload part", &self.key, e)
     }
 
     async fn stop_recording(&mut self) {
