@@ -53,7 +53,7 @@ impl Executor {
         }
     }
 
-    /// Feeds one plan partition's observation by dense index ([`DesiredState::index_of`]).
+    /// Feeds one plan partition's observation by dense index ([`crate::executor::DesiredState::index_of`]).
     pub fn observe_index(&mut self, i: u32, obs: &ObservedPartition) {
         let iu = i as usize;
         if iu >= self.status.len() {

@@ -9,7 +9,7 @@
 //! same score and the same hard-goal and locked-band checks as the exact search), so a
 //! pairing costs O(replicas of both) plus O(1) per action. A few rounds over the brokers out
 //! of band do most of the work; the exact search then finishes within what is left of the
-//! plan's [`super::JointBudget`].
+//! plan's search budget (`State::charge`).
 //!
 //! Only on clusters with at least [`MIN_REPLICAS_PER_BROKER`] replicas per broker: below
 //! that the exact search alone is cheap and makes fewer moves.
@@ -53,7 +53,7 @@ impl Joint<'_, '_> {
     pub(super) fn bulk(&mut self) -> u64 {
         let mut actions = 0;
         for _ in 0..ROUNDS {
-            self.charge_scan(self.brokers.len());
+            self.charge(self.brokers.len());
             let mut bad: Vec<(f64, usize)> = self
                 .brokers
                 .iter()
@@ -88,7 +88,7 @@ impl Joint<'_, '_> {
     /// One walk over `a`'s replicas: every acceptable leadership move off or onto `a`.
     fn bulk_leaderships(&mut self, a: usize) -> u64 {
         let slots = self.st.slots_on[a].clone();
-        self.charge_scan(slots.len());
+        self.charge(slots.len());
         let mut n = 0;
         for s in slots {
             if self.base[a].0 <= 0.0 || self.out_of_work() {
@@ -98,23 +98,9 @@ impl Joint<'_, '_> {
             if self.st.assign[s] as usize != a {
                 continue;
             }
-            let st = &*self.st;
-            let p = st.slot_part[s] as usize;
-            let start = st.c.partitions[p].start as usize;
-            let rf = usize::from(st.c.partitions[p].rf);
-            let d = crate::state::leadership_delta(st.c, p);
-            let found = if s == start {
-                (1..rf).find(|&pos| {
-                    let b = st.assign[start + pos] as usize;
-                    self.delta(a, b, &d).acceptable() && st.leadership_ok(p, pos)
-                })
-            } else {
-                let from = st.assign[start] as usize;
-                let pos = s - start;
-                (self.delta(from, a, &d).acceptable() && st.leadership_ok(p, pos)).then_some(pos)
-            };
-            if let Some(pos) = found {
-                n += self.take(Action::Lead(p, pos));
+            let first = self.leadership_options(a, s).next();
+            if let Some((action, _)) = first {
+                n += self.take(action);
             }
         }
         n

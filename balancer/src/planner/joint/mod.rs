@@ -86,10 +86,6 @@ const TRADE_LED: usize = 16;
 /// Coldest leaderships it could take over tried in a trade.
 const TRADE_FOLLOWED: usize = 32;
 
-/// Replicas scanned (ranked, or walked for leaderships) that count as one unit of work (one
-/// score evaluation is one unit).
-const SCANS_PER_UNIT: u64 = 1;
-
 /// Weight of the band-centre term when choosing among acceptable actions.
 const CENTRE_WEIGHT: f64 = 1e-3;
 
@@ -231,14 +227,10 @@ pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
 }
 
 impl Joint<'_, '_> {
-    /// Charges `units` of work to the plan's search budget.
-    fn charge(&self, units: u64) {
-        self.st.charge(units);
-    }
-
-    /// Charges scanning `n` replicas (or brokers).
-    fn charge_scan(&self, n: usize) {
-        self.charge((n as u64).div_ceil(SCANS_PER_UNIT));
+    /// Charges `units` of work to the plan's search budget: one per score evaluation, and
+    /// one per replica ranked or walked or broker scanned.
+    fn charge(&self, units: usize) {
+        self.st.charge(units as u64);
     }
 
     fn out_of_work(&self) -> bool {
@@ -397,7 +389,7 @@ impl Joint<'_, '_> {
     fn run(&mut self) -> u64 {
         let mut actions = 0u64;
         for _ in 0..MAX_ACTIONS {
-            self.charge_scan(self.brokers.len());
+            self.charge(self.brokers.len());
             let mut bad: Vec<(f64, f64, usize)> = self
                 .brokers
                 .iter()
@@ -443,32 +435,40 @@ impl Joint<'_, '_> {
         }
     }
 
+    /// The acceptable leadership moves replica `s` on broker `a` takes part in, with their
+    /// score change: off `a` to each follower when `s` leads, onto `a` when it follows.
+    fn leadership_options(&self, a: usize, s: usize) -> impl Iterator<Item = (Action, Delta)> {
+        let st = &*self.st;
+        let p = st.slot_part[s] as usize;
+        let start = st.c.partitions[p].start as usize;
+        let leads = s == start;
+        let positions = if leads {
+            1..usize::from(st.c.partitions[p].rf)
+        } else {
+            s - start..s - start + 1
+        };
+        let d = leadership_delta(st.c, p);
+        positions.filter_map(move |pos| {
+            let (from, to) = if leads {
+                (a, st.assign[start + pos] as usize)
+            } else {
+                (st.assign[start] as usize, a)
+            };
+            let delta = self.delta(from, to, &d);
+            (delta.acceptable() && st.leadership_ok(p, pos))
+                .then_some((Action::Lead(p, pos), delta))
+        })
+    }
+
     /// The best acceptable action that involves broker `a`.
     fn best_for(&self, a: usize, w: Width) -> Option<(Action, Delta)> {
         let st = &*self.st;
         let mut best: Option<(Action, Delta)> = None;
         // Leadership moves off and onto `a`.
-        self.charge_scan(st.slots_on[a].len());
+        self.charge(st.slots_on[a].len());
         for &s in &st.slots_on[a] {
-            let s = s as usize;
-            let p = st.slot_part[s] as usize;
-            let start = st.c.partitions[p].start as usize;
-            let rf = usize::from(st.c.partitions[p].rf);
-            let d = leadership_delta(st.c, p);
-            if s == start {
-                for pos in 1..rf {
-                    let b = st.assign[start + pos] as usize;
-                    let delta = self.delta(a, b, &d);
-                    if delta.acceptable() && st.leadership_ok(p, pos) {
-                        Self::keep(&mut best, Action::Lead(p, pos), delta);
-                    }
-                }
-            } else {
-                let from = st.assign[start] as usize;
-                let delta = self.delta(from, a, &d);
-                if delta.acceptable() && st.leadership_ok(p, s - start) {
-                    Self::keep(&mut best, Action::Lead(p, s - start), delta);
-                }
+            for (action, delta) in self.leadership_options(a, s as usize) {
+                Self::keep(&mut best, action, delta);
             }
         }
         if best.is_none() && self.cost(a, &st.metric[a]).1 > 0.0 {
@@ -520,7 +520,7 @@ impl Joint<'_, '_> {
     /// Up to `n` partner brokers for `a`, those with most room in the direction `a` needs first.
     fn partners(&self, a: usize, leaders_only: bool, n: usize) -> Vec<usize> {
         let ga = self.slope(a, leaders_only);
-        self.charge_scan(self.brokers.len());
+        self.charge(self.brokers.len());
         let mut partners: Vec<(f64, usize)> = self
             .brokers
             .iter()
@@ -543,7 +543,7 @@ impl Joint<'_, '_> {
         let st = &*self.st;
         let mut led: Vec<(f64, usize)> = Vec::new();
         let mut followed: Vec<(f64, usize, usize)> = Vec::new();
-        self.charge_scan(st.slots_on[a].len());
+        self.charge(st.slots_on[a].len());
         for (p, pos) in st.movable_positions_on(a) {
             let d = leadership_delta(st.c, p);
             let heat: f64 = RESOURCES
@@ -595,7 +595,7 @@ impl Joint<'_, '_> {
         largest: bool,
     ) -> Vec<(usize, Metrics, f64)> {
         let st = &*self.st;
-        self.charge_scan(st.slots_on[b].len());
+        self.charge(st.slots_on[b].len());
         let mut all: Vec<(f64, usize, Metrics)> = st.slots_on[b]
             .iter()
             .map(|&s| {
