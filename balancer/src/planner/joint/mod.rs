@@ -220,7 +220,12 @@ pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
     }
     let mut actions = 0;
     if j.bulk_worthwhile() {
+        let before = j.st.work_left.get();
         actions += j.bulk();
+        // After a bulk pass the exact search only polishes: it may spend at most what the
+        // bulk pass spent (see `bulk`), the rest is left for the goals after this phase.
+        let spent = before.saturating_sub(j.st.work_left.get());
+        j.reserve = j.reserve.max(j.st.work_left.get().saturating_sub(spent));
     }
     actions += j.run();
     actions
