@@ -188,6 +188,32 @@ fn total_load_above_capacity_is_infeasible() {
 }
 
 #[test]
+fn rack_load_above_its_capacity_is_infeasible() {
+    // Three racks and replication factor 3: rack `a` (one 1 KB broker, limit 0.8 KB) must
+    // hold one 300 B replica of each of the three partitions, 900 B, although the cluster's
+    // total (2.7 KB of 3.2 KB allowed) and every single replica fit.
+    let brokers = vec![
+        broker(1, "a"),
+        broker(2, "b"),
+        broker(3, "c"),
+        broker(4, "c"),
+    ];
+    let parts: Vec<String> = (0..3)
+        .map(|i| format!(r#"{{"topic":"t","partition":{i},"replicas":[2,3,4],"size_bytes":300}}"#))
+        .collect();
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let text = snap(&brokers, &refs);
+    let (goal, blocking, remedy) = infeasible(&text, &PlanOptions::default());
+    assert_eq!(goal, "capacity");
+    assert!(
+        blocking.contains("rack `a`") && blocking.contains("[1]") && blocking.contains("900.0 B"),
+        "{blocking}"
+    );
+    // 900 B / 0.8 = 1.125 KB needed, 1 KB present.
+    assert!(remedy.contains("add at least 125.0 B of disk"), "{remedy}");
+}
+
+#[test]
 fn replica_larger_than_any_broker_is_infeasible() {
     let text = snap(
         &three_brokers(),

@@ -9,6 +9,7 @@ use crate::error::{BalancerError, Result};
 use crate::goals::{GoalKind, Goals, M_LEADERS, M_REPLICAS};
 use crate::model::{Cluster, Resource};
 use crate::planner::Balancer;
+use crate::planner::rack_load::rack_loads_fit;
 use crate::state::{Band, State};
 
 /// What would make a hard goal feasible, in general terms.
@@ -39,7 +40,7 @@ fn fmt_bytes(v: f64) -> String {
     format!("{v:.1} {}", units[i])
 }
 
-fn fmt_resource(r: usize, v: f64) -> String {
+pub(crate) fn fmt_resource(r: usize, v: f64) -> String {
     match r {
         0 => fmt_bytes(v),
         1 | 2 => format!("{}/s", fmt_bytes(v)),
@@ -90,6 +91,9 @@ pub(crate) fn check_feasible(c: &Cluster, opts: &PlanOptions, scope: &Scope) -> 
         for r in 0..4 {
             total_load_fits(c, g, scope, &hosts, &loads, r)?;
         }
+        for r in 0..4 {
+            rack_loads_fit(c, g, scope, &hosts, r)?;
+        }
     }
     if g.enabled(GoalKind::BrokerStates) && !hosts.iter().any(|&b| c.brokers[b].state.can_lead()) {
         return Err(BalancerError::infeasible(
@@ -118,6 +122,7 @@ pub(crate) fn relax(c: &Cluster, scope: &Scope, goals: &mut Goals, goal: &str) -
             for r in 0..4 {
                 if single_replicas_fit(c, goals, &hosts, r).is_err()
                     || total_load_fits(c, goals, scope, &hosts, &loads, r).is_err()
+                    || rack_loads_fit(c, goals, scope, &hosts, r).is_err()
                 {
                     goals.capacity_threshold[r] = f64::INFINITY;
                     return true;

@@ -17,6 +17,7 @@
 mod balance;
 mod hard;
 mod joint;
+mod rack_load;
 mod topic;
 mod undo;
 #[cfg(test)]
