@@ -46,6 +46,95 @@ pub(crate) fn undo_unneeded(st: &mut State<'_>) -> u64 {
             undone += 1;
         }
     }
+    undone += undo_pairs(st);
     (st.locked, st.topic_locked) = saved;
+    undone
+}
+
+/// Swap partners tried per moved replica and home broker (bounds the pass on large clusters).
+const PAIR_TRIES: usize = 64;
+
+/// Whether broker `b` is outside partition `p`'s input replica set.
+fn moved_to(st: &State<'_>, p: usize, b: u32) -> bool {
+    !st.c.replicas_of(p).contains(&b)
+}
+
+/// Sends a moved replica home by swapping it with a moved replica of its home broker: r1
+/// went A->B and r2 B->A (both undone), or r1 A->B and r2 A->C... as one exchange, the
+/// plan's net moves drop by one or two. Taken when [`State::swap_ok`] accepts it with every
+/// band locked (no band gets worse on either broker, hard goals hold), the swaps that undo
+/// two moves first. Goals ran one after another (replica count first, then the resources
+/// by swaps), so one replica often went out for one goal and another came back for a later
+/// one; this pass finds those pairs. Returns the replicas it sent home.
+fn undo_pairs(st: &mut State<'_>) -> u64 {
+    let c = st.c;
+    let nb = st.nb();
+    // Moved replicas on each broker (kept lazily: an entry is checked before use).
+    let mut moved_on: Vec<Vec<u32>> = vec![Vec::new(); nb];
+    for s in 0..st.assign.len() {
+        let p = st.slot_part[s] as usize;
+        if st.movable[p] && moved_to(st, p, st.assign[s]) {
+            moved_on[st.assign[s] as usize].push(s as u32);
+        }
+    }
+    let mut undone = 0;
+    for p in 0..c.partitions.len() {
+        if !st.movable[p] {
+            continue;
+        }
+        let start = c.partitions[p].start as usize;
+        for s1 in start..start + usize::from(c.partitions[p].rf) {
+            if st.out_of_work() {
+                return undone;
+            }
+            let x = st.assign[s1];
+            if !moved_to(st, p, x) {
+                continue;
+            }
+            for &home in c.replicas_of(p) {
+                if st.hosts(p, home) || !st.dest_ok[home as usize] {
+                    continue;
+                }
+                // Partners that also go home (two moves undone) first, then any moved one.
+                let mut found = None;
+                for both in [true, false] {
+                    let mut tries = 0;
+                    for &s2 in &moved_on[home as usize] {
+                        let s2 = s2 as usize;
+                        let q = st.slot_part[s2] as usize;
+                        if st.assign[s2] != home || !moved_to(st, q, home) {
+                            continue;
+                        }
+                        if both == moved_to(st, q, x) {
+                            continue;
+                        }
+                        if tries == PAIR_TRIES {
+                            break;
+                        }
+                        tries += 1;
+                        if st.swap_ok(s1, s2) {
+                            found = Some(s2);
+                            break;
+                        }
+                    }
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                if let Some(s2) = found {
+                    st.move_replica(s1, home, UNDO);
+                    st.move_replica(s2, x, UNDO);
+                    let q = st.slot_part[s2] as usize;
+                    undone += 1;
+                    if moved_to(st, q, x) {
+                        moved_on[x as usize].push(s2 as u32);
+                    } else {
+                        undone += 1;
+                    }
+                    break;
+                }
+            }
+        }
+    }
     undone
 }
