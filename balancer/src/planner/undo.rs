@@ -3,6 +3,8 @@
 //! that keeps every hard goal and every soft goal's band at least as good on every broker
 //! involved. Goals run one after another, so a later goal can make an earlier goal's move
 //! unnecessary (a broker filled by one goal is relieved by another); this pass finds those.
+//! Where a broker's bands leave no room for a replica to come back alone, a moved replica
+//! goes home in exchange for a moved replica of its home broker (`undo_pairs`).
 
 use crate::state::{State, UNDO};
 

@@ -11,8 +11,10 @@
 //! the same as a 2x one), and takes an action only if it lowers that total; an action that
 //! leaves the resource total unchanged may lower the leader-count distance instead
 //! (lexicographic, so leader count never costs a resource goal). Among acceptable actions
-//! it prefers the one leaving both brokers closest to their band centres, so the goals that
-//! run afterwards keep room. Actions: a leadership move (changes no replica count), a swap of
+//! it prefers the largest gain per net replica move (a leadership move or a replica moved
+//! again costs none, a replica leaving its input broker one; see `Delta::value`), the gain
+//! including a small pull toward the band centres, so the goals that run afterwards keep
+//! room. Actions: a leadership move (changes no replica count), a swap of
 //! a replica on the broker being fixed for one on a partner broker (count-neutral: a heavy
 //! replica off a small broker for a light one from a big broker), and a single replica move.
 //! Every action passes the same checks as the per-goal passes
