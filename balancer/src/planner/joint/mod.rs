@@ -11,8 +11,10 @@
 //! the same as a 2x one), and takes an action only if it lowers that total; an action that
 //! leaves the resource total unchanged may lower the leader-count distance instead
 //! (lexicographic, so leader count never costs a resource goal). Among acceptable actions
-//! it prefers the one leaving both brokers closest to their band centres, so the goals that
-//! run afterwards keep room. Actions: a leadership move (changes no replica count), a swap of
+//! it prefers the largest gain per net replica move (a leadership move or a replica moved
+//! again costs none, a replica leaving its input broker one; see `Delta::value`), the gain
+//! including a small pull toward the band centres, so the goals that run afterwards keep
+//! room. Actions: a leadership move (changes no replica count), a swap of
 //! a replica on the broker being fixed for one on a partner broker (count-neutral: a heavy
 //! replica off a small broker for a light one from a big broker), and a single replica move.
 //! Every action passes the same checks as the per-goal passes
@@ -150,6 +152,10 @@ struct Delta {
     res: f64,
     lead: f64,
     centre: f64,
+    /// Change in the plan's net replica moves (replicas not on a broker of their
+    /// partition's input replica set): +1 for a replica leaving its input broker, -1 for
+    /// one coming back, 0 for a leadership move or a replica moved again.
+    moved: i32,
 }
 
 impl Delta {
@@ -157,10 +163,26 @@ impl Delta {
         self.res < -1e-9 || (self.res <= 1e-12 && self.lead < -1e-9)
     }
 
-    /// Larger is better (only compared among acceptable actions).
+    /// Larger is better (only compared among acceptable actions): the score's gain per net
+    /// replica move it costs (a leadership move, or a swap of replicas that moved already,
+    /// costs none; a replica leaving its input broker one), so a swap of two untouched
+    /// replicas must gain three times what a leadership move gains to win.
     fn value(&self) -> f64 {
-        -self.res - 1e-2 * self.lead - CENTRE_WEIGHT * self.centre
+        let gain = -self.res - 1e-2 * self.lead - CENTRE_WEIGHT * self.centre;
+        let per = 1.0 + f64::from(self.moved.max(0));
+        if gain >= 0.0 { gain / per } else { gain * per }
     }
+
+    fn with_moved(mut self, moved: i32) -> Delta {
+        self.moved = moved;
+        self
+    }
+}
+
+/// Net replica moves added if the replica of partition `p` on broker `from` goes to `to`.
+fn moved_change(st: &State<'_>, p: usize, from: usize, to: usize) -> i32 {
+    let input = st.c.replicas_of(p);
+    i32::from(!input.contains(&(to as u32))) - i32::from(!input.contains(&(from as u32)))
 }
 
 /// An action the phase may take.
@@ -196,28 +218,9 @@ pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
     if st.out_of_work() {
         return 0;
     }
-    let nb = st.nb();
-    let brokers: Vec<usize> = (0..nb)
-        .filter(|&b| {
-            st.dest_ok[b]
-                && goals
-                    .resources
-                    .iter()
-                    .any(|&m| st.bands[m].as_ref().is_some_and(|x| x.participates[b]))
-        })
-        .collect();
     // Leave a quarter of what is left for the goals after this phase.
     let reserve = st.work_left.get() / 4;
-    let mut j = Joint {
-        reserve,
-        base: vec![(0.0, 0.0, 0.0); nb],
-        st,
-        goals: goals.clone(),
-        brokers,
-    };
-    for b in 0..nb {
-        j.refresh(b);
-    }
+    let mut j = Joint::new(st, goals, reserve);
     let mut actions = 0;
     if j.bulk_worthwhile() {
         let before = j.st.work_left.get();
@@ -229,6 +232,33 @@ pub(crate) fn balance_jointly(st: &mut State<'_>, goals: &JointGoals) -> u64 {
     }
     actions += j.run();
     actions
+}
+
+impl<'s, 'c> Joint<'s, 'c> {
+    /// The phase's view of `st`, stopping once the search budget is down to `reserve`.
+    fn new(st: &'s mut State<'c>, goals: &JointGoals, reserve: u64) -> Self {
+        let nb = st.nb();
+        let brokers: Vec<usize> = (0..nb)
+            .filter(|&b| {
+                st.dest_ok[b]
+                    && goals
+                        .resources
+                        .iter()
+                        .any(|&m| st.bands[m].as_ref().is_some_and(|x| x.participates[b]))
+            })
+            .collect();
+        let mut j = Joint {
+            reserve,
+            base: vec![(0.0, 0.0, 0.0); nb],
+            st,
+            goals: goals.clone(),
+            brokers,
+        };
+        for b in 0..nb {
+            j.refresh(b);
+        }
+        j
+    }
 }
 
 impl Joint<'_, '_> {
@@ -492,11 +522,12 @@ impl Joint<'_, '_> {
             let mine = self.ranked(a, &dir, w.give, true);
             let theirs = self.ranked(b, &dir, w.take, false);
             for &(s1, c1, k1) in &mine {
-                let delta = self.delta(a, b, &c1);
+                let p = st.slot_part[s1] as usize;
+                let m1 = moved_change(st, p, a, b);
+                let delta = self.delta(a, b, &c1).with_moved(m1);
                 if delta.acceptable() && st.replica_move_ok(s1, b as u32) {
                     Self::keep(&mut best, Action::Move(s1, b), delta);
                 }
-                let p = st.slot_part[s1] as usize;
                 if st.hosts(p, b as u32) {
                     continue;
                 }
@@ -507,7 +538,10 @@ impl Joint<'_, '_> {
                     }
                     let mut d = c1;
                     add(&mut d, &c2, -1.0);
-                    let delta = self.delta(a, b, &d);
+                    let q = st.slot_part[s2] as usize;
+                    let delta = self
+                        .delta(a, b, &d)
+                        .with_moved(m1 + moved_change(st, q, b, a));
                     if !delta.acceptable()
                         || best.is_some_and(|(_, x)| delta.value() <= x.value() + 1e-15)
                     {
