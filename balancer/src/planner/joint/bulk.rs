@@ -14,15 +14,20 @@
 //! most of them find nothing (on a 50-broker, 100k-replica cluster the exact search spent
 //! 107M units on 109 actions after the bulk pass had taken 87k actions for 14M).
 //!
-//! Only on clusters with at least [`MIN_REPLICAS_PER_BROKER`] replicas per broker: below
-//! that the exact search alone is affordable and makes fewer moves (24 brokers with 500
-//! replicas each: the bulk pass makes 10 % more moves, for an eighth of the time).
+//! Only where the exact search alone would not finish within the budget left
+//! ([`Joint::bulk_worthwhile`]): where it does, it makes fewer moves (24 brokers with 500
+//! replicas each: the bulk pass made 10 % more, for an eighth of the time).
 
 use super::{Action, Joint};
 use crate::state::add;
 
-/// Average replicas per taking-part broker from which the bulk pass runs.
-pub(super) const MIN_REPLICAS_PER_BROKER: usize = 1_000;
+/// Estimated search units the exact search spends per replica on a broker out of band, per
+/// replica on an average broker: it needs a number of actions proportional to the replicas
+/// out of band, and each costs O(replicas per broker). Measured: 24 brokers out of band with
+/// 500 replicas each took 114M units (19 per replica per replica); 12 keeps such clusters
+/// on the exact search and sends 750 per broker (which ran out of budget with 23 brokers
+/// out of their disk band) to the bulk pass.
+const EXACT_UNITS: u64 = 12;
 
 /// Rounds over the brokers out of band (the pass stops early once a round takes nothing).
 /// Later rounds are cheap: they only visit the brokers still out of band.
@@ -56,17 +61,23 @@ const TRIES: usize = 4;
 const FAILS: usize = 128;
 
 impl Joint<'_, '_> {
-    /// Whether the brokers taking part hold enough replicas for the bulk pass to pay.
+    /// Whether the exact search alone would likely run out of the budget left to the phase
+    /// ([`EXACT_UNITS`] per replica out of band per replica on an average broker).
     pub(super) fn bulk_worthwhile(&self) -> bool {
         if self.brokers.is_empty() {
             return false;
         }
-        let n: usize = self
+        let slots = |b: usize| self.st.slots_on[b].len() as u64;
+        let all: u64 = self.brokers.iter().map(|&b| slots(b)).sum();
+        let out: u64 = self
             .brokers
             .iter()
-            .map(|&b| self.st.slots_on[b].len())
+            .filter(|&&b| self.base[b].0 > 0.0)
+            .map(|&b| slots(b))
             .sum();
-        n / self.brokers.len() >= MIN_REPLICAS_PER_BROKER
+        let per_broker = all / self.brokers.len() as u64;
+        let left = self.st.work_left.get().saturating_sub(self.reserve);
+        EXACT_UNITS.saturating_mul(out).saturating_mul(per_broker) > left
     }
 
     /// Runs the bulk rounds; returns the replica and leadership moves made.
