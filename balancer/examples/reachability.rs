@@ -14,7 +14,7 @@
 //! of the band centre). An all-in-band assignment proves the bands reachable; not finding
 //! one is evidence, not proof, that they are not.
 //!
-//! `cargo run --release -p keel-balancer --example reachability [BROKERS RACKS REPLICAS SEEDS ITERATIONS [input|plan]]`
+//! `cargo run --release -p keel-balancer --example reachability [BROKERS RACKS REPLICAS SEEDS ITERATIONS [input|plan|leaders] [SKEW [SEED]]]`
 
 // Index loops over parallel per-metric arrays read better than zips here.
 #![allow(clippy::needless_range_loop)]
@@ -206,11 +206,12 @@ impl<'c> Search<'c> {
     }
 
     /// One annealing step at temperature `t`; returns the accepted cost change.
-    fn step(&mut self, rng: &mut Rng, t: f64) -> f64 {
+    fn step(&mut self, rng: &mut Rng, t: f64, leaders_only: bool) -> f64 {
         let nb = self.metric.len();
         let n = self.assign.len();
         let accept = |d: f64, rng: &mut Rng| d <= 0.0 || rng.unit() < (-d / t).exp();
-        match rng.below(3) {
+        let kind = if leaders_only { 2 } else { rng.below(3) };
+        match kind {
             0 => {
                 let s = rng.below(n);
                 let to = rng.below(nb) as u32;
@@ -318,11 +319,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(d);
     let (brokers, racks, replicas, seeds) = (num(1, 24), num(2, 4), num(3, 6000), num(4, 2));
     let iterations = num(5, 4_000_000) as usize;
-    // Start the search from the input snapshot (default) or from the planned assignment.
-    let from_input = args.get(6).map(String::as_str) == Some("input");
+    // Start the search from the input snapshot (default) or from the planned assignment;
+    // `leaders`: from the plan, changing leaderships only (can leadership moves alone
+    // bring every band in?).
+    let mode = args.get(6).map(String::as_str);
+    let from_input = mode == Some("input");
+    let leaders_only = mode == Some("leaders");
+    // Optional: only this skew (7th argument) and seed (8th).
+    let only_skew: Option<f64> = args.get(7).and_then(|s| s.parse().ok());
+    let only_seed: Option<u64> = args.get(8).and_then(|s| s.parse().ok());
     println!("skew seed | after plan | best found (worst distance, % of band centre) | verdict");
     for skew in [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0] {
         for seed in 1..=seeds {
+            if only_skew.is_some_and(|x| x != skew) || only_seed.is_some_and(|x| x != seed) {
+                continue;
+            }
             let o = GenOptions {
                 brokers: brokers as u32,
                 racks: racks as u32,
@@ -345,7 +356,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (t0, t1) = (0.01f64, 1e-6f64);
             for i in 0..iterations {
                 let t = t0 * (t1 / t0).powf(i as f64 / iterations as f64);
-                f += s.step(&mut rng, t);
+                f += s.step(&mut rng, t, leaders_only);
                 if f < best - 1e-12 {
                     best = f;
                     best_assign.clone_from(&s.assign);

@@ -11,6 +11,7 @@
 //! count-neutral swaps; `lists` the per-broker candidate lists; `lookahead` the scoring of a
 //! move by what it does for the goals not optimised yet.
 
+mod exchange;
 mod leadership;
 mod lists;
 mod lookahead;
@@ -263,7 +264,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
         if self.leadership_first
             && (self.try_leadership_from(a)
                 || self.try_leadership_chain_from(a)
-                || (self.k == M_LEADERS && self.try_leadership_trade(a, true)))
+                || (self.k == M_LEADERS
+                    && (self.try_leadership_trade(a, true)
+                        || self.try_leadership_exchange(a, true))))
         {
             return true;
         }
@@ -420,7 +423,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
         if self.leadership_first
             && (self.try_leadership_to(b)
                 || self.try_leadership_chain_to(b)
-                || (self.k == M_LEADERS && self.try_leadership_trade(b, false)))
+                || (self.k == M_LEADERS
+                    && (self.try_leadership_trade(b, false)
+                        || self.try_leadership_exchange(b, false))))
         {
             return true;
         }
