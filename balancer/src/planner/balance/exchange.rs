@@ -15,7 +15,8 @@
 use super::Balancer;
 use super::MAX_TRIES;
 use crate::goals::M_NW_OUT;
-use crate::state::{leadership_delta, tol};
+use crate::goals::METRICS;
+use crate::state::{Metrics, add, leadership_delta, tol};
 
 /// Exchanges and count moves kept for the pairing (the most room first, the lightest first).
 const EXCHANGES: usize = 16;
@@ -24,10 +25,9 @@ const COUNT_MOVES: usize = 24;
 const CHAINS: usize = 32;
 const CHAIN_LEGS: usize = 4;
 /// Most leadership moves in one compound action.
-const MAX_MOVES: usize = 5;
+const MAX_MOVES: usize = 6;
 
-/// A leadership move: (partition, position of its new leader).
-type Move = (usize, usize);
+use super::paths::Move;
 
 impl Balancer<'_, '_> {
     /// Broker `x` (below the band unless `shed`) exchanges two leaderships with a partner and
@@ -71,6 +71,9 @@ impl Balancer<'_, '_> {
                 if !band.participates[f] {
                     continue;
                 }
+                if !st.charge(follows.len() as u64) {
+                    return None;
+                }
                 for &(wb, b, xpos, lb) in &follows {
                     let room = if shed { wb - wa } else { wa - wb };
                     if lb == f && room > 0.0 {
@@ -78,9 +81,6 @@ impl Balancer<'_, '_> {
                     }
                 }
             }
-        }
-        if !st.charge(exchanges.len() as u64) {
-            return None;
         }
         exchanges.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
         let mut kept: Vec<(Move, Move)> = Vec::new();
@@ -92,9 +92,6 @@ impl Balancer<'_, '_> {
                 kept.push((e1, e2));
             }
         }
-        if kept.is_empty() {
-            return None;
-        }
         // Count moves, lightest first: below the band x takes a leadership over from a
         // leader above the bottom; above it, x gives one to a follower below the top.
         let may_lose = |g: usize| !band.participates[g] || count(g) > band.lo[g];
@@ -104,11 +101,13 @@ impl Balancer<'_, '_> {
         // leadership on (taking one over from a broker above the bottom, or giving one to a
         // follower below the top), weighed by how little the partner's load changes.
         let mut chains: Vec<(f64, Move, Move)> = Vec::new();
-        let mut walked = 0usize;
-        let mut chain_legs = |g: usize, m: usize, wm: f64, first: Move| {
+        let chain_legs = |g: usize, m: usize, wm: f64, first: Move| {
             let mut legs: Vec<(f64, Move)> = Vec::new();
+            // One unit per replica of g walked, charged before the walk.
+            if !st.charge(st.slots_on[g].len() as u64) {
+                return Vec::new();
+            }
             for (q, gpos) in st.movable_positions_on(g) {
-                walked += 1;
                 if q == m || (gpos == 0) != shed {
                     continue;
                 }
@@ -154,9 +153,6 @@ impl Balancer<'_, '_> {
                 }
             }
         }
-        if !st.charge(walked as u64) {
-            return None;
-        }
         singles.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
         singles.truncate(COUNT_MOVES);
         chains.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
@@ -164,7 +160,7 @@ impl Balancer<'_, '_> {
         let mut tries = 0;
         let mut attempt = |moves: &[Move]| -> Option<Option<Vec<Move>>> {
             tries += 1;
-            if tries > MAX_TRIES {
+            if tries > 2 * MAX_TRIES {
                 return Some(None);
             }
             let distinct = moves
@@ -194,6 +190,25 @@ impl Balancer<'_, '_> {
                     if let Some(found) = attempt(&[e1, e2, e3, e4, cm]) {
                         return found;
                     }
+                }
+            }
+        }
+        // Longer leadership paths (see `paths`), alone or after one exchange.
+        let mut x_changes: Vec<Metrics> = vec![[0.0; METRICS]];
+        for &((a, _), (b, _)) in &kept {
+            let mut e = leadership_delta(st.c, b);
+            add(&mut e, &leadership_delta(st.c, a), -1.0);
+            x_changes.push(e);
+        }
+        for path in self.leadership_paths(x, shed, &x_changes) {
+            for ex in std::iter::once(None).chain(kept.iter().map(Some)) {
+                let mut moves: Vec<Move> = Vec::with_capacity(MAX_MOVES);
+                if let Some(&(e1, e2)) = ex {
+                    moves.extend([e1, e2]);
+                }
+                moves.extend_from_slice(&path);
+                if let Some(found) = attempt(&moves) {
+                    return found;
                 }
             }
         }

@@ -15,6 +15,7 @@ mod exchange;
 mod leadership;
 mod lists;
 mod lookahead;
+mod paths;
 mod swap;
 
 use crate::goals::{M_DISK, M_LEADERS, M_REPLICAS};
