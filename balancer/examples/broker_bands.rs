@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.cost.replica_moves, p.lower_bound, p.cost.leadership_moves
     );
     for s in &p.after {
-        if s.band_lo.is_some() {
+        if s.band_lo.is_some() || s.out_of_band > 0 {
             println!(
                 "{:>26}: band {:?}..{:?} min {:.4} max {:.4} out {}",
                 s.goal, s.band_lo, s.band_hi, s.min, s.max, s.out_of_band

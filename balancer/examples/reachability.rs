@@ -22,7 +22,10 @@
 //! moved replicas among the all-in-band assignments it visited: how few moves the bands
 //! need, found by example (an upper bound on the true minimum, not a lower bound).
 //!
-//! `cargo run --release -p keel-balancer --example reachability [BROKERS RACKS REPLICAS SEEDS ITERATIONS [input|plan|moves|moves-input]]`
+//! `cargo run --release -p keel-balancer --example reachability [BROKERS RACKS REPLICAS SEEDS ITERATIONS [input|plan|moves|moves-input|leaders] [SKEW [SEED]]]`
+//!
+//! With `leaders` the search starts from the plan and changes leaderships only (can
+//! leadership moves alone bring every band in?); SKEW and SEED run one cluster only.
 
 // Index loops over parallel per-metric arrays read better than zips here.
 #![allow(clippy::needless_range_loop)]
@@ -322,10 +325,14 @@ impl<'c> Search<'c> {
     }
 
     /// One annealing step at temperature `t`; returns the accepted cost change.
-    fn step(&mut self, rng: &mut Rng, t: f64) -> f64 {
+    fn step(&mut self, rng: &mut Rng, t: f64, leaders_only: bool) -> f64 {
         let nb = self.metric.len();
         let n = self.assign.len();
-        let k = rng.below(if self.mu > 0.0 { 5 } else { 3 });
+        let k = if leaders_only {
+            2
+        } else {
+            rng.below(if self.mu > 0.0 { 5 } else { 3 })
+        };
         match k {
             0 => {
                 let s = rng.below(n);
@@ -432,6 +439,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (default); `moves` starts from the plan and charges each moved replica (see below).
     let mode = args.get(6).map(String::as_str).unwrap_or("plan");
     let from_input = mode == "input" || mode == "moves-input";
+    // `leaders`: from the plan, changing leaderships only.
+    let leaders_only = mode == "leaders";
+    // Optional: only this skew (7th argument) and seed (8th).
+    let only_skew: Option<f64> = args.get(7).and_then(|s| s.parse().ok());
+    let only_seed: Option<u64> = args.get(8).and_then(|s| s.parse().ok());
     // Movement cost per moved replica in the objective (0.01: about what one average
     // replica's worth of resource-band violation costs at the start; the band terms' weight
     // then rises 1,000-fold, so the search ends in band). Of 0.0005, 0.002, 0.01 and 0.05,
@@ -454,6 +466,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for skew in [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0] {
         for seed in 1..=seeds {
+            if only_skew.is_some_and(|x| x != skew) || only_seed.is_some_and(|x| x != seed) {
+                continue;
+            }
             let o = GenOptions {
                 brokers: brokers as u32,
                 racks: racks as u32,
@@ -496,7 +511,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     s.vw = 1000f64.powf(x);
                     f = s.total() + mu * s.moved as f64;
                 }
-                f += s.step(&mut rng, t);
+                f += s.step(&mut rng, t, leaders_only);
                 if mu > 0.0 {
                     if s.moved < fewest && f - mu * s.moved as f64 <= 1e-9 && s.total() <= 0.0 {
                         fewest = s.moved;

@@ -225,6 +225,14 @@ impl<'c> State<'c> {
         true
     }
 
+    /// Whether changing broker `b`'s metrics by `delta` keeps its hard limits and locked
+    /// goals at least as good (no search work is charged: the caller charges its walk).
+    pub fn change_ok(&self, b: usize, delta: &Metrics) -> bool {
+        let mut new = self.metric[b];
+        add(&mut new, delta, 1.0);
+        self.broker_ok(b, &self.metric[b], &new)
+    }
+
     fn topic_ok(&self, t: usize, a: usize, b: usize) -> bool {
         if !self.topic_locked {
             return true;

@@ -11,9 +11,11 @@
 //! count-neutral swaps; `lists` the per-broker candidate lists; `lookahead` the scoring of a
 //! move by what it does for the goals not optimised yet.
 
+mod exchange;
 mod leadership;
 mod lists;
 mod lookahead;
+mod paths;
 mod swap;
 
 use crate::goals::{M_DISK, M_LEADERS, M_REPLICAS};
@@ -263,7 +265,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
         if self.leadership_first
             && (self.try_leadership_from(a)
                 || self.try_leadership_chain_from(a)
-                || (self.k == M_LEADERS && self.try_leadership_trade(a, true)))
+                || (self.k == M_LEADERS
+                    && (self.try_leadership_trade(a, true)
+                        || self.try_leadership_exchange(a, true))))
         {
             return true;
         }
@@ -420,7 +424,9 @@ impl<'s, 'c> Balancer<'s, 'c> {
         if self.leadership_first
             && (self.try_leadership_to(b)
                 || self.try_leadership_chain_to(b)
-                || (self.k == M_LEADERS && self.try_leadership_trade(b, false)))
+                || (self.k == M_LEADERS
+                    && (self.try_leadership_trade(b, false)
+                        || self.try_leadership_exchange(b, false))))
         {
             return true;
         }
