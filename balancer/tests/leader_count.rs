@@ -15,47 +15,9 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keel_balancer::generate::{GenOptions, generate_string};
-use keel_balancer::plan::apply;
-use keel_balancer::{Cluster, Plan, PlanOptions, plan, snapshot};
+mod common;
 
-fn mixed_cluster(skew: f64, seed: u64) -> Cluster {
-    let o = GenOptions {
-        brokers: 24,
-        racks: 4,
-        replicas: 2400,
-        skew,
-        hetero: true,
-        seed,
-        ..GenOptions::default()
-    };
-    snapshot::parse_str(&generate_string(&o).unwrap()).unwrap()
-}
-
-fn outside(p: &Plan) -> Vec<String> {
-    p.after
-        .iter()
-        .filter(|s| s.out_of_band > 0 || s.violations > 0)
-        .map(|s| {
-            format!(
-                "{} ({} out, {} violations)",
-                s.goal, s.out_of_band, s.violations
-            )
-        })
-        .collect()
-}
-
-/// Plans `c`, checks every soft goal ends in band with no hard violation, and that planning
-/// the result again moves nothing.
-fn assert_in_band_and_idempotent(c: &Cluster) {
-    let p = plan(c, &PlanOptions::default(), &mut |_| {}).unwrap();
-    let left = outside(&p);
-    assert!(left.is_empty(), "outside band after the plan: {left:?}");
-    let after = apply(c, &p.reassignments);
-    let again = plan(&after, &PlanOptions::default(), &mut |_| {}).unwrap();
-    assert_eq!(again.cost.replica_moves, 0, "re-planning moved replicas");
-    assert_eq!(again.cost.leadership_moves, 0, "re-planning moved leaders");
-}
+use common::{assert_in_band_and_idempotent, mixed_cluster};
 
 /// Skew 0.1, seed 2: small broker 1015 ended at 29 leaders (band 31..36) with network out
 /// 0.0030 and CPU 0.0017 of its capacity below the top of their bands, while every
@@ -63,7 +25,7 @@ fn assert_in_band_and_idempotent(c: &Cluster) {
 /// 31. Before the exchange it stayed 2 leaders short.
 #[test]
 fn leader_count_reaches_its_band_through_leadership_exchanges() {
-    assert_in_band_and_idempotent(&mixed_cluster(0.1, 2));
+    assert_in_band_and_idempotent(&mixed_cluster(24, 2400, 0.1, 2));
 }
 
 /// 3,600 replicas, skew 1, seed 2: two large brokers ended at 55 leaders (band 46..54) with
@@ -74,15 +36,5 @@ fn leader_count_reaches_its_band_through_leadership_exchanges() {
 /// top, after an exchange that makes room. Before the paths, both stayed over.
 #[test]
 fn leader_count_reaches_its_band_through_leadership_paths() {
-    let o = GenOptions {
-        brokers: 24,
-        racks: 4,
-        replicas: 3600,
-        skew: 1.0,
-        hetero: true,
-        seed: 2,
-        ..GenOptions::default()
-    };
-    let c = snapshot::parse_str(&generate_string(&o).unwrap()).unwrap();
-    assert_in_band_and_idempotent(&c);
+    assert_in_band_and_idempotent(&mixed_cluster(24, 3600, 1.0, 2));
 }

@@ -8,9 +8,11 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keel_balancer::generate::{GenOptions, generate_string};
+mod common;
+
+use common::outside;
 use keel_balancer::plan::apply;
-use keel_balancer::{Cluster, Plan, PlanOptions, plan, snapshot};
+use keel_balancer::{Cluster, PlanOptions, plan};
 
 /// 24 brokers (0.5x/1x/2x in turn) on 4 racks, 2,400 replicas, skew 0.05, seed 1. An
 /// assignment with every soft goal in band exists: this very plan is one (the reachability
@@ -21,29 +23,7 @@ fn mixed_cluster() -> Cluster {
 
 /// The same shape with another skew and seed.
 fn mixed_cluster_with(skew: f64, seed: u64) -> Cluster {
-    let o = GenOptions {
-        brokers: 24,
-        racks: 4,
-        replicas: 2400,
-        skew,
-        hetero: true,
-        seed,
-        ..GenOptions::default()
-    };
-    snapshot::parse_str(&generate_string(&o).unwrap()).unwrap()
-}
-
-fn outside(p: &Plan) -> Vec<String> {
-    p.after
-        .iter()
-        .filter(|s| s.out_of_band > 0 || s.violations > 0)
-        .map(|s| {
-            format!(
-                "{} ({} out, {} violations)",
-                s.goal, s.out_of_band, s.violations
-            )
-        })
-        .collect()
+    common::mixed_cluster(24, 2400, skew, seed)
 }
 
 #[test]

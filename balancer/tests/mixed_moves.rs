@@ -12,36 +12,19 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keel_balancer::generate::{GenOptions, generate_string};
-use keel_balancer::{PlanOptions, plan, snapshot};
+mod common;
+
+use common::{mixed_cluster, outside};
+use keel_balancer::{PlanOptions, plan};
 
 /// Replica moves this cluster's plan may make (see the module docs for the figures).
 const MOVES_LIMIT: u64 = 1_300;
 
 #[test]
 fn mixed_capacity_plan_moves_few_replicas_with_every_goal_in_band() {
-    let o = GenOptions {
-        brokers: 24,
-        racks: 4,
-        replicas: 2400,
-        skew: 0.05,
-        hetero: true,
-        seed: 1,
-        ..GenOptions::default()
-    };
-    let c = snapshot::parse_str(&generate_string(&o).unwrap()).unwrap();
+    let c = mixed_cluster(24, 2400, 0.05, 1);
     let p = plan(&c, &PlanOptions::default(), &mut |_| {}).unwrap();
-    let outside: Vec<String> = p
-        .after
-        .iter()
-        .filter(|s| s.out_of_band > 0 || s.violations > 0)
-        .map(|s| {
-            format!(
-                "{} ({} out, {} violations)",
-                s.goal, s.out_of_band, s.violations
-            )
-        })
-        .collect();
+    let outside = outside(&p);
     assert!(outside.is_empty(), "goals outside their band: {outside:?}");
     assert_eq!(p.lower_bound, 507, "the generated cluster changed");
     assert!(
