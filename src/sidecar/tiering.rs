@@ -91,7 +91,14 @@ pub async fn expire_all(
     let mut tps = expire::list_partitions(store).await?;
     if let Some(dir) = &local_dir {
         for (tp, pd) in &dir.partitions {
-            let infos = keel_tiering::sync::local_infos(pd)?;
+            let local = keel_tiering::sync::local_infos(pd)
+                .and_then(|infos| Ok((infos, keel_tiering::sync::leader_epoch(pd)?)));
+            let (infos, epoch) = match local {
+                Ok(x) => x,
+                // Deleted since the scan (the topic was deleted or the partition moved away).
+                Err(_) if !pd.path.exists() => continue,
+                Err(e) => return Err(e.into()),
+            };
             let m = manifest_store::load(store, tp).await?.unwrap_or_default();
             let end = m.committed_end_offset();
             let bytes: u64 = infos
@@ -99,7 +106,6 @@ pub async fn expire_all(
                 .filter(|s| s.base_offset >= end)
                 .map(|s| s.size_bytes)
                 .sum();
-            let epoch = keel_tiering::sync::leader_epoch(pd)?;
             local_only.insert(tp.clone(), (bytes, infos, epoch));
         }
         if only_local {

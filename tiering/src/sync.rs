@@ -89,20 +89,22 @@ pub fn scan_log_dir(path: &Path) -> Result<LogDir> {
     })
 }
 
-/// Local segment facts for the pure cores.
+/// Local segment facts for the pure cores. A segment whose log file is gone since `pd` was
+/// scanned is left out: brokers delete segments (retention, topic deletion) at any time.
 pub fn local_infos(pd: &PartitionDir) -> Result<Vec<LocalSegmentInfo>> {
     pd.segments
         .iter()
         .filter_map(|s| s.log.as_ref().map(|log| (s, log)))
-        .map(|(s, log)| {
-            let size = std::fs::metadata(log)
-                .map_err(|e| TieringError::io("stat", log, e))?
-                .len();
-            Ok(LocalSegmentInfo {
+        .filter_map(|(s, log)| match std::fs::metadata(log) {
+            Ok(m) => Some(Ok(LocalSegmentInfo {
                 base_offset: s.base_offset,
-                size_bytes: size,
+                size_bytes: m.len(),
                 max_timestamp: local_max_timestamp(s),
-            })
+            })),
+            // Deleted since the scan (the broker's retention, or the topic being deleted):
+            // the segment is no longer local.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(Err(TieringError::io("stat", log, e))),
         })
         .collect()
 }
