@@ -300,13 +300,16 @@ pub async fn sync_log_dir_where(
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let r = sync_partition(&store, &tp, &pd, hw, &settings).await;
-            (tp, r)
+            // Deleted since the scan (topic deletion, partition moved away): nothing left
+            // to tier, and not a failure of the pass.
+            let gone = r.is_err() && !pd.path.exists();
+            (tp, r, gone)
         });
     }
     let mut report = LogDirReport::default();
     while let Some(joined) = tasks.join_next().await {
-        if let Ok(item) = joined {
-            report.partitions.push(item);
+        if let Ok((tp, r, false)) = joined {
+            report.partitions.push((tp, r));
         }
     }
     report.partitions.sort_by(|a, b| a.0.cmp(&b.0));
