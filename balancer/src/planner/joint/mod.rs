@@ -37,10 +37,15 @@
 //! their bands while its leader count was out of band (it fixed leader count on the last
 //! clusters, but later passes undid it, so re-planning a result moved replicas again).
 
-use crate::goals::{GoalKind, M_CPU, M_DISK, M_LEADERS, M_NW_IN, M_NW_OUT, METRICS};
+use crate::goals::{M_CPU, M_DISK, M_LEADERS, M_NW_IN, M_NW_OUT, METRICS};
 use crate::state::{Metrics, State, add, contrib, leadership_delta};
 
+mod action;
 mod bulk;
+mod score;
+
+use action::Action;
+use score::{Delta, moved_change};
 
 /// Resource metrics scored together (the first tier of the score).
 const RESOURCES: [usize; 4] = [M_DISK, M_NW_IN, M_NW_OUT, M_CPU];
@@ -146,60 +151,6 @@ impl JointGoals {
     }
 }
 
-/// Change of the score: resource distance, leader-count distance, distance from centres.
-#[derive(Debug, Clone, Copy, Default)]
-struct Delta {
-    res: f64,
-    lead: f64,
-    centre: f64,
-    /// Change in the plan's net replica moves (replicas not on a broker of their
-    /// partition's input replica set): +1 for a replica leaving its input broker, -1 for
-    /// one coming back, 0 for a leadership move or a replica moved again.
-    moved: i32,
-}
-
-impl Delta {
-    fn acceptable(&self) -> bool {
-        self.res < -1e-9 || (self.res <= 1e-12 && self.lead < -1e-9)
-    }
-
-    /// Larger is better (only compared among acceptable actions): the score's gain per net
-    /// replica move it costs (a leadership move, or a swap of replicas that moved already,
-    /// costs none; a replica leaving its input broker one), so a swap of two untouched
-    /// replicas must gain three times what a leadership move gains to win.
-    fn value(&self) -> f64 {
-        let gain = -self.res - 1e-2 * self.lead - CENTRE_WEIGHT * self.centre;
-        let per = 1.0 + f64::from(self.moved.max(0));
-        if gain >= 0.0 { gain / per } else { gain * per }
-    }
-
-    fn with_moved(mut self, moved: i32) -> Delta {
-        self.moved = moved;
-        self
-    }
-}
-
-/// Net replica moves added if the replica of partition `p` on broker `from` goes to `to`.
-fn moved_change(st: &State<'_>, p: usize, from: usize, to: usize) -> i32 {
-    let input = st.c.replicas_of(p);
-    i32::from(!input.contains(&(to as u32))) - i32::from(!input.contains(&(from as u32)))
-}
-
-/// An action the phase may take.
-#[derive(Debug, Clone, Copy)]
-enum Action {
-    /// Replica in slot `.0` moves to broker `.1`.
-    Move(usize, usize),
-    /// Replicas in slots `.0` and `.1` trade brokers.
-    Swap(usize, usize),
-    /// Partition `.0`: the replica at position `.1` becomes the leader.
-    Lead(usize, usize),
-    /// Two leadership moves at once (partition, position of its new leader): the broker
-    /// being fixed hands over a hot leadership and takes a cold one, keeping its leader
-    /// count (taken when it lowers the resource distance).
-    Trade(usize, usize, usize, usize),
-}
-
 struct Joint<'s, 'c> {
     st: &'s mut State<'c>,
     /// The phase stops once the plan's search budget is down to this.
@@ -276,149 +227,6 @@ impl Joint<'_, '_> {
     fn refresh(&mut self, b: usize) {
         let v = self.st.metric[b];
         self.base[b] = self.cost(b, &v);
-    }
-
-    /// The brokers whose metrics `action` changes.
-    fn touched(&self, action: Action) -> [usize; 4] {
-        let st = &*self.st;
-        let none = usize::MAX;
-        match action {
-            Action::Move(s, b) => [st.assign[s] as usize, b, none, none],
-            Action::Swap(s1, s2) => [st.assign[s1] as usize, st.assign[s2] as usize, none, none],
-            Action::Lead(p, pos) => {
-                let start = st.c.partitions[p].start as usize;
-                [
-                    st.assign[start] as usize,
-                    st.assign[start + pos] as usize,
-                    none,
-                    none,
-                ]
-            }
-            Action::Trade(p, pos_p, q, pos_q) => {
-                let (sp, sq) = (
-                    st.c.partitions[p].start as usize,
-                    st.c.partitions[q].start as usize,
-                );
-                [
-                    st.assign[sp] as usize,
-                    st.assign[sp + pos_p] as usize,
-                    st.assign[sq] as usize,
-                    st.assign[sq + pos_q] as usize,
-                ]
-            }
-        }
-    }
-
-    /// Carries out `action` and refreshes the scores of the brokers it touched.
-    fn take(&mut self, action: Action) -> u64 {
-        let touched = self.touched(action);
-        let n = self.apply(action);
-        for b in touched {
-            if b != usize::MAX {
-                self.refresh(b);
-            }
-        }
-        n
-    }
-
-    fn centre(&self, m: usize, b: usize) -> Option<(f64, f64)> {
-        let band = self.st.bands[m].as_ref()?;
-        if !band.participates[b] {
-            return None;
-        }
-        let c = 0.5 * (band.lo[b] + band.hi[b]);
-        let half = 0.5 * (band.hi[b] - band.lo[b]);
-        Some((c.max(f64::MIN_POSITIVE), half.max(f64::MIN_POSITIVE)))
-    }
-
-    /// (resource distance, leader distance, centre distance) of broker `b` at metrics `v`.
-    fn cost(&self, b: usize, v: &Metrics) -> (f64, f64, f64) {
-        let (mut res, mut lead, mut centre) = (0.0, 0.0, 0.0);
-        for &m in &self.goals.resources {
-            if let (Some(band), Some((c, half))) = (&self.st.bands[m], self.centre(m, b)) {
-                res += band.viol(b, v[m]) / c;
-                let d = (v[m] - c) / half;
-                centre += d * d;
-            }
-        }
-        if self.goals.leaders
-            && let (Some(band), Some((c, _))) =
-                (&self.st.bands[M_LEADERS], self.centre(M_LEADERS, b))
-        {
-            lead += band.viol(b, v[M_LEADERS]) / c;
-        }
-        (res, lead, centre)
-    }
-
-    /// Score change if broker `a` changes by `-d` and broker `b` by `+d`.
-    fn delta(&self, a: usize, b: usize, d: &Metrics) -> Delta {
-        let mut neg = *d;
-        neg.iter_mut().for_each(|x| *x = -*x);
-        self.delta_many(&[(a, neg), (b, *d)])
-    }
-
-    /// Score change if each broker's metrics change by its amount (up to four brokers; a
-    /// broker may appear more than once).
-    fn delta_many(&self, changes: &[(usize, Metrics)]) -> Delta {
-        self.charge(1);
-        let mut merged: [(usize, Metrics); 4] = [(usize::MAX, [0.0; METRICS]); 4];
-        let mut n = 0;
-        for (b, d) in changes {
-            match merged[..n].iter().position(|m| m.0 == *b) {
-                Some(i) => add(&mut merged[i].1, d, 1.0),
-                None if n < merged.len() => {
-                    merged[n] = (*b, *d);
-                    n += 1;
-                }
-                None => return Delta::default(),
-            }
-        }
-        let mut out = Delta::default();
-        for &(x, d) in &merged[..n] {
-            let old = self.st.metric[x];
-            let mut new = old;
-            add(&mut new, &d, 1.0);
-            let (r0, l0, c0) = self.base[x];
-            let (r1, l1, c1) = self.cost(x, &new);
-            out.res += r1 - r0;
-            out.lead += l1 - l0;
-            out.centre += c1 - c0;
-        }
-        out
-    }
-
-    /// Per metric, how much the score of broker `b` rises per unit of that metric added
-    /// (out-of-band slope plus a small pull toward the centre).
-    /// With `leaders_only` (the broker being fixed is out of band in leader count alone), the
-    /// leader-count slope dominates, so candidates are ranked by what they do for it.
-    fn slope(&self, b: usize, leaders_only: bool) -> Metrics {
-        let (res_w, lead_w) = if leaders_only {
-            (0.3, 1.0)
-        } else {
-            (1.0, 1e-2)
-        };
-        let mut g = [0.0; METRICS];
-        let v = &self.st.metric[b];
-        for &m in &self.goals.resources {
-            if let (Some(band), Some((c, half))) = (&self.st.bands[m], self.centre(m, b)) {
-                let s = if band.viol(b, v[m]) > 0.0 {
-                    if v[m] > c { 1.0 } else { -1.0 }
-                } else {
-                    0.0
-                };
-                g[m] = res_w * (s + 0.1 * (v[m] - c) / half) / c;
-            }
-        }
-        if self.goals.leaders
-            && let (Some(band), Some((c, _))) =
-                (&self.st.bands[M_LEADERS], self.centre(M_LEADERS, b))
-        {
-            let v = v[M_LEADERS];
-            if band.viol(b, v) > 0.0 {
-                g[M_LEADERS] = if v > c { lead_w } else { -lead_w } / c;
-            }
-        }
-        g
     }
 
     fn run(&mut self) -> u64 {
@@ -656,78 +464,5 @@ impl Joint<'_, '_> {
         all.sort_by(cmp);
         let sign = if largest { -1.0 } else { 1.0 };
         all.into_iter().map(|(k, s, c)| (s, c, sign * k)).collect()
-    }
-
-    /// Carries out `action`, booking it to the resource goal it helps most.
-    fn apply(&mut self, action: Action) -> u64 {
-        let goal = self.goal_of(action);
-        match action {
-            Action::Move(s, b) => {
-                self.st.move_replica(s, b as u32, goal);
-                1
-            }
-            Action::Swap(s1, s2) => {
-                let (a, b) = (self.st.assign[s1], self.st.assign[s2]);
-                self.st.move_replica(s1, b, goal);
-                self.st.move_replica(s2, a, goal);
-                self.st.swaps.push((s1 as u32, s2 as u32));
-                2
-            }
-            Action::Lead(p, pos) => {
-                self.st.move_leadership(p, pos, goal);
-                1
-            }
-            Action::Trade(p, pos_p, q, pos_q) => {
-                self.st.move_leadership(p, pos_p, goal);
-                self.st.move_leadership(q, pos_q, goal);
-                2
-            }
-        }
-    }
-
-    /// The goal whose distance the action lowers most (leader count if no resource's).
-    fn goal_of(&self, action: Action) -> u8 {
-        let st = &*self.st;
-        let (a, b, d) = match action {
-            Action::Move(s, b) => {
-                let p = st.slot_part[s] as usize;
-                (
-                    st.assign[s] as usize,
-                    b,
-                    contrib(st.c, p, st.is_leader_slot(s)),
-                )
-            }
-            Action::Swap(s1, s2) => {
-                let (p, q) = (st.slot_part[s1] as usize, st.slot_part[s2] as usize);
-                let mut d = contrib(st.c, p, st.is_leader_slot(s1));
-                add(&mut d, &contrib(st.c, q, st.is_leader_slot(s2)), -1.0);
-                (st.assign[s1] as usize, st.assign[s2] as usize, d)
-            }
-            Action::Lead(p, pos) => {
-                let start = st.c.partitions[p].start as usize;
-                (
-                    st.assign[start] as usize,
-                    st.assign[start + pos] as usize,
-                    leadership_delta(st.c, p),
-                )
-            }
-            Action::Trade(..) => return super::goal_id(GoalKind::LeaderCount),
-        };
-        let mut best = (0.0, M_LEADERS);
-        for &m in &self.goals.resources {
-            let Some(band) = &st.bands[m] else { continue };
-            let (va, vb) = (st.metric[a][m], st.metric[b][m]);
-            let gain = band.viol(a, va) - band.viol(a, va - d[m]) + band.viol(b, vb)
-                - band.viol(b, vb + d[m]);
-            let gain = gain / self.centre(m, a).map_or(1.0, |x| x.0);
-            if gain > best.0 {
-                best = (gain, m);
-            }
-        }
-        let kind = GoalKind::ALL
-            .into_iter()
-            .find(|g| g.metric() == Some(best.1))
-            .unwrap_or(GoalKind::LeaderCount);
-        super::goal_id(kind)
     }
 }
