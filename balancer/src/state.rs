@@ -225,6 +225,12 @@ impl<'c> State<'c> {
         true
     }
 
+    /// Whether broker `b` is outside partition `p`'s input replica set (a replica of `p` on
+    /// `b` is a net move of the plan).
+    pub fn off_input(&self, p: usize, b: u32) -> bool {
+        !self.c.replicas_of(p).contains(&b)
+    }
+
     /// Whether changing broker `b`'s metrics by `delta` keeps its hard limits and locked
     /// goals at least as good (no search work is charged: the caller charges its walk).
     pub fn change_ok(&self, b: usize, delta: &Metrics) -> bool {

@@ -60,11 +60,6 @@ const PAIR_TRIES: usize = 8;
 /// Swap partners that go home too (two moves undone) tried per moved replica and home.
 const BOTH_TRIES: usize = 32;
 
-/// Whether broker `b` is outside partition `p`'s input replica set.
-fn moved_to(st: &State<'_>, p: usize, b: u32) -> bool {
-    !st.c.replicas_of(p).contains(&b)
-}
-
 /// Sends a moved replica home by swapping it with a moved replica of its home broker: r1
 /// went A->B and r2 B->A (both undone), or r1 A->B and r2 A->C (r2 then goes B->C), one
 /// exchange either way, and the plan's net moves drop by two or one. Taken when
@@ -88,7 +83,7 @@ fn undo_pairs(st: &mut State<'_>) -> u64 {
     for s in 0..st.assign.len() {
         let p = st.slot_part[s] as usize;
         let b = st.assign[s];
-        if st.movable[p] && moved_to(st, p, b) {
+        if st.movable[p] && st.off_input(p, b) {
             moved_on[b as usize].push(s as u32);
             for &h in c.replicas_of(p) {
                 if !st.hosts(p, h) {
@@ -109,7 +104,7 @@ fn undo_pairs(st: &mut State<'_>) -> u64 {
                 return undone;
             }
             let x = st.assign[s1];
-            if !moved_to(st, p, x) {
+            if !st.off_input(p, x) {
                 continue;
             }
             for &home in c.replicas_of(p) {
@@ -128,7 +123,7 @@ fn undo_pairs(st: &mut State<'_>) -> u64 {
                     .iter()
                     .map(|&s2| s2 as usize)
                     .filter(|&s2| {
-                        st.assign[s2] == home && moved_to(st, st.slot_part[s2] as usize, home)
+                        st.assign[s2] == home && st.off_input(st.slot_part[s2] as usize, home)
                     })
                     .take(PAIR_TRIES);
                 let Some(s2) = both.chain(any).find(|&s2| st.swap_ok(s1, s2)) else {
@@ -138,7 +133,7 @@ fn undo_pairs(st: &mut State<'_>) -> u64 {
                 st.move_replica(s2, x, UNDO);
                 let q = st.slot_part[s2] as usize;
                 undone += 1;
-                if moved_to(st, q, x) {
+                if st.off_input(q, x) {
                     moved_on[x as usize].push(s2 as u32);
                 } else {
                     undone += 1;

@@ -219,11 +219,10 @@ impl Balancer<'_, '_> {
     /// leader-count violation and are acceptable for every other goal.
     fn compound_helps(&self, moves: &[Move]) -> bool {
         let st = &*self.st;
-        let mut changes: [(usize, f64); 2 * MAX_MOVES] = [(usize::MAX, 0.0); 2 * MAX_MOVES];
-        let mut n = 0;
         if moves.len() > MAX_MOVES {
             return false;
         }
+        let mut changes: Vec<(usize, f64)> = Vec::with_capacity(2 * MAX_MOVES);
         for &(p, pos) in moves {
             let start = st.c.partitions[p].start as usize;
             let (from, to) = (st.assign[start] as usize, st.assign[start + pos] as usize);
@@ -231,23 +230,9 @@ impl Balancer<'_, '_> {
                 return false;
             }
             let d = leadership_delta(st.c, p)[self.k];
-            for (b, v) in [(from, -d), (to, d)] {
-                match changes[..n].iter().position(|c| c.0 == b) {
-                    Some(i) => changes[i].1 += v,
-                    None => {
-                        changes[n] = (b, v);
-                        n += 1;
-                    }
-                }
-            }
+            changes.extend([(from, -d), (to, d)]);
         }
-        let gain: f64 = changes[..n]
-            .iter()
-            .map(|&(b, d)| {
-                let v = st.metric[b][self.k];
-                self.band.viol(b, v) - self.band.viol(b, v + d)
-            })
-            .sum();
+        let gain = self.merged_gain::<{ 2 * MAX_MOVES }>(&changes);
         gain > tol(1.0) && st.leadership_moves_ok(moves)
     }
 }

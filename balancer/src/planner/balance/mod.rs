@@ -102,7 +102,12 @@ impl<'s, 'c> Balancer<'s, 'c> {
     /// Reduction of this goal's violation if each broker's metric changes by its amount
     /// (a broker may appear more than once).
     fn gain_of(&self, changes: &[(usize, f64)]) -> f64 {
-        let mut merged: [(usize, f64); 4] = [(usize::MAX, 0.0); 4];
+        self.merged_gain::<4>(changes)
+    }
+
+    /// [`Balancer::gain_of`] over up to `N` distinct brokers (0 if more).
+    fn merged_gain<const N: usize>(&self, changes: &[(usize, f64)]) -> f64 {
+        let mut merged: [(usize, f64); N] = [(usize::MAX, 0.0); N];
         let mut n = 0;
         for &(b, d) in changes {
             match merged[..n].iter().position(|m| m.0 == b) {

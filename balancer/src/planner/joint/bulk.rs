@@ -67,15 +67,13 @@ impl Joint<'_, '_> {
         if self.brokers.is_empty() {
             return false;
         }
-        let slots = |b: usize| self.st.slots_on[b].len() as u64;
-        let all: u64 = self.brokers.iter().map(|&b| slots(b)).sum();
         let out: u64 = self
             .brokers
             .iter()
             .filter(|&&b| self.base[b].0 > 0.0)
-            .map(|&b| slots(b))
+            .map(|&b| self.st.slots_on[b].len() as u64)
             .sum();
-        let per_broker = all / self.brokers.len() as u64;
+        let per_broker = self.replicas_per_broker() as u64;
         let left = self.st.work_left.get().saturating_sub(self.reserve);
         EXACT_UNITS.saturating_mul(out).saturating_mul(per_broker) > left
     }
@@ -117,18 +115,22 @@ impl Joint<'_, '_> {
         actions
     }
 
+    /// Average replicas on the brokers taking part.
+    fn replicas_per_broker(&self) -> usize {
+        let all: usize = self
+            .brokers
+            .iter()
+            .map(|&b| self.st.slots_on[b].len())
+            .sum();
+        all / self.brokers.len().max(1)
+    }
+
     /// Partners per broker for a round over `bad` brokers out of band: [`PARTNERS`], or as
     /// many as a [`ROUND_SHARE`] of the budget left to the phase pays for (a pairing ranks up
     /// to [`LIST`] replicas on each side), but at least [`MIN_PARTNERS`].
     fn bulk_partners(&self, bad: usize) -> usize {
         let left = self.st.work_left.get().saturating_sub(self.reserve);
-        let per_broker: usize = self
-            .brokers
-            .iter()
-            .map(|&b| self.st.slots_on[b].len())
-            .sum::<usize>()
-            / self.brokers.len().max(1);
-        let pairing = 2 * per_broker.min(LIST) as u64;
+        let pairing = 2 * self.replicas_per_broker().min(LIST) as u64;
         let affordable = left / ROUND_SHARE / (pairing * bad.max(1) as u64).max(1);
         (affordable as usize).clamp(MIN_PARTNERS, PARTNERS)
     }

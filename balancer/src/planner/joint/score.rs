@@ -41,8 +41,7 @@ impl Delta {
 
 /// Net replica moves added if the replica of partition `p` on broker `from` goes to `to`.
 pub(super) fn moved_change(st: &State<'_>, p: usize, from: usize, to: usize) -> i32 {
-    let input = st.c.replicas_of(p);
-    i32::from(!input.contains(&(to as u32))) - i32::from(!input.contains(&(from as u32)))
+    i32::from(st.off_input(p, to as u32)) - i32::from(st.off_input(p, from as u32))
 }
 
 impl Joint<'_, '_> {
